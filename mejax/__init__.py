@@ -1,0 +1,16 @@
+"""mejax: multilevel mixed-effects models in JAX, with Stata's and lme4's interfaces."""
+
+from ._config import configure as _configure
+
+_configure()
+
+from . import datasets  # noqa: E402
+from .api import mixed, stata  # noqa: E402
+from .fit.mixed import ConvergenceWarning  # noqa: E402
+from .results.mixed_result import MixedResult  # noqa: E402
+from .spec.design import DataError  # noqa: E402
+from .spec.model import SpecError  # noqa: E402
+
+__all__ = ["mixed", "stata", "datasets", "MixedResult", "SpecError", "DataError",
+           "ConvergenceWarning"]
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""Public entry points: the formula API and the Stata command-line API."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .fit.mixed import fit_design
+from .results.mixed_result import MixedResult
+from .spec.design import build_design
+from .spec.formula import parse_formula
+from .spec.model import SpecError
+from .spec.stata import parse_stata
+
+
+def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=None,
+          level: float = 95.0) -> MixedResult:
+    """Fit a linear mixed model from an lme4-style formula.
+
+    ``covariance`` overrides the random-effects covariance structure: one of
+    "identity", "independent", "exchangeable", "unstructured" for every term,
+    or a dict mapping a group label (e.g. "Subject", "cask:batch") to one.
+    ML by default, as Stata; ``reml=True`` for REML.
+    """
+    if not isinstance(formula, str):
+        raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
+    _check_level(level)
+    spec = parse_formula(formula)
+    design = build_design(spec, data, covariance)
+    return MixedResult(design, fit_design(design, reml), reml, level)
+
+
+def stata(command: str, data: pd.DataFrame) -> MixedResult:
+    """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``."""
+    if not isinstance(command, str):
+        raise SpecError("command must be a string such as 'mixed y x || id:'")
+    spec = parse_stata(command)
+    options = dict(spec.options)
+    level = float(options.get("level", 95.0))
+    _check_level(level)
+    design = build_design(spec, data)
+    reml = bool(options.get("reml", False))
+    return MixedResult(design, fit_design(design, reml), reml, level, options)
+
+
+def _check_level(level: float) -> None:
+    if not 10 <= float(level) <= 99.99:
+        raise SpecError(f"level({level}) must be between 10 and 99.99")

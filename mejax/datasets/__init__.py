@@ -1,0 +1,37 @@
+"""Small example data sets bundled with mejax (see PROVENANCE.md beside the files)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+_FILES = {
+    "sleepstudy": "sleepstudy.csv",
+    "penicillin": "penicillin.csv",
+    "pastes": "pastes.csv",
+    "orthodont": "orthodont.csv",
+    "dyestuff2": "dyestuff2.csv",
+    "ovary": "ovary.csv",
+    "cbpp": "cbpp.csv",
+    "insteval": "insteval.csv.gz",
+}
+
+
+def names() -> list[str]:
+    """Names of the bundled data sets."""
+    return sorted(_FILES)
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load a bundled data set by name, e.g. ``load("sleepstudy")``."""
+    key = name.lower()
+    if key not in _FILES:
+        raise KeyError(f"unknown data set {name!r}; bundled: {', '.join(names())}")
+    path = resources.files(__package__) / "data" / _FILES[key]
+    with resources.as_file(path) as file:
+        frame = pd.read_csv(file)
+    for col in ("Subject", "Batch", "plate", "sample", "batch", "cask", "herd", "Mare"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(str)
+    return frame

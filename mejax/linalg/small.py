@@ -1,0 +1,49 @@
+"""Batched Cholesky factors and triangular solves for small k×k blocks.
+
+Random-effect blocks are tiny (k is the number of effects in a term, usually
+1–3) but there are thousands of them. Unrolling the k×k algorithm over the
+batch turns it into a handful of fused elementwise kernels, which compile in a
+fraction of the time of batched LAPACK calls and differentiate cleanly to any
+order. Use these only for small k; dense blocks use ``jnp.linalg.cholesky``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def cholesky(m):
+    """Lower Cholesky factor of a batch of symmetric positive-definite (..., k, k)."""
+    k = m.shape[-1]
+    cols: list[list] = [[None] * k for _ in range(k)]  # cols[i][j] = L[i, j]
+    for j in range(k):
+        diag = m[..., j, j]
+        for s in range(j):
+            diag = diag - cols[j][s] ** 2
+        d = jnp.sqrt(diag)
+        cols[j][j] = d
+        for i in range(j + 1, k):
+            off = m[..., i, j]
+            for s in range(j):
+                off = off - cols[i][s] * cols[j][s]
+            cols[i][j] = off / d
+    zero = jnp.zeros_like(m[..., 0, 0])
+    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(k)], axis=-1) for i in range(k)]
+    return jnp.stack(rows, axis=-2)
+
+
+def solve_lower(low, rhs):
+    """Solve L X = B for a batch: ``low`` (..., k, k), ``rhs`` (..., k, m)."""
+    k = low.shape[-1]
+    rows = []
+    for i in range(k):
+        acc = rhs[..., i, :]
+        for s in range(i):
+            acc = acc - low[..., i, s, None] * rows[s]
+        rows.append(acc / low[..., i, i, None])
+    return jnp.stack(rows, axis=-2)
+
+
+def log_det(low):
+    """log|L L'| from a batch of lower factors, summed over the batch."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)))

@@ -1,0 +1,295 @@
+"""The result of a linear mixed-model fit, shared by both front ends."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..spec.design import Design
+from .stata_table import StataText, render_html, render_summary
+
+BOUNDARY_RELATIVE = 1e-6
+
+
+class MixedResult:
+    """Estimates, standard errors, tests and Stata-style output of ``mixed``.
+
+    Attributes are computed on first access from the arrays the compiled fit
+    returned, so a fit costs nothing for tables nobody looks at.
+    """
+
+    def __init__(self, design: Design, fit: dict, reml: bool, level: float = 95.0,
+                 options: dict | None = None):
+        self.design = design
+        self._fit = fit
+        self.reml = bool(reml)
+        self.level = float(level)
+        self.options = dict(options or {})
+        self.converged: bool = fit["converged"]
+        self.nobs: int = design.nobs
+        self.n_dropped: int = design.n_dropped
+        self.omitted: list[str] = list(design.omitted)
+
+    # ---- basic quantities -----------------------------------------------------
+    @property
+    def method(self) -> str:
+        return "REML" if self.reml else "ML"
+
+    @property
+    def loglik(self) -> float:
+        """Log likelihood (restricted log likelihood under REML)."""
+        return -0.5 * float(self._fit["deviance"])
+
+    @property
+    def deviance(self) -> float:
+        return float(self._fit["deviance"])
+
+    @property
+    def sigma2(self) -> float:
+        return float(self._fit["sigma2"])
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Relative Cholesky parameters θ at the optimum, in block order."""
+        return self._fit["theta"].copy()
+
+    @property
+    def n_params(self) -> int:
+        return len(self.fixef) + len(self._fit["phi"])
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._fit["beta"], index=self.design.x_names, name="Coefficient")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        names = self.design.x_names
+        return pd.DataFrame(self._fit["vcov"], index=names, columns=names)
+
+    @cached_property
+    def fixef_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._fit["vcov"])), index=self.design.x_names,
+                         name="Std. err.")
+
+    @property
+    def _z(self) -> float:
+        return float(stats.norm.ppf(0.5 + self.level / 200))
+
+    @cached_property
+    def coef_table(self) -> pd.DataFrame:
+        """Coefficient, Std. err., z, P>|z| and the confidence interval."""
+        b, se = self.fixef, self.fixef_se
+        z = b / se
+        lo, hi = b - self._z * se, b + self._z * se
+        return pd.DataFrame({
+            "Coefficient": b, "Std. err.": se, "z": z,
+            "P>|z|": 2 * stats.norm.sf(np.abs(z)), "ci_lower": lo, "ci_upper": hi,
+        })
+
+    # ---- random effects --------------------------------------------------------
+    def _terms_in_block_order(self):
+        return [self.design.re_terms[i] for i in self._fit["order"]]
+
+    @cached_property
+    def varcomp(self) -> pd.DataFrame:
+        """Variance components on the variance/covariance scale with SEs and intervals.
+
+        Intervals for variances are built on the log-sd scale and for
+        covariances symmetrically, as Stata does; SEs come from the autodiff
+        Hessian of the log likelihood by the delta method.
+        """
+        entries, entries_cov = self._fit["entries"], self._fit["entries_cov"]
+        phi, phi_cov = self._fit["phi"], self._fit["phi_cov"]
+        z = self._z
+        rows_by_term: dict[int, list[dict]] = {}
+        e_index = phi_index = 0
+        for block, term_i in enumerate(self._fit["order"]):
+            term = self.design.re_terms[term_i]
+            struct = term.structure
+            rows = []
+            for (i, j), param in zip(struct.entries(), struct.entry_param()):
+                est = float(entries[e_index])
+                se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
+                p_idx = phi_index + (param if struct.label in ("Identity", "Exchangeable") else
+                                     _phi_position(struct, i, j))
+                rows.append(_component_row(
+                    term.label, term.effect_names, struct.label, i, j, est, se,
+                    phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
+                ))
+                e_index += 1
+            phi_index += struct.n_phi()
+            rows_by_term[term_i] = rows
+        ordered = [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
+        se_res = float(np.sqrt(max(entries_cov[-1, -1], 0.0)))
+        ordered.append(_component_row(
+            "Residual", [None], "", 0, 0, float(entries[-1]), se_res, phi[-1],
+            np.sqrt(max(phi_cov[-1, -1], 0.0)), z, 0,
+        ))
+        frame = pd.DataFrame(ordered)
+        boundary = self._boundary_mask(frame)
+        frame.loc[boundary, ["std_err", "ci_lower", "ci_upper"]] = np.nan
+        return frame
+
+    def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
+        is_var = frame["var2"].isna() & (frame["group"] != "Residual")
+        tiny = frame["estimate"].abs() <= BOUNDARY_RELATIVE * self.sigma2
+        return (is_var & tiny).to_numpy()
+
+    @property
+    def boundary(self) -> bool:
+        """True when a variance is zero or a correlation is ±1 at the optimum."""
+        frame = self.varcomp
+        if self._boundary_mask(frame).any():
+            return True
+        corr = frame.loc[frame["var2"].notna(), "correlation"].abs()
+        return bool((corr > 1 - 1e-6).any())
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        """Per level: number of groups and observations per group (min, avg, max)."""
+        rows = []
+        for term in self.design.re_terms:
+            c = term.counts
+            rows.append({"group": term.label, "n_groups": term.n_levels, "min": int(c.min()),
+                         "avg": float(c.mean()), "max": int(c.max())})
+        return pd.DataFrame(rows)
+
+    # ---- tests --------------------------------------------------------------------
+    @cached_property
+    def wald_test(self) -> dict:
+        """Wald chi2 that all coefficients except the constant are zero."""
+        names = [n for n in self.design.x_names if n not in ("_cons", "(Intercept)")]
+        if not names:
+            return {"chi2": np.nan, "df": 0, "p": np.nan}
+        b = self.fixef[names].to_numpy()
+        v = self.vcov.loc[names, names].to_numpy()
+        chi2 = float(b @ np.linalg.solve(v, b))
+        return {"chi2": chi2, "df": len(names), "p": float(stats.chi2.sf(chi2, len(names)))}
+
+    @property
+    def wald_chi2(self) -> float:
+        return self.wald_test["chi2"]
+
+    @property
+    def wald_p(self) -> float:
+        return self.wald_test["p"]
+
+    @cached_property
+    def linear_loglik(self) -> float:
+        """Log likelihood of the model without random effects (same ML/REML)."""
+        x, y = self.design.x, self.design.y
+        n, p = x.shape
+        beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+        rss = float(np.sum((y - x @ beta) ** 2))
+        if not self.reml:
+            return -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
+        logdet_xtx = np.linalg.slogdet(x.T @ x)[1]
+        return -0.5 * ((n - p) * (np.log(2 * np.pi * rss / (n - p)) + 1) + logdet_xtx)
+
+    @cached_property
+    def lr_test(self) -> dict:
+        """LR test against the linear model; chibar2(01) for a single variance."""
+        df = len(self._fit["phi"]) - 1
+        stat = max(2 * (self.loglik - self.linear_loglik), 0.0)
+        if df == 1:
+            return {"kind": "chibar2(01)", "chi2": stat, "df": 1,
+                    "p": 0.5 * float(stats.chi2.sf(stat, 1)) if stat > 0 else 1.0,
+                    "conservative": False}
+        return {"kind": f"chi2({df})", "chi2": stat, "df": df,
+                "p": float(stats.chi2.sf(stat, df)), "conservative": True}
+
+    @property
+    def notes(self) -> list[str]:
+        out = []
+        if self.n_dropped:
+            out.append(f"{self.n_dropped} observation(s) with missing values dropped")
+        for name in self.omitted:
+            out.append(f"{name} omitted because of collinearity")
+        if not self.converged:
+            out.append("convergence not achieved")
+        if self.boundary:
+            out.append("a variance component is on the boundary of the parameter space "
+                       "(zero variance or perfect correlation); its standard error is not reported")
+        return out
+
+    # ---- output ---------------------------------------------------------------------
+    def summary(self) -> StataText:
+        """Stata's ``mixed`` output: header, coefficient table, random effects, LR test."""
+        return StataText(render_summary(self))
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def __repr__(self) -> str:
+        return (f"<MixedResult {self.method} nobs={self.nobs} loglik={self.loglik:.5f} "
+                f"converged={self.converged}>")
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """All estimates in one long table: fixed effects then variance components."""
+        fe = self.coef_table.reset_index(names="term")
+        fe.insert(0, "part", "fixed")
+        fe = fe.rename(columns={"Coefficient": "estimate", "Std. err.": "std_err", "z": "z",
+                                "P>|z|": "p_value"})
+        vc = self.varcomp.copy()
+        vc.insert(0, "part", "random")
+        vc["term"] = vc["label"]
+        cols = ["part", "group", "term", "estimate", "std_err", "z", "p_value",
+                "ci_lower", "ci_upper"]
+        return pd.concat([fe, vc], ignore_index=True).reindex(columns=cols)
+
+
+def _phi_position(struct, i: int, j: int) -> int:
+    """Index inside a term's φ of the log-sd (i == j) or atanh-correlation (i != j)."""
+    if i == j:
+        return i
+    from itertools import combinations
+
+    pairs = list(combinations(range(struct.k), 2))
+    return struct.k + pairs.index((min(i, j), max(i, j)))
+
+
+def _component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
+    """One varcomp row with its Stata label and interval."""
+    is_var = i == j
+    if group == "Residual":
+        label = "var(Residual)"
+        var1 = var2 = None
+    elif is_var:
+        var1, var2 = names[i], None
+        label = (f"var({' '.join(names)})" if structure in ("Identity", "Exchangeable")
+                 and len(names) > 1 else f"var({names[i]})")
+    else:
+        var1, var2 = names[min(i, j)], names[max(i, j)]
+        label = (f"cov({' '.join(names)})" if structure == "Exchangeable"
+                 else f"cov({names[min(i, j)]},{names[max(i, j)]})")
+    if is_var:
+        lo, hi = np.exp(2 * (phi_est - z * phi_se)), np.exp(2 * (phi_est + z * phi_se))
+        corr = np.nan
+        sd, sd_se = np.sqrt(est), np.sqrt(est) * phi_se
+        sd_lo, sd_hi = np.sqrt(lo), np.sqrt(hi)
+    else:
+        lo, hi = est - z * se, est + z * se
+        corr = float(np.tanh(phi_est))
+        sd, sd_se = corr, (1 - corr**2) * phi_se
+        sd_lo, sd_hi = np.tanh(phi_est - z * phi_se), np.tanh(phi_est + z * phi_se)
+    return {
+        "group": group, "var1": var1, "var2": var2, "estimate": est, "std_err": se,
+        "ci_lower": float(lo), "ci_upper": float(hi), "label": label,
+        "structure": structure, "param": param, "correlation": corr,
+        "sd_or_corr": float(sd), "sd_or_corr_se": float(sd_se),
+        "sd_or_corr_lower": float(sd_lo), "sd_or_corr_upper": float(sd_hi),
+    }

@@ -1,0 +1,182 @@
+"""Stata-style text and HTML rendering of a mixed-model result."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+LINE = 78
+
+
+class StataText(str):
+    """A block of Stata-style output that shows itself as text in a REPL."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def fmt(x, width: int = 10) -> str:
+    """Stata's %9.0g-like number: up to 7 significant digits in ``width`` characters."""
+    if x is None or not np.isfinite(x):
+        return ".".rjust(width)
+    for digits in range(7, 0, -1):
+        text = f"{x:.{digits}g}"
+        if "e" in text:
+            mant, exp = text.split("e")
+            text = f"{mant}e{exp[0]}{exp[1:].lstrip('0').rjust(2, '0')}"
+        if text.startswith("0."):
+            text = text[1:]
+        elif text.startswith("-0."):
+            text = "-" + text[2:]
+        if len(text) <= width - 1:
+            return text.rjust(width)
+    return text.rjust(width)
+
+
+def _header(res) -> list[str]:
+    title = f"Mixed-effects {res.method} regression"
+    out = []
+    right = [("Number of obs", f"{res.nobs:,}")]
+    groups = res.groups
+    if len(groups) == 1:
+        g = groups.iloc[0]
+        left = [title, f"Group variable: {g['group']}", "", "", "", ""]
+        right += [("Number of groups", f"{g['n_groups']:,}"), ("Obs per group:", None),
+                  ("min", f"{g['min']:,}"), ("avg", f"{g['avg']:.1f}"), ("max", f"{g['max']:,}")]
+        for i in range(max(len(left), len(right))):
+            lt = left[i] if i < len(left) else ""
+            out.append(_pair(lt, right[i] if i < len(right) else None))
+    else:
+        out.append(_pair(title, right[0]))
+        out.append("")
+        out += _group_table(groups)
+    wald = res.wald_test
+    out.append("")
+    out.append(_pair("", (f"Wald chi2({wald['df']})", fmt(wald["chi2"], 10).strip())))
+    out.append(_pair(f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}",
+                     ("Prob > chi2", "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}")))
+    return out
+
+
+def _pair(left: str, right) -> str:
+    if right is None:
+        return left
+    name, value = right
+    if value is None:
+        return f"{left:<48}{name}"
+    if name in ("min", "avg", "max"):
+        return f"{left:<48}{name:>17} = {value:>10}"
+    return f"{left:<48}{name:<17} = {value:>10}"
+
+
+def _group_table(groups) -> list[str]:
+    rule = "-" * 61
+    out = [rule, f"{'':16}|     No. of       Observations per group",
+           f"{'Group variable':>15} |     groups    Minimum    Average    Maximum",
+           "-" * 16 + "+" + "-" * 44]
+    for _, g in groups.iterrows():
+        out.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
+                   f"{g['avg']:>10.1f} {g['max']:>10,}")
+    out.append(rule)
+    return out
+
+
+def _coef_table(res) -> list[str]:
+    level = int(res.level) if float(res.level).is_integer() else res.level
+    out = ["-" * LINE,
+           f"{res.design.response[:12]:>12} | Coefficient  Std. err.      z    P>|z|     "
+           f"[{level}% conf. interval]",
+           "-" * 13 + "+" + "-" * (LINE - 14)]
+    table = res.coef_table
+    bases = {c.term: c for c in res.design.base_columns}
+    allbase = bool(res.options.get("allbase"))
+    shown_headers: set[str] = set()
+    for col in res.design.columns:
+        row = table.loc[col.name]
+        if col.term is not None:
+            if col.term not in shown_headers:
+                shown_headers.add(col.term)
+                out.append(f"{col.term[:12]:>12} |")
+                base = bases.get(col.term)
+                if base is not None and (allbase or "#" not in col.term):
+                    out.append(f"{base.level[:12]:>12} |          0  (base)")
+            label = col.level
+        else:
+            label = col.name
+        out.append(
+            f"{label[:12]:>12} | {fmt(row['Coefficient'])} {fmt(row['Std. err.'])} "
+            f"{row['z']:8.2f}   {row['P>|z|']:5.3f}  {fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}"
+        )
+    for name in res.omitted:
+        out.append(f"{name[:12]:>12} |          0  (omitted)")
+    out.append("-" * LINE)
+    return out
+
+
+def _re_table(res) -> list[str]:
+    level = int(res.level) if float(res.level).is_integer() else res.level
+    sd_scale = bool(res.options.get("stddeviations"))
+    out = ["", "-" * LINE,
+           f"  Random-effects parameters  |   Estimate   Std. err.     [{level}% conf. interval]",
+           "-" * 29 + "+" + "-" * (LINE - 30)]
+    vc = res.varcomp
+    for group, rows in vc.groupby("group", sort=False):
+        if group == "Residual":
+            out.append("-" * 29 + "+" + "-" * (LINE - 30))
+        else:
+            out.append(f"{group + ': ' + rows['structure'].iloc[0]:<28} |")
+        seen = set()
+        for _, r in rows.iterrows():
+            if r["label"] in seen:
+                continue
+            seen.add(r["label"])
+            label = r["label"]
+            if sd_scale:
+                label = label.replace("var(", "sd(", 1).replace("cov(", "corr(", 1)
+                vals = (r["sd_or_corr"], r["sd_or_corr_se"], r["sd_or_corr_lower"],
+                        r["sd_or_corr_upper"])
+            else:
+                vals = (r["estimate"], r["std_err"], r["ci_lower"], r["ci_upper"])
+            out.append(f"{label[-28:]:>28} | {fmt(vals[0])} {fmt(vals[1])}  "
+                       f"{fmt(vals[2], 11)} {fmt(vals[3], 11)}")
+    out.append("-" * LINE)
+    return out
+
+
+def _lr_line(res) -> list[str]:
+    lr = res.lr_test
+    p = f"{lr['p']:.4f}"
+    stat = f"{lr['chi2']:.2f}"
+    if lr["kind"].startswith("chibar2"):
+        line = f"LR test vs. linear model: chibar2(01) = {stat}"
+        out = [f"{line:<55}Prob >= chibar2 = {p}"]
+    else:
+        line = f"LR test vs. linear model: {lr['kind']} = {stat}"
+        out = [f"{line:<59}Prob > chi2 = {p}", "",
+               "Note: LR test is conservative and provided only for reference."]
+    return out
+
+
+def render_summary(res) -> str:
+    lines = _header(res) + [""] + _coef_table(res) + _re_table(res) + _lr_line(res)
+    for note in res.notes:
+        lines.append(f"Note: {note}.")
+    return "\n".join(lines)
+
+
+def render_html(res) -> str:
+    """Notebook view: the same tables as HTML."""
+    coef = res.coef_table.to_html(float_format=lambda v: f"{v:.6g}", border=0)
+    cols = ["group", "label", "estimate", "std_err", "ci_lower", "ci_upper"]
+    vc = res.varcomp[cols].drop_duplicates(["group", "label"]).to_html(
+        index=False, float_format=lambda v: f"{v:.6g}", border=0)
+    lr = res.lr_test
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in res.notes)
+    return (
+        f"<div><b>Mixed-effects {res.method} regression</b> &mdash; "
+        f"{res.nobs} obs, log likelihood {res.loglik:.6f}"
+        f"{'' if res.converged else ' <b>(not converged)</b>'}"
+        f"{coef}{vc}<p>LR test vs. linear model: {lr['kind']} = {lr['chi2']:.2f}, "
+        f"p = {lr['p']:.4f}</p>{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+    )

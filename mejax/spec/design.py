@@ -1,0 +1,329 @@
+"""DataFrame + ModelSpec -> design arrays and names (host side, numpy/pandas).
+
+All input validation happens here, before anything is traced: missing
+columns, a non-numeric response, non-finite values, empty data, grouping
+factors with one level. Missing values are dropped listwise and counted.
+Collinear fixed effects are omitted with a note, as Stata does.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..cov.structures import CovStructure, make_structure
+from .model import LinearPart, ModelSpec, SpecError, Term, Var
+
+_EXPR_NAMESPACE = {
+    "np": np, "numpy": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt,
+    "abs": np.abs, "I": lambda x: x, "log10": np.log10, "log2": np.log2,
+}
+
+
+class DataError(ValueError):
+    """The data cannot be used for the requested model."""
+
+
+@dataclass
+class Column:
+    """Display facts about one model-matrix column (for Stata-style tables)."""
+
+    name: str
+    term: str | None  # factor-term header (e.g. "a" or "a#c.x"); None for plain columns
+    level: str | None  # level label under that header
+
+
+@dataclass
+class ReTerm:
+    """One random-effect term: level codes, its model matrix and covariance."""
+
+    label: str
+    group_vars: tuple[str, ...]
+    codes: np.ndarray
+    n_levels: int
+    z: np.ndarray
+    effect_names: list[str]
+    structure: CovStructure
+    counts: np.ndarray  # observations per level
+
+
+@dataclass
+class Design:
+    y: np.ndarray
+    x: np.ndarray
+    columns: list[Column]
+    re_terms: list[ReTerm]
+    nobs: int
+    n_dropped: int
+    response: str
+    style: str
+    omitted: list[str] = field(default_factory=list)
+    base_columns: list[Column] = field(default_factory=list)
+
+    @property
+    def x_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _expr_names(expr: str) -> set[str]:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as err:
+        raise SpecError(f"cannot parse expression {expr!r}: {err.msg}") from None
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_EXPR_NAMESPACE)
+
+
+def _linear_vars(part: LinearPart) -> set[str]:
+    names: set[str] = set()
+    for term in part.terms:
+        for var in term.vars:
+            names |= _expr_names(var.name) if var.expr else {var.name}
+    return names
+
+
+def _needed_columns(spec: ModelSpec) -> list[str]:
+    names = {spec.response} | _linear_vars(spec.fixed)
+    for part in spec.random:
+        names |= set(part.group) | _linear_vars(part.effects)
+    return sorted(names)
+
+
+def _check_data(spec: ModelSpec, data) -> tuple[pd.DataFrame, int]:
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    needed = _needed_columns(spec)
+    missing = [c for c in needed if c not in data.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, missing))} not found in data; "
+            f"available: {', '.join(map(str, data.columns))}"
+        )
+    if len(data) == 0:
+        raise DataError("data set is empty")
+    frame = data[needed]
+    complete = frame.notna().all(axis=1).to_numpy()
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        frame = frame[complete]
+    if len(frame) == 0:
+        raise DataError(f"no complete observations: all {len(data)} rows have missing values")
+    y = frame[spec.response]
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
+    for name in needed:
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            if not np.isfinite(col.to_numpy(dtype=float)).all():
+                raise DataError(f"column {name!r} has infinite values")
+    return frame, n_dropped
+
+
+def _is_factor(var: Var, frame: pd.DataFrame) -> bool:
+    if var.kind != "auto":
+        return var.kind == "cat"
+    col = frame[var.name]
+    return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+
+
+def _levels(col: pd.Series) -> list:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return [c for c in col.cat.categories if c in set(col.unique())]
+    values = col.unique()
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _level_label(level) -> str:
+    if isinstance(level, (float, np.floating)) and float(level).is_integer():
+        return str(int(level))
+    return str(level)
+
+
+def _base_index(var: Var, levels: list) -> int | None:
+    """Index of the reference level, or None for full coding (``ibn.``)."""
+    if var.base is None or var.base == "first":
+        return 0
+    if var.base == "none":
+        return None
+    if var.base == "last":
+        return len(levels) - 1
+    if var.base == "freq":
+        raise SpecError("ib(freq). is not supported; name the base level")
+    labels = [_level_label(lv) for lv in levels]
+    if _level_label(var.base) not in labels:
+        raise SpecError(f"base level {var.base} of {var.name!r} not found; levels are {labels}")
+    return labels.index(_level_label(var.base))
+
+
+def _numeric(var: Var, frame: pd.DataFrame) -> np.ndarray:
+    if var.expr:
+        env = {name: frame[name].to_numpy() for name in _expr_names(var.name)}
+        try:
+            value = eval(var.name, dict(_EXPR_NAMESPACE), env)  # noqa: S307 - user formula
+        except Exception as err:
+            raise SpecError(f"cannot evaluate {var.name!r}: {err}") from None
+        value = np.asarray(value, dtype=float)
+        if value.shape != (len(frame),):
+            value = np.broadcast_to(value, (len(frame),)).copy()
+        if not np.isfinite(value).all():
+            raise DataError(f"{var.name!r} gives non-finite values")
+        return value
+    col = frame[var.name]
+    if not pd.api.types.is_numeric_dtype(col):
+        raise DataError(f"variable {var.name!r} must be numeric for c. / continuous use")
+    return col.to_numpy(dtype=float)
+
+
+def _var_columns(var, frame, full, style, alone):
+    """Columns, names and (term, level) labels contributed by one variable."""
+    if not _is_factor(var, frame):
+        name = var.name if (style == "r" or alone) else f"c.{var.name}"
+        return [_numeric(var, frame)], [name], [None]
+    col = frame[var.name]
+    levels = _levels(col)
+    base = None if full else _base_index(var, levels)
+    codes = pd.Categorical(col, categories=levels).codes
+    cols, names, labels = [], [], []
+    for i, level in enumerate(levels):
+        if i == base:
+            continue
+        label = _level_label(level)
+        cols.append((codes == i).astype(float))
+        names.append(f"{var.name}{label}" if style == "r" else f"{label}.{var.name}")
+        labels.append(label)
+    return cols, names, labels
+
+
+def _needs_full_coding(var: Var, term: Term, present: set[frozenset]) -> bool:
+    """R's rule: a factor is fully coded when its term without it is absent."""
+    if var.base == "none":
+        return True
+    return (term.key() - {var.name}) not in present
+
+
+def build_linear(part: LinearPart, frame: pd.DataFrame, style: str):
+    """Model matrix of a linear part: (matrix, columns, base-level columns)."""
+    n = len(frame)
+    present = {t.key() for t in part.terms}
+    if part.intercept:
+        present.add(frozenset())
+    mats, columns, bases = [], [], []
+    for term in part.terms:
+        cols, names, labels = [np.ones(n)], [""], [[]]
+        alone = len(term.vars) == 1
+        for var in term.vars:
+            full = _is_factor(var, frame) and _needs_full_coding(var, term, present - {term.key()})
+            vcols, vnames, vlabels = _var_columns(var, frame, full, style, alone)
+            sep = ":" if style == "r" else "#"
+            cols = [a * b for a in cols for b in vcols]
+            names = [f"{a}{sep}{b}" if a else b for a in names for b in vnames]
+            labels = [a + [b] for a in labels for b in vlabels]
+        factor_vars = [v for v in term.vars if _is_factor(v, frame)]
+        header = None
+        if factor_vars and style == "stata":
+            header = "#".join(v.name if _is_factor(v, frame) else f"c.{v.name}" for v in term.vars)
+        for col, name, lab in zip(cols, names, labels):
+            level = "#".join(x for x in lab if x is not None) or None
+            mats.append(col)
+            columns.append(Column(name, header, level if header else None))
+        if header and len(term.vars) == 1:
+            var = term.vars[0]
+            levels = _levels(frame[var.name])
+            base = _base_index(var, levels)
+            if base is not None and not _needs_full_coding(var, term, present - {term.key()}):
+                label = _level_label(levels[base])
+                bases.append(Column(f"{label}b.{var.name}", header, label))
+    if part.intercept:
+        cons = Column("(Intercept)" if style == "r" else "_cons", None, None)
+        if style == "r":
+            mats.insert(0, np.ones(n))
+            columns.insert(0, cons)
+        else:
+            mats.append(np.ones(n))
+            columns.append(cons)
+    matrix = np.column_stack(mats) if mats else np.zeros((n, 0))
+    return matrix, columns, bases
+
+
+def _drop_collinear(x: np.ndarray, columns: list[Column]):
+    """Omit columns that are linear combinations of earlier ones (Stata's 'omitted')."""
+    import scipy.linalg
+
+    if x.shape[1] == 0:
+        return x, columns, []
+    scale = np.sqrt((x**2).sum(axis=0))
+    scale[scale == 0] = 1.0
+    keep: list[int] = []
+    for j in range(x.shape[1]):
+        trial = keep + [j]
+        r = scipy.linalg.qr(x[:, trial] / scale[trial], mode="r")[0]
+        diag = np.abs(np.diag(r))
+        if diag[-1] > 1e-9 * max(diag.max(), 1.0):
+            keep.append(j)
+    omitted = [columns[j].name for j in range(x.shape[1]) if j not in keep]
+    return x[:, keep], [columns[j] for j in keep], omitted
+
+
+def _group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    if len(group) == 1:
+        codes, uniques = pd.factorize(frame[group[0]], sort=True)
+        return codes.astype(np.int64), len(uniques)
+    codes = frame.groupby(list(group), sort=True, observed=True).ngroup().to_numpy()
+    return codes.astype(np.int64), int(codes.max()) + 1
+
+
+def _default_covariance(part, style: str, k: int) -> str:
+    if part.covariance:
+        return part.covariance
+    return "identity" if k == 1 else "independent"
+
+
+def build_design(spec: ModelSpec, data, covariance=None) -> Design:
+    """Validate ``data`` for ``spec`` and build the design arrays."""
+    frame, n_dropped = _check_data(spec, data)
+    y = frame[spec.response].to_numpy(dtype=float)
+    x, columns, bases = build_linear(spec.fixed, frame, spec.style)
+    x, columns, omitted = _drop_collinear(x, columns)
+    if omitted:
+        warnings.warn(f"note: {', '.join(omitted)} omitted because of collinearity", stacklevel=3)
+    if x.shape[1] == 0:
+        raise SpecError("the model has no fixed effects; mejax needs at least one")
+    re_terms = []
+    for part in spec.random:
+        codes, n_levels = _group_codes(frame, part.group)
+        label = part.label
+        if n_levels < 2:
+            raise DataError(
+                f"grouping variable {label!r} has a single level; a random effect needs "
+                "at least two groups"
+            )
+        z, zcols, _ = build_linear(part.effects, frame, spec.style)
+        names = [c.name for c in zcols]
+        cov_name = _covariance_for(covariance, part, spec.style, z.shape[1])
+        counts = np.bincount(codes, minlength=n_levels)
+        re_terms.append(
+            ReTerm(label, part.group, codes, n_levels, z, names,
+                   make_structure(cov_name, z.shape[1]), counts)
+        )
+    if not re_terms:
+        raise SpecError("the model has no random effects; add a term like (1 | group)")
+    return Design(y, x, columns, re_terms, len(y), n_dropped, spec.response, spec.style,
+                  omitted, bases)
+
+
+def _covariance_for(covariance, part, style: str, k: int) -> str:
+    if isinstance(covariance, dict):
+        chosen = covariance.get(part.label, covariance.get(part.group[-1]))
+        if chosen is not None:
+            return chosen
+    elif isinstance(covariance, str):
+        return covariance
+    elif covariance is not None:
+        raise SpecError("covariance= must be a string or a dict mapping group to structure")
+    return _default_covariance(part, style, k)

@@ -1,0 +1,74 @@
+"""What the user asked for, independent of front end (host side).
+
+Both the lme4-style formula parser and the Stata command parser produce a
+:class:`ModelSpec`; :mod:`mejax.spec.design` turns it into arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Style = Literal["r", "stata"]
+
+
+class SpecError(ValueError):
+    """A formula, command line or option that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Var:
+    """One variable inside a term.
+
+    ``kind`` is "auto" (factor if the column is non-numeric), "cat" or "num".
+    ``base`` picks a factor's reference level: None (first/lowest), a level
+    value, "first", "last" or "none" (all levels, Stata's ``ibn.``).
+    ``expr`` marks a transform such as ``np.log(x)`` or ``I(x**2)``.
+    """
+
+    name: str
+    kind: Literal["auto", "cat", "num"] = "auto"
+    base: object = None
+    expr: bool = False
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of variables; the empty term is the intercept."""
+
+    vars: tuple[Var, ...]
+
+    def key(self) -> frozenset[str]:
+        return frozenset(v.name for v in self.vars)
+
+
+@dataclass(frozen=True)
+class LinearPart:
+    """A model matrix: an optional intercept plus terms."""
+
+    intercept: bool
+    terms: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class RandomPart:
+    """Random effects ``effects`` varying over the levels of ``group``.
+
+    ``group`` is a tuple of variables whose combination defines the levels
+    (nested levels carry their parents). ``covariance`` is None for the front
+    end's default. ``label`` is how results name the group.
+    """
+
+    group: tuple[str, ...]
+    effects: LinearPart
+    covariance: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    response: str
+    fixed: LinearPart
+    random: tuple[RandomPart, ...]
+    style: Style
+    options: dict = field(default_factory=dict, compare=False, hash=False)

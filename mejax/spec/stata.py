@@ -1,0 +1,210 @@
+"""Stata ``mixed`` command lines.
+
+``mixed depvar [indepvars] [, fe_options] || levelvar: [varlist] [, re_options] || ... [, options]``
+
+Factor-variable notation ``i.a``, ``ib2.a``, ``ib(last).a``, ``ibn.a``,
+``c.x``, ``a#b``, ``a##b``; crossed effects ``|| _all: R.grp``; Stata's
+defaults (independent covariance for random coefficients, base level = lowest
+value, ``_cons`` last).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from itertools import combinations
+
+from ..cov.structures import canonical_covariance
+from .formula import split_top
+from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FACTOR = re.compile(r"^(?P<op>i|ib\((?P<bp>first|last|freq)\)|ibn|ib(?P<bn>-?\d+)|c)\.(?P<var>[A-Za-z_][A-Za-z0-9_]*)$")
+
+SUPPORTED_COMMANDS = {"mixed", "xtmixed"}
+
+# option name -> (minimum abbreviation, takes argument)
+GLOBAL_OPTIONS = {
+    "reml": ("reml", False),
+    "mle": ("ml", False),
+    "noconstant": ("nocons", False),
+    "allbase": ("allbase", False),
+    "level": ("l", True),
+    "variance": ("var", False),
+    "stddeviations": ("stddev", False),
+    "nolog": ("nolog", False),
+    "log": ("log", False),
+    "noretable": ("noreta", False),
+    "nofetable": ("nofet", False),
+    "noheader": ("noheader", False),
+    "nogroup": ("nogr", False),
+    "nolrtest": ("nolr", False),
+}
+LEVEL_OPTIONS = {
+    "covariance": ("cov", True),
+    "noconstant": ("nocons", False),
+}
+UNSUPPORTED = {
+    "residuals": "residual covariance structures (residuals()) are not supported yet",
+    "dfmethod": "small-sample degrees of freedom (dfmethod()) are not supported yet",
+    "pweight": "survey weights are not supported yet",
+    "fweight": "frequency weights are not supported yet",
+}
+
+
+def _match_option(name: str, table: dict) -> str | None:
+    for full, (minimum, _) in table.items():
+        if full.startswith(name) and name.startswith(minimum):
+            return full
+    return None
+
+
+def _parse_options(text: str, table: dict, where: str) -> dict:
+    """Parse ``opt opt(arg) ...`` against ``table``; unknown ones raise."""
+    options: dict = {}
+    for token in _option_tokens(text):
+        m = re.fullmatch(r"([A-Za-z]+)(?:\((.*)\))?", token, flags=re.S)
+        if not m:
+            raise SpecError(f"cannot parse option {token!r} in {where}")
+        name, arg = m.group(1).lower(), m.group(2)
+        for bad, why in UNSUPPORTED.items():
+            if bad.startswith(name) and len(name) >= 3:
+                raise SpecError(f"option {token!r}: {why}")
+        full = _match_option(name, table)
+        if full is None:
+            raise SpecError(f"unknown option {token!r} in {where}")
+        takes_arg = table[full][1]
+        if takes_arg and arg is None:
+            raise SpecError(f"option {name}() needs an argument")
+        if not takes_arg and arg is not None:
+            raise SpecError(f"option {name} takes no argument")
+        options[full] = arg.strip() if arg is not None else True
+    return options
+
+
+def _option_tokens(text: str) -> list[str]:
+    tokens, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch.isspace() and depth == 0:
+            if current:
+                tokens.append(current)
+            current = ""
+        else:
+            current += ch
+    if depth != 0:
+        raise SpecError(f"unbalanced parentheses in options {text!r}")
+    if current:
+        tokens.append(current)
+    return tokens
+
+
+def _parse_factor_var(token: str) -> Var:
+    m = _FACTOR.match(token)
+    if m:
+        op = m.group("op")
+        if op == "c":
+            return Var(m.group("var"), kind="num")
+        if op == "i":
+            return Var(m.group("var"), kind="cat")
+        if op == "ibn":
+            return Var(m.group("var"), kind="cat", base="none")
+        if m.group("bp"):
+            return Var(m.group("var"), kind="cat", base=m.group("bp"))
+        return Var(m.group("var"), kind="cat", base=int(m.group("bn")))
+    if _NAME.match(token):
+        return Var(token, kind="num")
+    raise SpecError(f"cannot parse variable {token!r}")
+
+
+def _parse_varlist(tokens: list[str]) -> list[Term]:
+    terms: list[Term] = []
+    for token in tokens:
+        if "##" in token:
+            groups = [_parse_factor_var(t) for t in token.split("##")]
+            combos = [c for size in range(1, len(groups) + 1) for c in combinations(groups, size)]
+        else:
+            combos = [tuple(_parse_factor_var(t) for t in token.split("#"))]
+        for combo in combos:
+            term = Term(tuple(combo))
+            if term.key() not in {t.key() for t in terms}:
+                terms.append(term)
+    return terms
+
+
+def _split_level(piece: str) -> tuple[str, str, str]:
+    """'id: x1 x2, opts' -> ('id', 'x1 x2', 'opts'); the colon may be missing."""
+    body, _, opts = piece.partition(",")
+    if ":" in body:
+        level, _, varlist = body.partition(":")
+    else:
+        words = body.split()
+        if len(words) != 1:
+            raise SpecError(f"random-effects equation {piece.strip()!r} needs 'levelvar:'")
+        level, varlist = words[0], ""
+    return level.strip(), varlist.strip(), opts.strip()
+
+
+@lru_cache(maxsize=256)
+def parse_stata(command: str) -> ModelSpec:
+    """Parse a Stata ``mixed`` command line into a :class:`ModelSpec`."""
+    text = " ".join(command.strip().split())
+    if not text:
+        raise SpecError("empty Stata command")
+    cmd = text.split()[0]
+    if cmd not in SUPPORTED_COMMANDS:
+        raise SpecError(f"unknown or unsupported Stata command {cmd!r}; supported: mixed")
+    pieces = [p for _, p in split_top(text[len(cmd):], ("||",))]
+    fixed_text, _, fixed_opts = pieces[0].partition(",")
+    tokens = fixed_text.split()
+    if not tokens:
+        raise SpecError("mixed needs a dependent variable")
+    response = tokens[0]
+    if not _NAME.match(response):
+        raise SpecError(f"dependent variable {response!r} must be a variable name")
+    options = _parse_options(fixed_opts, GLOBAL_OPTIONS, "the fixed-effects equation")
+    fixed = LinearPart(not options.pop("noconstant", False), tuple(_parse_varlist(tokens[1:])))
+
+    random: list[RandomPart] = []
+    chain: list[str] = []
+    for index, piece in enumerate(pieces[1:], start=1):
+        level, varlist, opts = _split_level(piece)
+        is_last = index == len(pieces) - 1
+        table = {**LEVEL_OPTIONS, **GLOBAL_OPTIONS} if is_last else LEVEL_OPTIONS
+        level_opts = _parse_options(opts, table, f"random-effects equation {level!r}")
+        if is_last:
+            for key in list(level_opts):
+                if key in GLOBAL_OPTIONS and key not in LEVEL_OPTIONS:
+                    options[key] = level_opts.pop(key)
+        random.append(_random_part(level, varlist.split(), level_opts, chain))
+    if options.get("reml") and options.get("mle"):
+        raise SpecError("options reml and mle cannot be combined")
+    return ModelSpec(response, fixed, tuple(random), "stata", options)
+
+
+def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str]) -> RandomPart:
+    covariance = opts.get("covariance")
+    if covariance is not None:
+        covariance = canonical_covariance(covariance)
+    if level == "_all":
+        if len(varlist) != 1 or not varlist[0].startswith("R."):
+            raise SpecError("'_all:' needs exactly one 'R.varname' (e.g. '|| _all: R.grp1')")
+        name = varlist[0][2:]
+        if not _NAME.match(name):
+            raise SpecError(f"cannot parse {varlist[0]!r}")
+        if covariance not in (None, "identity"):
+            raise SpecError("R.varname random effects have identity covariance")
+        return RandomPart((name,), LinearPart(True), "identity", f"_all: R.{name}")
+    if not _NAME.match(level):
+        raise SpecError(f"level variable {level!r} must be a variable name")
+    for token in varlist:
+        if token.startswith("R."):
+            raise SpecError(f"{token!r}: R.varname is only allowed with '_all:'")
+    chain.append(level)
+    effects = LinearPart(not opts.get("noconstant", False), tuple(_parse_varlist(varlist)))
+    if not effects.intercept and not effects.terms:
+        raise SpecError(f"random-effects equation {level!r} has noconstant and no variables")
+    return RandomPart(tuple(chain), effects, covariance, level)
