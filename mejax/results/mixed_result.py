@@ -138,7 +138,9 @@ class MixedResult:
         ))
         frame = pd.DataFrame(ordered)
         boundary = self._boundary_mask(frame)
-        frame.loc[boundary, ["std_err", "ci_lower", "ci_upper"]] = np.nan
+        frame.loc[boundary, ["std_err", "ci_lower", "ci_upper", "sd_or_corr_se",
+                             "sd_or_corr_lower", "sd_or_corr_upper"]] = np.nan
+        frame.loc[boundary, ["estimate", "sd_or_corr"]] = 0.0
         return frame
 
     def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
@@ -264,6 +266,12 @@ def _phi_position(struct, i: int, j: int) -> int:
 
 def _component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
     """One varcomp row with its Stata label and interval."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _component_values(group, names, structure, i, j, est, se, phi_est, phi_se, z,
+                                 param)
+
+
+def _component_values(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
     is_var = i == j
     if group == "Residual":
         label = "var(Residual)"
