@@ -17,6 +17,12 @@ def load_case(case_id: str) -> dict:
     return json.loads((REFERENCE / "cases" / f"{case_id}.json").read_text())
 
 
+def load_tight_reference(case_id: str) -> dict | None:
+    """The tightly converged lme4 refit of a case (make_refs_tight.R), if there is one."""
+    path = REFERENCE / "cases_tight" / f"{case_id}.json"
+    return json.loads(path.read_text())["reference"] if path.exists() else None
+
+
 def load_case_data(case: dict) -> pd.DataFrame:
     name = case["data"]
     path = REFERENCE / "data" / name

@@ -151,6 +151,6 @@ def parse_formula(formula: str) -> ModelSpec:
                 continue
             if not stripped:
                 raise SpecError(f"empty term in formula {formula!r}")
-            fixed_text.append(f"{op}{stripped}" if op else stripped)
-    fixed = parse_linear(" + ".join(fixed_text).replace("+ -", "-") if fixed_text else "1")
+            fixed_text.append(f"{op} {stripped}" if fixed_text else f"{op}{stripped}")
+    fixed = parse_linear(" ".join(fixed_text) if fixed_text else "1")
     return ModelSpec(lhs, fixed, tuple(random), "r")
