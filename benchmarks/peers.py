@@ -37,17 +37,13 @@ def _rscript(script: str, *args: str, timeout: float | None = None) -> dict:
     cmd = [exe, str(R_DIR / script), *map(str, args)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {timeout:g} s"}
     process_s = time.perf_counter() - t0
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        return {
-            "error": f"Rscript exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        }
+        return {"error": f"Rscript exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"}
     out = json.loads(lines[-1])
     out["process_s"] = process_s
     return out
@@ -58,9 +54,7 @@ def time_lme4_sleepstudy(csv: str | Path = SLEEPSTUDY_CSV, n: int = 200) -> dict
     return _rscript("lmer_sleepstudy.R", csv, n)
 
 
-def time_lme4_insteval_process(
-    csv: str | Path = INSTEVAL_CSV, timeout: float = 1800
-) -> dict:
+def time_lme4_insteval_process(csv: str | Path = INSTEVAL_CSV, timeout: float = 1800) -> dict:
     """Wall seconds of a fresh Rscript fitting the InstEval crossed model (``process_s``).
 
     ``process_s`` covers R startup, ``library(lme4)``, reading the CSV and the fit;
@@ -74,9 +68,7 @@ def _sleepstudy_fit(df):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = smf.mixedlm(
-            "Reaction ~ Days", df, groups=df["Subject"], re_formula="~Days"
-        )
+        model = smf.mixedlm("Reaction ~ Days", df, groups=df["Subject"], re_formula="~Days")
         return model.fit(reml=False)
 
 
@@ -114,9 +106,7 @@ def _statsmodels_insteval_worker(csv: str, nrows: int, seed: int) -> dict:
     df = pd.read_csv(csv)
     if 0 < nrows < len(df):
         df = df.sample(n=nrows, random_state=seed)
-    df = df.assign(
-        dept_service=df["dept"].astype(str) + ":" + df["service"].astype(str), one=1
-    )
+    df = df.assign(dept_service=df["dept"].astype(str) + ":" + df["service"].astype(str), one=1)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -133,7 +123,7 @@ def _statsmodels_insteval_worker(csv: str, nrows: int, seed: int) -> dict:
         "loglik": float(res.llf),
         "converged": bool(res.converged),
         "nobs": len(df),
-        "vcomp": dict(zip(model.exog_vc.names, map(float, res.vcomp))),
+        "vcomp": dict(zip(model.exog_vc.names, map(float, res.vcomp), strict=True)),
         "scale": float(res.scale),
         "version": statsmodels.__version__,
     }
@@ -172,18 +162,14 @@ def time_statsmodels_insteval(
     ]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         out["error"] = f"did not finish in {timeout:g} s"
         return out
     out["process_s"] = time.perf_counter() - t0
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        out["error"] = (
-            f"worker exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        )
+        out["error"] = f"worker exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
         return out
     out.update(json.loads(lines[-1]))
     return out
@@ -192,11 +178,7 @@ def time_statsmodels_insteval(
 def main(argv: list[str]) -> None:
     """Time every peer and print one JSON line each."""
     if argv and argv[0] == "_statsmodels_insteval":
-        print(
-            json.dumps(
-                _statsmodels_insteval_worker(argv[1], int(argv[2]), int(argv[3]))
-            )
-        )
+        print(json.dumps(_statsmodels_insteval_worker(argv[1], int(argv[2]), int(argv[3]))))
         return
     sleep_csv = argv[0] if argv else SLEEPSTUDY_CSV
     inst_csv = argv[1] if len(argv) > 1 else INSTEVAL_CSV

@@ -10,6 +10,7 @@ nested ``g1/g2`` and ``g1:g2``, crossed terms side by side.
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import lru_cache
 from itertools import combinations
@@ -65,6 +66,10 @@ def _parse_var(token: str) -> Var:
         return Var(inner, kind="cat")
     if _NAME.match(token):
         return Var(token)
+    try:
+        ast.parse(token, mode="eval")
+    except SyntaxError:
+        raise SpecError(f"cannot parse expression {token!r} in formula") from None
     return Var(token, kind="num", expr=True)
 
 

@@ -188,7 +188,10 @@ def parse_stata(command: str) -> ModelSpec:
 def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str]) -> RandomPart:
     covariance = opts.get("covariance")
     if covariance is not None:
-        covariance = canonical_covariance(covariance)
+        try:
+            covariance = canonical_covariance(covariance)
+        except ValueError as err:
+            raise SpecError(str(err)) from None
     if level == "_all":
         if len(varlist) != 1 or not varlist[0].startswith("R."):
             raise SpecError("'_all:' needs exactly one 'R.varname' (e.g. '|| _all: R.grp1')")

@@ -3,13 +3,15 @@
 #   Rscript tests/reference/make_refs_extra.R
 # Writes cases/*.json and data/*.csv under tests/reference. Needs R with lme4, nlme, jsonlite.
 # lmm_insteval_crossed_ml points at insteval.csv, which lives outside this folder
-# (shared/reference/data/insteval.csv, with integer codes for s, d and dept).
+# (shared/reference/data/insteval.csv, also bundled as mejax/datasets/data/insteval.csv.gz, with
+# integer codes for s, d and dept); the script checks that file against lme4::InstEval.
 suppressPackageStartupMessages({
   library(lme4); library(nlme); library(jsonlite)
 })
 
 ref_dir <- file.path("tests", "reference")
-insteval_csv <- Sys.getenv("INSTEVAL_CSV", "/work/shared/reference/data/insteval.csv")
+insteval_csv <- Sys.getenv("INSTEVAL_CSV", "mejax/datasets/data/insteval.csv.gz")
+if (!file.exists(insteval_csv)) insteval_csv <- "/work/shared/reference/data/insteval.csv"
 
 save_data <- function(df, name) {
   write.csv(df, file.path(ref_dir, "data", paste0(name, ".csv")), row.names = FALSE)
