@@ -48,7 +48,7 @@ def factor(lams, arrays, layout: BlockLayout):
         a22 = _scale_columns(_scale_columns(arrays["a22"], lams_rest, layout).T, lams_rest, layout)
         a2x = _scale_columns(arrays["a2x"].T, lams_rest, layout).T
         values = []
-        for t, (lam, term) in enumerate(zip(lams_rest, layout.rest), start=1):
+        for t, lam in enumerate(lams_rest, start=1):
             b = jnp.einsum("ak,nab,bc->nkc", lam, arrays[f"b21_{t}"], lam1)
             low = l11[arrays[f"b21_level1_{t}"]]
             c = small.solve_lower(low, jnp.swapaxes(b, 1, 2))

@@ -157,7 +157,8 @@ def _sparse_between(arrays, codes, zs, rest_layout):
         u_valid = np.arange(nb) < len(uniq)
         rows = lay.offset + level[:, None, None] * lay.k + np.arange(lay.k)[None, None, :]
         rows = np.broadcast_to(rows, (nb, k1, lay.k))
-        keys = np.broadcast_to(j[:, None, None] * k1 + np.arange(k1)[None, :, None], (nb, k1, lay.k))
+        key = j[:, None, None] * k1 + np.arange(k1)[None, :, None]
+        keys = np.broadcast_to(key, (nb, k1, lay.k))
         valid = np.broadcast_to(u_valid[:, None, None], (nb, k1, lay.k))
         entry_rows.append(np.where(valid, rows, -1).reshape(-1))
         entry_keys.append(np.where(valid, keys, -1).reshape(-1))

@@ -28,7 +28,8 @@ def cholesky(m):
                 off = off - cols[i][s] * cols[j][s]
             cols[i][j] = off / d
     zero = jnp.zeros_like(m[..., 0, 0])
-    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(k)], axis=-1) for i in range(k)]
+    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(k)], axis=-1)
+            for i in range(k)]
     return jnp.stack(rows, axis=-2)
 
 

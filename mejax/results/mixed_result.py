@@ -114,7 +114,7 @@ class MixedResult:
         z = self._z
         rows_by_term: dict[int, list[dict]] = {}
         e_index = phi_index = 0
-        for block, term_i in enumerate(self._fit["order"]):
+        for term_i in self._fit["order"]:
             term = self.design.re_terms[term_i]
             struct = term.structure
             rows = []

@@ -106,7 +106,8 @@ def _coef_table(res) -> list[str]:
             label = col.name
         out.append(
             f"{label[:12]:>12} | {fmt(row['Coefficient'])} {fmt(row['Std. err.'])} "
-            f"{row['z']:8.2f}   {row['P>|z|']:5.3f}  {fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}"
+            f"{row['z']:8.2f}   {row['P>|z|']:5.3f}  "
+            f"{fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}"
         )
     for name in res.omitted:
         out.append(f"{name[:12]:>12} |          0  (omitted)")

@@ -19,7 +19,10 @@ from .formula import split_top
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FACTOR = re.compile(r"^(?P<op>i|ib\((?P<bp>first|last|freq)\)|ibn|ib(?P<bn>-?\d+)|c)\.(?P<var>[A-Za-z_][A-Za-z0-9_]*)$")
+_FACTOR = re.compile(
+    r"^(?P<op>i|ib\((?P<bp>first|last|freq)\)|ibn|ib(?P<bn>-?\d+)|c)"
+    r"\.(?P<var>[A-Za-z_][A-Za-z0-9_]*)$"
+)
 
 SUPPORTED_COMMANDS = {"mixed", "xtmixed"}
 
