@@ -36,6 +36,15 @@ def _dense_bucket(n: int) -> int:
     return bucket(n) if n <= 64 else -(-n // 32) * 32
 
 
+def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum rows of ``values`` (n, ...) by integer ``codes``; bincount is far faster than add.at."""
+    flat = values.reshape(len(codes), -1)
+    out = np.empty((n_groups, flat.shape[1]))
+    for j in range(flat.shape[1]):
+        out[:, j] = np.bincount(codes, weights=flat[:, j], minlength=n_groups)
+    return out.reshape((n_groups,) + values.shape[1:])
+
+
 def _pad(a: np.ndarray, length: int, axis: int = 0, value=0) -> np.ndarray:
     extra = length - a.shape[axis]
     if extra <= 0:
@@ -79,11 +88,8 @@ def crossprod_blocks(
     c1, z1 = codes[0], zs[0]
     k1 = z1.shape[1]
     L1 = bucket(n_levels[0])
-    zz1 = z1[:, :, None] * z1[:, None, :]
-    a11 = np.zeros((L1, k1, k1))
-    np.add.at(a11, c1, zz1)
-    a1x = np.zeros((L1, k1, xy.shape[1]))
-    np.add.at(a1x, c1, z1[:, :, None] * xy[:, None, :])
+    a11 = group_sum(c1, z1[:, :, None] * z1[:, None, :], L1)
+    a1x = group_sum(c1, z1[:, :, None] * xy[:, None, :], L1)
     axx = xy.T @ xy
 
     rest_layout = []
@@ -147,8 +153,7 @@ def _sparse_between(arrays, codes, zs, rest_layout):
         pair = c1.astype(np.int64) * lay.n_levels + codes[t]
         uniq, inv = np.unique(pair, return_inverse=True)
         nb = bucket(len(uniq))
-        blocks = np.zeros((nb, lay.k, k1))
-        np.add.at(blocks, inv, zs[t][:, :, None] * z1[:, None, :])
+        blocks = group_sum(inv.reshape(-1), zs[t][:, :, None] * z1[:, None, :], nb)
         j = _pad(uniq // lay.n_levels, nb)
         level = _pad(uniq % lay.n_levels, nb)
         arrays[f"b21_{t}"] = blocks

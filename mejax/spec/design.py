@@ -28,6 +28,20 @@ class DataError(ValueError):
     """The data cannot be used for the requested model."""
 
 
+class ColumnFrame:
+    """The model's columns, each pulled out of the DataFrame once (column access is slow)."""
+
+    def __init__(self, columns: dict[str, pd.Series]):
+        self._columns = columns
+        self._n = len(next(iter(columns.values()))) if columns else 0
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self._columns[name]
+
+    def __len__(self) -> int:
+        return self._n
+
+
 @dataclass
 class Column:
     """Display facts about one model-matrix column (for Stata-style tables)."""
@@ -92,7 +106,7 @@ def _needed_columns(spec: ModelSpec) -> list[str]:
     return sorted(names)
 
 
-def _check_data(spec: ModelSpec, data) -> tuple[pd.DataFrame, int]:
+def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     needed = _needed_columns(spec)
@@ -104,25 +118,29 @@ def _check_data(spec: ModelSpec, data) -> tuple[pd.DataFrame, int]:
         )
     if len(data) == 0:
         raise DataError("data set is empty")
-    frame = data[needed]
-    complete = frame.notna().all(axis=1).to_numpy()
-    n_dropped = int((~complete).sum())
-    if n_dropped:
-        frame = frame[complete]
-    if len(frame) == 0:
-        raise DataError(f"no complete observations: all {len(data)} rows have missing values")
-    y = frame[spec.response]
+    columns = {name: data[name] for name in needed}
+    y = columns[spec.response]
     if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
-    for name in needed:
-        col = frame[name]
+    complete = np.ones(len(data), dtype=bool)
+    for name, col in columns.items():
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            if not np.isfinite(col.to_numpy(dtype=float)).all():
+            values = col.to_numpy(dtype=float, na_value=np.nan)
+            missing = np.isnan(values)
+            if np.isinf(values).any():
                 raise DataError(f"column {name!r} has infinite values")
-    return frame, n_dropped
+        else:
+            missing = col.isna().to_numpy()
+        complete &= ~missing
+    n_dropped = int(len(data) - complete.sum())
+    if n_dropped == len(data):
+        raise DataError(f"no complete observations: all {len(data)} rows have missing values")
+    if n_dropped:
+        columns = {name: col[complete] for name, col in columns.items()}
+    return ColumnFrame(columns), n_dropped
 
 
-def _is_factor(var: Var, frame: pd.DataFrame) -> bool:
+def _is_factor(var: Var, frame: ColumnFrame) -> bool:
     if var.kind != "auto":
         return var.kind == "cat"
     col = frame[var.name]
@@ -161,7 +179,7 @@ def _base_index(var: Var, levels: list) -> int | None:
     return labels.index(_level_label(var.base))
 
 
-def _numeric(var: Var, frame: pd.DataFrame) -> np.ndarray:
+def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
     if var.expr:
         env = {name: frame[name].to_numpy() for name in _expr_names(var.name)}
         try:
@@ -207,7 +225,7 @@ def _needs_full_coding(var: Var, term: Term, present: set[frozenset]) -> bool:
     return (term.key() - {var.name}) not in present
 
 
-def build_linear(part: LinearPart, frame: pd.DataFrame, style: str):
+def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
     """Model matrix of a linear part: (matrix, columns, base-level columns)."""
     n = len(frame)
     present = {t.key() for t in part.terms}
@@ -259,6 +277,9 @@ def _drop_collinear(x: np.ndarray, columns: list[Column]):
         return x, columns, []
     scale = np.sqrt((x**2).sum(axis=0))
     scale[scale == 0] = 1.0
+    diag = np.abs(np.diag(np.linalg.qr(x / scale, mode="r")))
+    if diag.min() > 1e-9 * max(diag.max(), 1.0):
+        return x, columns, []
     keep: list[int] = []
     for j in range(x.shape[1]):
         trial = keep + [j]
@@ -270,11 +291,12 @@ def _drop_collinear(x: np.ndarray, columns: list[Column]):
     return x[:, keep], [columns[j] for j in keep], omitted
 
 
-def _group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, int]:
+def _group_codes(frame: ColumnFrame, group: tuple[str, ...]) -> tuple[np.ndarray, int]:
     if len(group) == 1:
         codes, uniques = pd.factorize(frame[group[0]], sort=True)
         return codes.astype(np.int64), len(uniques)
-    codes = frame.groupby(list(group), sort=True, observed=True).ngroup().to_numpy()
+    table = pd.DataFrame({name: frame[name].to_numpy() for name in group})
+    codes = table.groupby(list(group), sort=True, observed=True).ngroup().to_numpy()
     return codes.astype(np.int64), int(codes.max()) + 1
 
 
