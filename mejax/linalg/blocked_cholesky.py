@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
 from . import small
 from .blocks import BlockLayout
+from .dense import logdet_and_form
 
 
 def _scale_columns(m, lams_rest, layout: BlockLayout):
@@ -27,10 +27,6 @@ def _scale_columns(m, lams_rest, layout: BlockLayout):
     used = sum(t.n_levels * t.k for t in layout.rest)
     pieces.append(m[:, used:])
     return jnp.concatenate(pieces, axis=1)
-
-
-def _log_det(lower):
-    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(lower, axis1=-2, axis2=-1)))
 
 
 def factor(lams, arrays, layout: BlockLayout):
@@ -59,11 +55,10 @@ def factor(lams, arrays, layout: BlockLayout):
         flat = arrays["pair_row"] * q2 + arrays["pair_col"]
         low_part = jnp.zeros(q2 * q2, dtype=v.dtype).at[flat].add(pair_v).reshape(q2, q2)
         schur = a22 + jnp.eye(q2) - (low_part + low_part.T - jnp.diag(jnp.diagonal(low_part)))
-        l22 = jnp.linalg.cholesky(schur)
-        log_det = log_det + _log_det(l22)
         cross = v[:, None] * c1[arrays["entry_level1"], arrays["entry_comp1"], :]
         correction = jax.ops.segment_sum(cross, arrays["entry_row"], num_segments=q2)
-        c2 = solve_triangular(l22, a2x - correction, lower=True)
-        axx = axx - c2.T @ c2
+        log_det_22, form = logdet_and_form(schur, a2x - correction)
+        log_det = log_det + log_det_22
+        axx = axx - form
     lxx = small.cholesky(axx)
     return log_det, lxx
