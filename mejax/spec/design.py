@@ -28,15 +28,29 @@ class DataError(ValueError):
     """The data cannot be used for the requested model."""
 
 
-class ColumnFrame:
-    """The model's columns, each pulled out of the DataFrame once (column access is slow)."""
+def _is_numeric_series(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
-    def __init__(self, columns: dict[str, pd.Series]):
+
+class ColumnFrame:
+    """The model's columns, each pulled out of the DataFrame once.
+
+    pandas column access and dtype checks dominate the cost of small fits, so
+    numeric columns are converted to float arrays and classified here, once.
+    """
+
+    def __init__(self, columns: dict[str, pd.Series], values: dict[str, np.ndarray]):
         self._columns = columns
         self._n = len(next(iter(columns.values()))) if columns else 0
+        self.numeric = {name: name in values for name in columns}
+        self._values = values
 
     def __getitem__(self, name: str) -> pd.Series:
         return self._columns[name]
+
+    def values(self, name: str) -> np.ndarray:
+        """The column as a float array (numeric columns only)."""
+        return self._values[name]
 
     def __len__(self) -> int:
         return self._n
@@ -120,12 +134,13 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         raise DataError("data set is empty")
     columns = {name: data[name] for name in needed}
     y = columns[spec.response]
-    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+    if not _is_numeric_series(y):
         raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
     complete = np.ones(len(data), dtype=bool)
+    numeric: dict[str, np.ndarray] = {}
     for name, col in columns.items():
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            values = col.to_numpy(dtype=float, na_value=np.nan)
+        if _is_numeric_series(col):
+            values = numeric[name] = col.to_numpy(dtype=float, na_value=np.nan)
             missing = np.isnan(values)
             if np.isinf(values).any():
                 raise DataError(f"column {name!r} has infinite values")
@@ -137,14 +152,14 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         raise DataError(f"no complete observations: all {len(data)} rows have missing values")
     if n_dropped:
         columns = {name: col[complete] for name, col in columns.items()}
-    return ColumnFrame(columns), n_dropped
+        numeric = {name: values[complete] for name, values in numeric.items()}
+    return ColumnFrame(columns, numeric), n_dropped
 
 
 def _is_factor(var: Var, frame: ColumnFrame) -> bool:
     if var.kind != "auto":
         return var.kind == "cat"
-    col = frame[var.name]
-    return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+    return not frame.numeric[var.name]
 
 
 def _levels(col: pd.Series) -> list:
@@ -181,7 +196,8 @@ def _base_index(var: Var, levels: list) -> int | None:
 
 def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
     if var.expr:
-        env = {name: frame[name].to_numpy() for name in _expr_names(var.name)}
+        env = {name: frame.values(name) if frame.numeric[name] else frame[name].to_numpy()
+               for name in _expr_names(var.name)}
         try:
             value = eval(var.name, dict(_EXPR_NAMESPACE), env)  # noqa: S307 - user formula
         except Exception as err:
@@ -192,10 +208,9 @@ def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
         if not np.isfinite(value).all():
             raise DataError(f"{var.name!r} gives non-finite values")
         return value
-    col = frame[var.name]
-    if not pd.api.types.is_numeric_dtype(col):
+    if not frame.numeric[var.name]:
         raise DataError(f"variable {var.name!r} must be numeric for c. / continuous use")
-    return col.to_numpy(dtype=float)
+    return frame.values(var.name)
 
 
 def _var_columns(var, frame, full, style, alone):
@@ -309,7 +324,7 @@ def _default_covariance(part, style: str, k: int) -> str:
 def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     """Validate ``data`` for ``spec`` and build the design arrays."""
     frame, n_dropped = _check_data(spec, data)
-    y = frame[spec.response].to_numpy(dtype=float)
+    y = frame.values(spec.response)
     x, columns, bases = build_linear(spec.fixed, frame, spec.style)
     x, columns, omitted = _drop_collinear(x, columns)
     if omitted:
