@@ -9,7 +9,7 @@ import numpy as np
 from ..linalg.blocks import crossprod_blocks
 from ..models.lmm import LmmStructure
 from ..spec.design import Design
-from .optimize import fit_lmm, unflatten
+from .optimize import covariance_inference, fit_lmm, unflatten
 
 GRADIENT_TOLERANCE = 1e-4  # on the per-observation deviance the optimiser sees
 
@@ -57,4 +57,10 @@ def fit_design(design: Design, reml: bool) -> dict:
         )
     out["order"] = order
     out["model"] = model
+
+    def inference() -> tuple[np.ndarray, np.ndarray]:
+        entries_cov, phi_cov = covariance_inference(out["theta"], out["sigma2"], arrays, model)
+        return np.asarray(entries_cov), np.asarray(phi_cov)
+
+    out["inference"] = inference
     return out

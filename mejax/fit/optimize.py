@@ -1,8 +1,10 @@
-"""The compiled fit: optimise the profiled deviance, then everything the results need.
+"""The compiled fit: optimise the profiled deviance, then the estimates at the optimum.
 
 One jitted call runs the quasi-Newton optimisation (optimistix BFGS on the
-unconstrained θ), the estimates at the optimum and the autodiff Hessian of the
-log likelihood in Stata's parameters, so a warm fit is a single dispatch.
+unconstrained θ) and the estimates, so a warm fit is a single dispatch. The
+standard errors of the variance components need the Hessian of the log
+likelihood, which costs more than the fit on large models; it is a second
+compiled call, made only when a result asks for those standard errors.
 """
 
 from __future__ import annotations
@@ -44,21 +46,30 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     grad = jax.grad(_objective)(theta, arrays, model)
     est = estimates(theta, arrays, model)
     theta_s = jnp.concatenate([theta, 0.5 * jnp.log(est["sigma2"])[None]])
-    hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
-    cov_theta_s = jnp.linalg.inv(-hess)
-    jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
-    jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
     return _flatten({
         "theta": theta,
         "success": sol.result == optx.RESULTS.successful,
         "steps": sol.stats["num_steps"],
         "grad": grad,
         "entries": reported_entries(theta_s, model),
-        "entries_cov": jac_entries @ cov_theta_s @ jac_entries.T,
         "phi": stata_parameters(theta_s, model),
-        "phi_cov": jac_phi @ cov_theta_s @ jac_phi.T,
         **est,
     })
+
+
+@partial(jax.jit, static_argnames=("model",))
+def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
+    """Covariances of the reported variance components and of Stata's φ.
+
+    The observed information is the autodiff Hessian of the log likelihood in
+    (θ, log σ); the delta method maps it to variances/covariances and φ.
+    """
+    theta_s = jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
+    hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
+    cov_theta_s = jnp.linalg.inv(-hess)
+    jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
+    jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
+    return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T
 
 
 def _flatten(outputs: dict):
@@ -74,8 +85,8 @@ def output_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     p = model.layout.p
     return {
         "theta": (n_theta,), "success": (), "steps": (), "grad": (n_theta,),
-        "entries": (n_entries,), "entries_cov": (n_entries, n_entries), "phi": (n_phi,),
-        "phi_cov": (n_phi, n_phi), "beta": (p,), "sigma2": (), "vcov": (p, p), "deviance": (),
+        "entries": (n_entries,), "phi": (n_phi,),
+        "beta": (p,), "sigma2": (), "vcov": (p, p), "deviance": (),
     }
 
 

@@ -109,8 +109,8 @@ class MixedResult:
         covariances symmetrically, as Stata does; SEs come from the autodiff
         Hessian of the log likelihood by the delta method.
         """
-        entries, entries_cov = self._fit["entries"], self._fit["entries_cov"]
-        phi, phi_cov = self._fit["phi"], self._fit["phi_cov"]
+        entries, phi = self._fit["entries"], self._fit["phi"]
+        entries_cov, phi_cov = self._fit["inference"]()
         z = self._z
         rows_by_term: dict[int, list[dict]] = {}
         e_index = phi_index = 0
@@ -150,12 +150,24 @@ class MixedResult:
 
     @property
     def boundary(self) -> bool:
-        """True when a variance is zero or a correlation is ±1 at the optimum."""
-        frame = self.varcomp
-        if self._boundary_mask(frame).any():
-            return True
-        corr = frame.loc[frame["var2"].notna(), "correlation"].abs()
-        return bool((corr > 1 - 1e-6).any())
+        """True when a variance is zero or a correlation is ±1 at the optimum.
+
+        Read from the point estimates, so it costs no standard errors.
+        """
+        entries = self._fit["entries"]
+        start = 0
+        for term_i in self._fit["order"]:
+            struct = self.design.re_terms[term_i].structure
+            values = dict(zip(struct.entries(), entries[start:]))
+            start += len(struct.entries())
+            for (i, j), value in values.items():
+                if i == j and value <= BOUNDARY_RELATIVE * self.sigma2:
+                    return True
+                if i != j:
+                    denom = np.sqrt(values[(i, i)] * values[(j, j)])
+                    if denom > 0 and abs(value) / denom > 1 - 1e-6:
+                        return True
+        return False
 
     @cached_property
     def groups(self) -> pd.DataFrame:
