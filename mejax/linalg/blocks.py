@@ -96,7 +96,7 @@ def crossprod_blocks(
     offset = 0
     for t in range(1, len(codes)):
         k = zs[t].shape[1]
-        rest_layout.append(TermLayout(k=k, n_levels=n_levels[t], offset=offset))
+        rest_layout.append(TermLayout(k=k, n_levels=int(n_levels[t]), offset=offset))
         offset += k * n_levels[t]
     q2_true = offset
     q2 = _dense_bucket(q2_true)
@@ -106,7 +106,9 @@ def crossprod_blocks(
         _dense_rest(arrays, codes, zs, xy, rest_layout, q2)
         _sparse_between(arrays, codes, zs, rest_layout)
     layout = BlockLayout(
-        first=TermLayout(k=k1, n_levels=n_levels[0], offset=0),
+        # the first term's padded level count: the exact count is not needed when
+        # traced, and leaving it out lets similar data sets share compiled code
+        first=TermLayout(k=k1, n_levels=L1, offset=0),
         rest=tuple(rest_layout),
         q2=q2,
         p=xy.shape[1] - 1,
