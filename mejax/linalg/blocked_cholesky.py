@@ -53,7 +53,11 @@ def factor(lams, arrays, layout: BlockLayout):
         q2 = layout.q2
         pair_v = v[arrays["pair_e1"]] * v[arrays["pair_e2"]] * arrays["pair_valid"]
         flat = arrays["pair_row"] * q2 + arrays["pair_col"]
-        low_part = jnp.zeros(q2 * q2, dtype=v.dtype).at[flat].add(pair_v).reshape(q2, q2)
+        low_part = (
+            jnp.zeros(q2 * q2, dtype=v.dtype)
+            .at[flat].add(pair_v, indices_are_sorted=True, mode="promise_in_bounds")
+            .reshape(q2, q2)
+        )
         schur = a22 + jnp.eye(q2) - (low_part + low_part.T - jnp.diag(jnp.diagonal(low_part)))
         cross = v[:, None] * c1[arrays["entry_level1"], arrays["entry_comp1"], :]
         correction = jax.ops.segment_sum(cross, arrays["entry_row"], num_segments=q2)

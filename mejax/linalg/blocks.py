@@ -71,7 +71,6 @@ class BlockLayout:
     rest: tuple[TermLayout, ...]
     q2: int  # padded size of the dense block
     p: int  # number of fixed effects
-    n_levels1: int  # padded number of levels of the first term
 
 
 def crossprod_blocks(
@@ -112,7 +111,6 @@ def crossprod_blocks(
         rest=tuple(rest_layout),
         q2=q2,
         p=xy.shape[1] - 1,
-        n_levels1=L1,
     )
     return layout, arrays
 
@@ -130,15 +128,12 @@ def _rest_columns(codes, zs, rest_layout):
 
 def _dense_rest(arrays, codes, zs, xy, rest_layout, q2):
     cols, vals = _rest_columns(codes, zs, rest_layout)
-    r = cols.shape[1]
-    a22 = np.zeros(q2 * q2)
     idx = (cols[:, :, None] * q2 + cols[:, None, :]).reshape(-1)
-    np.add.at(a22, idx, (vals[:, :, None] * vals[:, None, :]).reshape(-1))
+    a22 = np.bincount(idx, weights=(vals[:, :, None] * vals[:, None, :]).reshape(-1),
+                      minlength=q2 * q2)
     arrays["a22"] = a22.reshape(q2, q2)
-    a2x = np.zeros((q2, xy.shape[1]))
-    np.add.at(a2x, cols.reshape(-1), (vals[:, :, None] * xy[:, None, :]).reshape(-1, xy.shape[1]))
-    arrays["a2x"] = a2x
-    del r
+    products = (vals[:, :, None] * xy[:, None, :]).reshape(-1, xy.shape[1])
+    arrays["a2x"] = group_sum(cols.reshape(-1), products, q2)
 
 
 def _sparse_between(arrays, codes, zs, rest_layout):
@@ -179,13 +174,16 @@ def _sparse_between(arrays, codes, zs, rest_layout):
     lo_first = r1 >= r2
     target_r = np.where(lo_first, r1, r2)
     target_c = np.where(lo_first, r2, r1)
+    # sorted by target position: the scatter into the dense block then writes in order
+    q2 = arrays["a22"].shape[0]
+    by_target = np.argsort(target_r.astype(np.int64) * q2 + target_c, kind="stable")
     n_pairs = len(e1)
     npad = bucket(n_pairs)
-    pad_entry = len(rows) - 1 if (keys < 0).any() else 0
-    arrays["pair_e1"] = _pad(e1, npad, value=pad_entry).astype(np.int32)
-    arrays["pair_e2"] = _pad(e2, npad, value=pad_entry).astype(np.int32)
-    arrays["pair_row"] = _pad(target_r, npad).astype(np.int32)
-    arrays["pair_col"] = _pad(target_c, npad).astype(np.int32)
+    # padded pairs point past the last position and carry weight zero
+    arrays["pair_e1"] = _pad(e1[by_target], npad).astype(np.int32)
+    arrays["pair_e2"] = _pad(e2[by_target], npad).astype(np.int32)
+    arrays["pair_row"] = _pad(target_r[by_target], npad, value=q2 - 1).astype(np.int32)
+    arrays["pair_col"] = _pad(target_c[by_target], npad, value=q2 - 1).astype(np.int32)
     arrays["pair_valid"] = (np.arange(npad) < n_pairs).astype(np.float64)
 
 
