@@ -1,7 +1,7 @@
 """The compiled fit: optimise the profiled deviance, then the estimates at the optimum.
 
-One jitted call runs the quasi-Newton optimisation (BFGS on the unconstrained
-θ, :mod:`mejax.fit.bfgs`) and the estimates, so a warm fit is a single dispatch. The
+One jitted call runs the quasi-Newton optimisation (optimistix BFGS on the
+unconstrained θ) and the estimates, so a warm fit is a single dispatch. The
 standard errors of the variance components need the Hessian of the log
 likelihood, which costs more than the fit on large models; it is a second
 compiled call, made only when a result asks for those standard errors.
@@ -14,6 +14,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from ..models.lmm import (
     LmmStructure,
@@ -23,9 +24,9 @@ from ..models.lmm import (
     reported_entries,
     stata_parameters,
 )
-from . import bfgs
 
-GTOL = 1e-9  # on the gradient of the per-observation deviance
+RTOL = 1e-9
+ATOL = 1e-9
 
 
 def _objective(theta, arrays, model: LmmStructure):
@@ -36,16 +37,20 @@ def _objective(theta, arrays, model: LmmStructure):
 @partial(jax.jit, static_argnames=("model", "max_steps"))
 def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     """Fit and summarise one linear mixed model; returns a dict of arrays."""
-    sol = bfgs.minimize(lambda th, a: _objective(th, a, model), theta0, arrays,
-                        max_steps=max_steps, gtol=GTOL)
-    theta = sol.x
+    solver = optx.BFGS(rtol=RTOL, atol=ATOL)
+    sol = optx.minimise(
+        lambda th, a: _objective(th, a, model), solver, theta0, args=arrays,
+        max_steps=max_steps, throw=False,
+    )
+    theta = sol.value
+    grad = jax.grad(_objective)(theta, arrays, model)
     est = estimates(theta, arrays, model)
     theta_s = jnp.concatenate([theta, 0.5 * jnp.log(est["sigma2"])[None]])
     return _flatten({
         "theta": theta,
-        "success": sol.converged,
-        "steps": sol.steps,
-        "grad": sol.grad,
+        "success": sol.result == optx.RESULTS.successful,
+        "steps": sol.stats["num_steps"],
+        "grad": grad,
         "entries": reported_entries(theta_s, model),
         "phi": stata_parameters(theta_s, model),
         **est,
