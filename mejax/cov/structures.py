@@ -78,7 +78,11 @@ class CovStructure:
         raise NotImplementedError
 
     def entry_param(self) -> list[int]:
-        """For each reported entry, which distinct estimated parameter it shows."""
+        """For each reported entry, the index of the φ parameter it shows.
+
+        A variance shows its log-sd, a covariance its atanh-correlation; entries
+        constrained equal (identity, exchangeable) share one φ.
+        """
         return list(range(len(self.entries())))
 
 

@@ -47,7 +47,7 @@ def fit_design(design: Design, reml: bool) -> dict:
     grad_ok = bool(np.all(np.isfinite(out["grad"]))) and float(
         np.max(np.abs(out["grad"]), initial=0.0)
     ) < GRADIENT_TOLERANCE
-    out["converged"] = bool(out["success"]) and grad_ok and bool(np.isfinite(out["deviance"]))
+    out["converged"] = out["success"] and grad_ok and bool(np.isfinite(out["deviance"]))
     if not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, "

@@ -47,7 +47,7 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     # reusing it saves compiling and running the gradient once more
     grad = sol.state.f_info.grad
     est = estimates(theta, arrays, model)
-    theta_s = jnp.concatenate([theta, 0.5 * jnp.log(est["sigma2"])[None]])
+    theta_s = _with_log_sigma(theta, est["sigma2"])
     return _flatten({
         "theta": theta,
         "success": sol.result == optx.RESULTS.successful,
@@ -66,12 +66,17 @@ def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
     The observed information is the autodiff Hessian of the log likelihood in
     (θ, log σ); the delta method maps it to variances/covariances and φ.
     """
-    theta_s = jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
+    theta_s = _with_log_sigma(theta, sigma2)
     hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
     cov_theta_s = jnp.linalg.inv(-hess)
     jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
     jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
     return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T
+
+
+def _with_log_sigma(theta, sigma2):
+    """(θ, log σ): the parameter vector of :func:`loglik_theta` and the reported scales."""
+    return jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
 
 
 def _flatten(outputs: dict):

@@ -57,11 +57,15 @@ def _criterion_terms(log_det, lxx, nobs, model: LmmStructure):
     return r2, log_det_x, dof
 
 
+def _deviance(log_det, log_det_x, dof, r2):
+    return log_det + log_det_x + dof * (1.0 + LOG_2PI + jnp.log(r2 / dof))
+
+
 def profiled_deviance(theta, arrays, model: LmmStructure):
     """-2 × (restricted) log likelihood profiled over β and σ²."""
     log_det, lxx = factor(lambdas_from_theta(theta, model), arrays, model.layout)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
-    return log_det + log_det_x + dof * (1.0 + LOG_2PI + jnp.log(r2 / dof))
+    return _deviance(log_det, log_det_x, dof, r2)
 
 
 def loglik_theta(theta_s, arrays, model: LmmStructure):
@@ -113,5 +117,5 @@ def estimates(theta, arrays, model: LmmStructure):
     beta = solve_triangular(rx.T, lx, lower=False)
     rx_inv = solve_triangular(rx, jnp.eye(p), lower=True)
     vcov = sigma2 * rx_inv.T @ rx_inv
-    deviance = log_det + log_det_x + dof * (1.0 + LOG_2PI + jnp.log(r2 / dof))
+    deviance = _deviance(log_det, log_det_x, dof, r2)
     return {"beta": beta, "sigma2": sigma2, "vcov": vcov, "deviance": deviance}

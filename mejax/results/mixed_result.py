@@ -98,9 +98,6 @@ class MixedResult:
         })
 
     # ---- random effects --------------------------------------------------------
-    def _terms_in_block_order(self):
-        return [self.design.re_terms[i] for i in self._fit["order"]]
-
     @cached_property
     def varcomp(self) -> pd.DataFrame:
         """Variance components on the variance/covariance scale with SEs and intervals.
@@ -121,8 +118,7 @@ class MixedResult:
             for (i, j), param in zip(struct.entries(), struct.entry_param()):
                 est = float(entries[e_index])
                 se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
-                p_idx = phi_index + (param if struct.label in ("Identity", "Exchangeable") else
-                                     _phi_position(struct, i, j))
+                p_idx = phi_index + param
                 rows.append(_component_row(
                     term.label, term.effect_names, struct.label, i, j, est, se,
                     phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
@@ -266,24 +262,9 @@ class MixedResult:
         return pd.concat([fe, vc], ignore_index=True).reindex(columns=cols)
 
 
-def _phi_position(struct, i: int, j: int) -> int:
-    """Index inside a term's φ of the log-sd (i == j) or atanh-correlation (i != j)."""
-    if i == j:
-        return i
-    from itertools import combinations
-
-    pairs = list(combinations(range(struct.k), 2))
-    return struct.k + pairs.index((min(i, j), max(i, j)))
-
-
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def _component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
-    """One varcomp row with its Stata label and interval."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _component_values(group, names, structure, i, j, est, se, phi_est, phi_se, z,
-                                 param)
-
-
-def _component_values(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
+    """One varcomp row with its Stata label and interval (boundary values give inf/nan)."""
     is_var = i == j
     if group == "Residual":
         label = "var(Residual)"

@@ -250,8 +250,9 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
     for term in part.terms:
         cols, names, labels = [np.ones(n)], [""], [[]]
         alone = len(term.vars) == 1
+        others = present - {term.key()}
         for var in term.vars:
-            full = _is_factor(var, frame) and _needs_full_coding(var, term, present - {term.key()})
+            full = _is_factor(var, frame) and _needs_full_coding(var, term, others)
             vcols, vnames, vlabels = _var_columns(var, frame, full, style, alone)
             sep = ":" if style == "r" else "#"
             cols = [a * b for a in cols for b in vcols]
@@ -269,7 +270,7 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
             var = term.vars[0]
             levels = _levels(frame[var.name])
             base = _base_index(var, levels)
-            if base is not None and not _needs_full_coding(var, term, present - {term.key()}):
+            if base is not None and not _needs_full_coding(var, term, others):
                 label = _level_label(levels[base])
                 bases.append(Column(f"{label}b.{var.name}", header, label))
     if part.intercept:
@@ -315,7 +316,7 @@ def _group_codes(frame: ColumnFrame, group: tuple[str, ...]) -> tuple[np.ndarray
     return codes.astype(np.int64), int(codes.max()) + 1
 
 
-def _default_covariance(part, style: str, k: int) -> str:
+def _default_covariance(part, k: int) -> str:
     if part.covariance:
         return part.covariance
     return "identity" if k == 1 else "independent"
@@ -342,7 +343,7 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
             )
         z, zcols, _ = build_linear(part.effects, frame, spec.style)
         names = [c.name for c in zcols]
-        cov_name = _covariance_for(covariance, part, spec.style, z.shape[1])
+        cov_name = _covariance_for(covariance, part, z.shape[1])
         counts = np.bincount(codes, minlength=n_levels)
         re_terms.append(
             ReTerm(label, part.group, codes, n_levels, z, names,
@@ -354,7 +355,7 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
                   omitted, bases)
 
 
-def _covariance_for(covariance, part, style: str, k: int) -> str:
+def _covariance_for(covariance, part, k: int) -> str:
     if isinstance(covariance, dict):
         chosen = covariance.get(part.label, covariance.get(part.group[-1]))
         if chosen is not None:
@@ -363,4 +364,4 @@ def _covariance_for(covariance, part, style: str, k: int) -> str:
         return covariance
     elif covariance is not None:
         raise SpecError("covariance= must be a string or a dict mapping group to structure")
-    return _default_covariance(part, style, k)
+    return _default_covariance(part, k)
