@@ -10,6 +10,7 @@ from ..linalg.blocks import crossprod_blocks
 from ..models.lmm import LmmStructure
 from ..spec.design import Design
 from .optimize import covariance_inference, fit_lmm, unflatten
+from .start import theta_start
 
 GRADIENT_TOLERANCE = 1e-4  # on the per-observation deviance the optimiser sees
 
@@ -35,7 +36,7 @@ def prepare(design: Design, reml: bool):
     # faster than a Python-level device_put
     arrays["nobs"] = np.float64(design.nobs)
     model = LmmStructure(layout, tuple(t.structure for t in terms), bool(reml))
-    theta0 = np.concatenate([t.structure.theta_init() for t in terms])
+    theta0 = theta_start(design, order)
     return order, model, arrays, theta0
 
 
