@@ -10,7 +10,8 @@ from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .results.mixed_result import MixedResult  # noqa: E402
 from .spec.design import DataError  # noqa: E402
 from .spec.model import SpecError  # noqa: E402
+from .spec.residuals import Residuals  # noqa: E402
 
 __all__ = ["mixed", "stata", "datasets", "MixedResult", "SpecError", "DataError",
-           "ConvergenceWarning"]
+           "ConvergenceWarning", "Residuals"]
 __version__ = "0.1.0"

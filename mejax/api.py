@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from .fit.mixed import fit_design
@@ -9,22 +11,30 @@ from .results.mixed_result import MixedResult
 from .spec.design import build_design
 from .spec.formula import parse_formula
 from .spec.model import SpecError
+from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
 
 
 def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=None,
-          level: float = 95.0) -> MixedResult:
+          residuals=None, level: float = 95.0) -> MixedResult:
     """Fit a linear mixed model from an lme4-style formula.
 
     ``covariance`` overrides the random-effects covariance structure: one of
     "identity", "independent", "exchangeable", "unstructured" for every term,
     or a dict mapping a group label (e.g. "Subject", "cask:batch") to one.
-    ML by default, as Stata; ``reml=True`` for REML.
+    ``residuals`` sets the within-group residual covariance: a
+    :class:`mejax.Residuals` (e.g. ``Residuals("ar", 1, t="time")``), a dict
+    with the same fields, or Stata's spelling ``"ar 1, t(time)"``; errors
+    correlate within the random-effects level with the most groups unless
+    ``group=`` says otherwise. ML by default, as Stata; ``reml=True`` for REML.
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
     _check_level(level)
     spec = parse_formula(formula)
+    res = as_residuals(residuals)
+    if res is not None:
+        spec = replace(spec, residuals=res)
     design = build_design(spec, data, covariance)
     return MixedResult(design, fit_design(design, reml), reml, level)
 

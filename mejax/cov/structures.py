@@ -228,6 +228,35 @@ class Unstructured(CovStructure):
         return [(i, i) for i in range(self.k)] + [(j, i) for i, j in _corr_pairs(self.k)]
 
 
+@dataclass(frozen=True)
+class NoEffects(CovStructure):
+    """A placeholder term with Λ = 0, for models whose only structure is residual.
+
+    It keeps the blocked factorization's shape (one block per residual group)
+    and contributes nothing: no parameters, nothing reported.
+    """
+
+    label = ""
+
+    def n_theta(self):
+        return 0
+
+    def theta_init(self):
+        return np.zeros(0)
+
+    def lam(self, theta):
+        return jnp.zeros((self.k, self.k))
+
+    def n_phi(self):
+        return 0
+
+    def phi_from_sigma(self, sigma):
+        return jnp.zeros(0)
+
+    def entries(self):
+        return []
+
+
 def jax_sigmoid(z):
     return 1.0 / (1.0 + jnp.exp(-z))
 

@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 
+from ..cov.structures import NoEffects
 from ..linalg.blocks import crossprod_blocks
+from ..linalg.residual_blocks import residual_arrays, residual_structure, typical_distance
 from ..models.lmm import LmmStructure
 from ..spec.design import Design
 from .optimize import covariance_inference, fit_lmm, unflatten
@@ -28,15 +30,26 @@ def prepare(design: Design, reml: bool):
     """Cross-product blocks, static structure and starting values for ``design``."""
     order = block_order(design)
     terms = [design.re_terms[i] for i in order]
+    codes = [t.codes for t in terms]
+    zs = [t.z for t in terms]
+    n_levels = [t.n_levels for t in terms]
+    structures = tuple(t.structure for t in terms)
+    res = design.residual
+    if not terms:  # residual structure only: one empty block per residual group
+        codes, zs, n_levels = [res.codes], [np.zeros((design.nobs, 1))], [res.n_groups]
+        structures = (NoEffects(1),)
     xy = np.column_stack([design.x, design.y])
-    layout, arrays = crossprod_blocks(
-        [t.codes for t in terms], [t.z for t in terms], xy, [t.n_levels for t in terms]
-    )
+    layout, arrays = crossprod_blocks(codes, zs, xy, n_levels)
     # numpy inputs go straight to the compiled call: jit's C++ dispatch moves them
     # faster than a Python-level device_put
     arrays["nobs"] = np.float64(design.nobs)
-    model = LmmStructure(layout, tuple(t.structure for t in terms), bool(reml))
     theta0 = theta_start(design, order)
+    residual = None
+    if res is not None:
+        residual = residual_structure(res)
+        arrays.update(residual_arrays(res, codes, zs, xy, layout))
+        theta0 = np.concatenate([theta0, residual.params_init(typical_distance(res))])
+    model = LmmStructure(layout, structures, bool(reml), residual)
     return order, model, arrays, theta0
 
 

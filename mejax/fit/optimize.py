@@ -86,9 +86,9 @@ def _flatten(outputs: dict):
 
 def output_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     """Shapes of :func:`fit_lmm`'s outputs, in order, to unflatten on the host."""
-    n_theta = sum(model.theta_sizes())
-    n_entries = sum(len(s.entries()) for s in model.structures) + 1
-    n_phi = sum(s.n_phi() for s in model.structures) + 1
+    n_theta = model.n_theta()
+    n_entries = model.n_entries()
+    n_phi = model.n_phi()
     p = model.layout.p
     return {
         "theta": (n_theta,), "success": (), "steps": (), "grad": (n_theta,),

@@ -42,4 +42,4 @@ def theta_start(design: Design, order: list[int]) -> np.ndarray:
         if is_intercept and sigma2 > 0:
             init = np.sqrt(variance_ratio(term, resid, sigma2)) * init
         parts.append(init)
-    return np.concatenate(parts)
+    return np.concatenate(parts) if parts else np.zeros(0)

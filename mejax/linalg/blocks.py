@@ -115,7 +115,7 @@ def crossprod_blocks(
     return layout, arrays
 
 
-def _rest_columns(codes, zs, rest_layout):
+def rest_columns(codes, zs, rest_layout):
     """Per row, the dense-block columns and values of every rest term."""
     cols, vals = [], []
     for t, lay in enumerate(rest_layout, start=1):
@@ -127,7 +127,7 @@ def _rest_columns(codes, zs, rest_layout):
 
 
 def _dense_rest(arrays, codes, zs, xy, rest_layout, q2):
-    cols, vals = _rest_columns(codes, zs, rest_layout)
+    cols, vals = rest_columns(codes, zs, rest_layout)
     idx = (cols[:, :, None] * q2 + cols[:, None, :]).reshape(-1)
     a22 = np.bincount(idx, weights=(vals[:, :, None] * vals[:, None, :]).reshape(-1),
                       minlength=q2 * q2)
@@ -147,8 +147,7 @@ def _sparse_between(arrays, codes, zs, rest_layout):
     k1 = z1.shape[1]
     entry_rows, entry_keys = [], []
     for t, lay in enumerate(rest_layout, start=1):
-        pair = c1.astype(np.int64) * lay.n_levels + codes[t]
-        uniq, inv = np.unique(pair, return_inverse=True)
+        uniq, inv = pair_index(c1, codes[t], lay.n_levels)
         nb = bucket(len(uniq))
         blocks = group_sum(inv.reshape(-1), zs[t][:, :, None] * z1[:, None, :], nb)
         j = _pad(uniq // lay.n_levels, nb)
@@ -185,6 +184,13 @@ def _sparse_between(arrays, codes, zs, rest_layout):
     arrays["pair_row"] = _pad(target_r[by_target], npad, value=q2 - 1).astype(np.int32)
     arrays["pair_col"] = _pad(target_c[by_target], npad, value=q2 - 1).astype(np.int32)
     arrays["pair_valid"] = (np.arange(npad) < n_pairs).astype(np.float64)
+
+
+def pair_index(c1: np.ndarray, ct: np.ndarray, n_levels_t: int):
+    """Distinct (first-term level, term-t level) pairs and each row's pair number."""
+    pair = c1.astype(np.int64) * n_levels_t + ct
+    uniq, inv = np.unique(pair, return_inverse=True)
+    return uniq, inv.reshape(-1)
 
 
 def _same_key_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,9 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
+from ..cov.residual import ResidualStructure
 from ..cov.structures import CovStructure
 from ..linalg.blocked_cholesky import factor
 from ..linalg.blocks import BlockLayout
+from ..linalg.residual_blocks import whitened_blocks
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -29,12 +31,26 @@ class LmmStructure:
     layout: BlockLayout
     structures: tuple[CovStructure, ...]  # in block order (first term first)
     reml: bool
+    residual: ResidualStructure | None = None
 
     def theta_sizes(self) -> list[int]:
-        return [s.n_theta() for s in self.structures]
+        """Sizes of θ's pieces: one per term, then the residual parameters η."""
+        sizes = [s.n_theta() for s in self.structures]
+        return sizes + ([self.residual.n_params()] if self.residual else [])
 
-    def phi_sizes(self) -> list[int]:
-        return [s.n_phi() for s in self.structures]
+    def n_theta(self) -> int:
+        return sum(self.theta_sizes())
+
+    def n_residual_reported(self) -> int:
+        if self.residual is None:
+            return 1
+        return self.residual.n_by * len(self.residual.parameter_names())
+
+    def n_entries(self) -> int:
+        return sum(len(s.entries()) for s in self.structures) + self.n_residual_reported()
+
+    def n_phi(self) -> int:
+        return sum(s.n_phi() for s in self.structures) + self.n_residual_reported()
 
 
 def _split(vector, sizes):
@@ -47,6 +63,21 @@ def _split(vector, sizes):
 
 def lambdas_from_theta(theta, model: LmmStructure):
     return [s.lam(t) for s, t in zip(model.structures, _split(theta, model.theta_sizes()))]
+
+
+def _residual_eta(theta, model: LmmStructure):
+    return theta[sum(s.n_theta() for s in model.structures):]
+
+
+def _factor(theta, arrays, model: LmmStructure):
+    """(log|L_Z|² + log|R̃|, L_XX): the factorization every criterion starts from."""
+    lams = lambdas_from_theta(theta, model)
+    if model.residual is None:
+        return factor(lams, arrays, model.layout)
+    blocks, log_det_r = whitened_blocks(_residual_eta(theta, model), arrays, model.layout,
+                                        model.residual)
+    log_det, lxx = factor(lams, blocks, model.layout)
+    return log_det + log_det_r, lxx
 
 
 def _criterion_terms(log_det, lxx, nobs, model: LmmStructure):
@@ -63,7 +94,7 @@ def _deviance(log_det, log_det_x, dof, r2):
 
 def profiled_deviance(theta, arrays, model: LmmStructure):
     """-2 × (restricted) log likelihood profiled over β and σ²."""
-    log_det, lxx = factor(lambdas_from_theta(theta, model), arrays, model.layout)
+    log_det, lxx = _factor(theta, arrays, model)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     return _deviance(log_det, log_det_x, dof, r2)
 
@@ -77,7 +108,7 @@ def loglik_theta(theta_s, arrays, model: LmmStructure):
     variance (θ = 0 is an interior point).
     """
     theta, log_sigma = theta_s[:-1], theta_s[-1]
-    log_det, lxx = factor(lambdas_from_theta(theta, model), arrays, model.layout)
+    log_det, lxx = _factor(theta, arrays, model)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     s2 = jnp.exp(2.0 * log_sigma)
     return -0.5 * (log_det + log_det_x + dof * (LOG_2PI + 2.0 * log_sigma) + r2 / s2)
@@ -91,24 +122,50 @@ def covariances(theta_s, model: LmmStructure):
 
 
 def reported_entries(theta_s, model: LmmStructure):
-    """Variances/covariances in reporting order, then the residual variance."""
+    """Variances/covariances in reporting order, then the residual parameters.
+
+    Without a residual structure the residual part is σ²; with one, the
+    structure's reported values (correlations, var(e), ...) per by-level.
+    """
     sigmas, s2 = covariances(theta_s, model)
     out = []
     for struct, sig in zip(model.structures, sigmas):
         out.extend(sig[i, j] for i, j in struct.entries())
-    return jnp.stack(out + [s2])
+    if model.residual is None:
+        return jnp.stack(out + [s2])
+    resid = model.residual.reported(_residual_eta(theta_s[:-1], model), s2)
+    return jnp.concatenate([jnp.stack(out) if out else jnp.zeros(0), resid])
 
 
 def stata_parameters(theta_s, model: LmmStructure):
-    """Stata's estimation scale φ: log sds and atanh correlations, then log σ."""
-    sigmas, _ = covariances(theta_s, model)
+    """Stata's estimation scale φ: log sds and atanh correlations, then the residual part.
+
+    Residual values go to the scale their intervals are built on: log sd for
+    variances, atanh for correlations, logit for the exponential ρ.
+    """
+    sigmas, s2 = covariances(theta_s, model)
     parts = [s.phi_from_sigma(sig) for s, sig in zip(model.structures, sigmas)]
-    return jnp.concatenate(parts + [theta_s[-1:]])
+    if model.residual is None:
+        return jnp.concatenate(parts + [theta_s[-1:]])
+    values = model.residual.reported(_residual_eta(theta_s[:-1], model), s2)
+    scales = [scale for _, scale in model.residual.parameter_names()] * model.residual.n_by
+    phi = [to_interval_scale(v, scale) for v, scale in zip(values, scales)]
+    return jnp.concatenate(parts + [jnp.stack(phi)])
+
+
+def to_interval_scale(value, scale: str):
+    if scale == "log":
+        return 0.5 * jnp.log(value)
+    if scale == "atanh":
+        return jnp.arctanh(value)
+    if scale == "logit":
+        return jnp.log(value) - jnp.log1p(-value)
+    return value
 
 
 def estimates(theta, arrays, model: LmmStructure):
     """β̂, σ̂², Var(β̂) = σ̂²(RX RX')⁻¹ = (X'V⁻¹X)⁻¹, and the criterion at θ."""
-    log_det, lxx = factor(lambdas_from_theta(theta, model), arrays, model.layout)
+    log_det, lxx = _factor(theta, arrays, model)
     p = model.layout.p
     rx = lxx[:p, :p]
     lx = lxx[p, :p]

@@ -127,11 +127,25 @@ class MixedResult:
             phi_index += struct.n_phi()
             rows_by_term[term_i] = rows
         ordered = [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
-        se_res = float(np.sqrt(max(entries_cov[-1, -1], 0.0)))
-        ordered.append(_component_row(
-            "Residual", [None], "", 0, 0, float(entries[-1]), se_res, phi[-1],
-            np.sqrt(max(phi_cov[-1, -1], 0.0)), z, 0,
-        ))
+        residual = self._fit["model"].residual
+        if residual is None:
+            se_res = float(np.sqrt(max(entries_cov[-1, -1], 0.0)))
+            ordered.append(_component_row(
+                "Residual", [None], "", 0, 0, float(entries[-1]), se_res, phi[-1],
+                np.sqrt(max(phi_cov[-1, -1], 0.0)), z, 0,
+            ))
+        else:
+            n_terms = len(ordered)
+            names = residual.parameter_names()
+            for n in range(len(entries) - e_index):
+                by = residual.by_labels[n // len(names)] if residual.n_by > 1 else None
+                name, scale = names[n % len(names)]
+                e, f = e_index + n, phi_index + n
+                ordered.append(_residual_row(
+                    residual.title(), by, name, scale, float(entries[e]),
+                    np.sqrt(max(entries_cov[e, e], 0.0)), phi[f],
+                    np.sqrt(max(phi_cov[f, f], 0.0)), z, param=n_terms + n,
+                ))
         frame = pd.DataFrame(ordered)
         boundary = self._boundary_mask(frame)
         frame.loc[boundary, ["std_err", "ci_lower", "ci_upper", "sd_or_corr_se",
@@ -172,6 +186,11 @@ class MixedResult:
         for term in self.design.re_terms:
             c = term.counts
             rows.append({"group": term.label, "n_groups": term.n_levels, "min": int(c.min()),
+                         "avg": float(c.mean()), "max": int(c.max())})
+        res = self.design.residual
+        if res is not None and res.group_label not in {r["group"] for r in rows}:
+            c = np.bincount(res.codes, minlength=res.n_groups)
+            rows.append({"group": res.group_label, "n_groups": res.n_groups, "min": int(c.min()),
                          "avg": float(c.mean()), "max": int(c.max())})
         return pd.DataFrame(rows)
 
@@ -260,6 +279,32 @@ class MixedResult:
         cols = ["part", "group", "term", "estimate", "std_err", "z", "p_value",
                 "ci_lower", "ci_upper"]
         return pd.concat([fe, vc], ignore_index=True).reindex(columns=cols)
+
+
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _residual_row(title, by, name, scale, est, se, phi_est, phi_se, z, param):
+    """One residual-structure row; the interval is built on the parameter's own scale."""
+    lo_phi, hi_phi = phi_est - z * phi_se, phi_est + z * phi_se
+    if scale == "log":
+        lo, hi = np.exp(2 * lo_phi), np.exp(2 * hi_phi)
+    elif scale == "atanh":
+        lo, hi = np.tanh(lo_phi), np.tanh(hi_phi)
+    elif scale == "logit":
+        lo, hi = special.expit(lo_phi), special.expit(hi_phi)
+    else:
+        lo, hi = est - z * se, est + z * se
+    is_var = name == "var(e)" or name.startswith("var(")
+    sd, sd_se = (np.sqrt(est), np.sqrt(est) * phi_se) if is_var else (est, se)
+    sd_lo, sd_hi = (np.sqrt(lo), np.sqrt(hi)) if is_var else (lo, hi)
+    plain_var = name == "var(e)" and by is None
+    return {
+        "group": "Residual", "var1": None if plain_var else name, "var2": None,
+        "estimate": est, "std_err": se, "ci_lower": float(lo), "ci_upper": float(hi),
+        "label": name if by is None else f"{by}: {name}", "structure": title,
+        "param": param, "correlation": np.nan if is_var else est, "by": by,
+        "sd_or_corr": float(sd), "sd_or_corr_se": float(sd_se),
+        "sd_or_corr_lower": float(sd_lo), "sd_or_corr_upper": float(sd_hi),
+    }
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")

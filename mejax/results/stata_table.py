@@ -124,7 +124,14 @@ def _re_table(res) -> list[str]:
     vc = res.varcomp
     for group, rows in vc.groupby("group", sort=False):
         if group == "Residual":
-            out.append("-" * 29 + "+" + "-" * (LINE - 30))
+            if not out[-1].startswith("-"):
+                out.append("-" * 29 + "+" + "-" * (LINE - 30))
+            structure = rows["structure"].iloc[0]
+            if structure:
+                by = res.design.residual.spec.by
+                out.append(f"{'Residual: ' + structure + (',' if by else ''):<28} |")
+                if by:
+                    out.append(f"{'    by ' + by:<28} |")
         else:
             out.append(f"{group + ': ' + rows['structure'].iloc[0]:<28} |")
         seen = set()

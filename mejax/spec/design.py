@@ -16,16 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import CovStructure, make_structure
-from .model import LinearPart, ModelSpec, SpecError, Term, Var
+from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
+from .residual_design import ResidualDesign, build_residual_design, check_nested
 
 _EXPR_NAMESPACE = {
     "np": np, "numpy": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "I": lambda x: x, "log10": np.log10, "log2": np.log2,
 }
-
-
-class DataError(ValueError):
-    """The data cannot be used for the requested model."""
 
 
 def _is_numeric_series(col: pd.Series) -> bool:
@@ -91,6 +88,7 @@ class Design:
     style: str
     omitted: list[str] = field(default_factory=list)
     base_columns: list[Column] = field(default_factory=list)
+    residual: ResidualDesign | None = None
 
     @property
     def x_names(self) -> list[str]:
@@ -117,6 +115,8 @@ def _needed_columns(spec: ModelSpec) -> list[str]:
     names = {spec.response} | _linear_vars(spec.fixed)
     for part in spec.random:
         names |= set(part.group) | _linear_vars(part.effects)
+    if spec.residuals is not None:
+        names |= spec.residuals.columns()
     return sorted(names)
 
 
@@ -333,6 +333,7 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     if x.shape[1] == 0:
         raise SpecError("the model has no fixed effects; mejax needs at least one")
     re_terms = []
+    levels = []  # (label, codes, n_levels) of every random-effects level, effects or not
     for part in spec.random:
         codes, n_levels = _group_codes(frame, part.group)
         label = part.label
@@ -341,6 +342,9 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
                 f"grouping variable {label!r} has a single level; a random effect needs "
                 "at least two groups"
             )
+        levels.append((label, codes, n_levels))
+        if not part.effects.intercept and not part.effects.terms:
+            continue  # names the residual group only
         z, zcols, _ = build_linear(part.effects, frame, spec.style)
         names = [c.name for c in zcols]
         cov_name = _covariance_for(covariance, part, z.shape[1])
@@ -349,10 +353,33 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
             ReTerm(label, part.group, codes, n_levels, z, names,
                    make_structure(cov_name, z.shape[1]), counts)
         )
-    if not re_terms:
+    residual = _residual_design(spec, frame, levels, re_terms)
+    if not re_terms and residual is None:
         raise SpecError("the model has no random effects; add a term like (1 | group)")
     return Design(y, x, columns, re_terms, len(y), n_dropped, spec.response, spec.style,
-                  omitted, bases)
+                  omitted, bases, residual)
+
+
+def _residual_design(spec: ModelSpec, frame: ColumnFrame, levels, re_terms):
+    """The residual structure's host data, or None for independent homoskedastic errors."""
+    res = spec.residuals
+    if res is None or (res.type == "independent" and res.by is None):
+        return None
+    if res.group is not None:
+        codes, n_levels = _group_codes(frame, (res.group,))
+        label = res.group
+    elif not levels:
+        raise SpecError(
+            "residuals() needs a group within which errors correlate: add a random-effects "
+            "level or give group= in residuals"
+        )
+    elif spec.style == "stata":
+        label, codes, n_levels = levels[-1]  # the lowest level
+    else:
+        label, codes, n_levels = max(levels, key=lambda lv: lv[2])
+    design = build_residual_design(res, frame, codes, n_levels, label)
+    check_nested([(t.label, t.codes) for t in re_terms], design)
+    return design
 
 
 def _covariance_for(covariance, part, k: int) -> str:

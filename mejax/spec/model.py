@@ -7,13 +7,20 @@ Both the lme4-style formula parser and the Stata command parser produce a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .residuals import Residuals
 
 Style = Literal["r", "stata"]
 
 
 class SpecError(ValueError):
     """A formula, command line or option that cannot be understood."""
+
+
+class DataError(ValueError):
+    """The data cannot be used for the requested model."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,9 @@ class RandomPart:
 
     ``group`` is a tuple of variables whose combination defines the levels
     (nested levels carry their parents). ``covariance`` is None for the front
-    end's default. ``label`` is how results name the group.
+    end's default. ``label`` is how results name the group. A part with no
+    effects (Stata's ``|| id:, noconstant residuals(...)``) only names the
+    group within which residuals correlate.
     """
 
     group: tuple[str, ...]
@@ -72,3 +81,4 @@ class ModelSpec:
     random: tuple[RandomPart, ...]
     style: Style
     options: dict = field(default_factory=dict, compare=False, hash=False)
+    residuals: Residuals | None = None

@@ -17,6 +17,7 @@ from itertools import combinations
 from ..cov.structures import canonical_covariance
 from .formula import split_top
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
+from .residuals import parse_rspec
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FACTOR = re.compile(
@@ -46,9 +47,9 @@ GLOBAL_OPTIONS = {
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
     "noconstant": ("nocons", False),
+    "residuals": ("res", True),
 }
 UNSUPPORTED = {
-    "residuals": "residual covariance structures (residuals()) are not supported yet",
     "dfmethod": "small-sample degrees of freedom (dfmethod()) are not supported yet",
     "pweight": "survey weights are not supported yet",
     "fweight": "frequency weights are not supported yet",
@@ -173,6 +174,7 @@ def parse_stata(command: str) -> ModelSpec:
 
     random: list[RandomPart] = []
     chain: list[str] = []
+    residuals = None
     for index, piece in enumerate(pieces[1:], start=1):
         level, varlist, opts = _split_level(piece)
         is_last = index == len(pieces) - 1
@@ -182,13 +184,21 @@ def parse_stata(command: str) -> ModelSpec:
             for key in list(level_opts):
                 if key in GLOBAL_OPTIONS and key not in LEVEL_OPTIONS:
                     options[key] = level_opts.pop(key)
-        random.append(_random_part(level, varlist.split(), level_opts, chain))
+        if "residuals" in level_opts:
+            if not is_last:
+                raise SpecError("residuals() belongs to the last (lowest) random-effects equation")
+            if level == "_all":
+                raise SpecError("residuals() needs a grouping level, not '_all:'")
+            residuals = parse_rspec(level_opts.pop("residuals"))
+        random.append(_random_part(level, varlist.split(), level_opts, chain,
+                                   allow_empty=residuals is not None))
     if options.get("reml") and options.get("mle"):
         raise SpecError("options reml and mle cannot be combined")
-    return ModelSpec(response, fixed, tuple(random), "stata", options)
+    return ModelSpec(response, fixed, tuple(random), "stata", options, residuals)
 
 
-def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str]) -> RandomPart:
+def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str],
+                 allow_empty: bool = False) -> RandomPart:
     covariance = opts.get("covariance")
     if covariance is not None:
         try:
@@ -211,6 +221,6 @@ def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str]) -
             raise SpecError(f"{token!r}: R.varname is only allowed with '_all:'")
     chain.append(level)
     effects = LinearPart(not opts.get("noconstant", False), tuple(_parse_varlist(varlist)))
-    if not effects.intercept and not effects.terms:
+    if not effects.intercept and not effects.terms and not allow_empty:
         raise SpecError(f"random-effects equation {level!r} has noconstant and no variables")
     return RandomPart(tuple(chain), effects, covariance, level)

@@ -1,0 +1,237 @@
+"""Residual (R-side) covariance structures within the lowest-level group.
+
+The residual covariance of group i is σ² R̃_i(η): σ² is profiled out of the
+deviance like the usual residual variance, and R̃ is built from unconstrained
+parameters η. With ``by()``, every level b of the by-variable has its own
+structural parameters and a relative standard deviation δ_b (δ_0 = 1), as
+Stata parameterises it (σ_b = σ·δ_b).
+
+Correlations are read from a lag table: R̃_i[j, k] = table[by_i, lag_ijk] with
+lag_ijk = |t_j − t_k| (integer time) or, for exchangeable, 1 off the diagonal.
+Unstructured and banded matrices are indexed by the positions of the distinct
+time values; exponential uses the continuous distance |t_j − t_k|.
+
+Parameters η (per by-level, then log δ_1..):
+- exchangeable, toeplitz: atanh of the correlations
+- ar p: atanh of the partial autocorrelations (stationary for any η)
+- ma q: the MA coefficients θ themselves
+- exponential: log(−log ρ), with corr = ρ^|Δt|
+- unstructured / banded: a (banded) lower Cholesky factor with log diagonal and
+  its (0, 0) entry fixed at one (σ² carries the scale); a banded matrix has a
+  banded Cholesky factor, so every positive-definite banded matrix is reachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LABELS = {
+    "independent": "Independent", "exchangeable": "Exchangeable", "ar": "AR",
+    "ma": "MA", "toeplitz": "Toeplitz", "banded": "Banded",
+    "unstructured": "Unstructured", "exponential": "Exponential",
+}
+
+
+@dataclass(frozen=True)
+class ResidualStructure:
+    """Static description of one residual structure (hashable: part of the jit key).
+
+    ``n_lags``: length of the lag table (largest lag + 1); ``n_times``: number
+    of distinct time values (unstructured/banded); ``time_labels``: how the
+    distinct times are named in ``var(e#)``.
+    """
+
+    kind: str
+    order: int
+    n_by: int
+    n_lags: int
+    n_times: int
+    time_labels: tuple[str, ...] = ()
+    by_labels: tuple[str, ...] = ()
+
+    # ---- parameter layout -------------------------------------------------------------
+    def n_struct(self) -> int:
+        """Structural parameters of one by-level."""
+        if self.kind in ("exchangeable", "exponential"):
+            return 1
+        if self.kind in ("ar", "ma", "toeplitz"):
+            return self.order
+        if self.kind in ("unstructured", "banded"):
+            return len(self._chol_entries()) - 1
+        return 0
+
+    def n_params(self) -> int:
+        return self.n_by * self.n_struct() + self.n_by - 1
+
+    def params_init(self, typical_distance: float = 1.0) -> np.ndarray:
+        per_level = np.zeros(self.n_struct())
+        if self.kind == "exponential":
+            per_level[:] = np.log(np.log(2.0) / max(typical_distance, 1e-12))  # ρ^d = 0.5
+        return np.concatenate([np.tile(per_level, self.n_by), np.zeros(self.n_by - 1)])
+
+    def _split(self, eta):
+        n_s = self.n_struct()
+        struct = eta[: self.n_by * n_s].reshape(self.n_by, n_s)
+        log_delta = jnp.concatenate([jnp.zeros(1, eta.dtype), eta[self.n_by * n_s :]])
+        return struct, log_delta
+
+    def _band(self) -> int:
+        full = self.n_times - 1
+        return full if self.kind == "unstructured" else min(self.order, full)
+
+    def _chol_entries(self) -> list[tuple[int, int]]:
+        band = self._band()
+        return [(i, j) for i in range(self.n_times) for j in range(i + 1) if i - j <= band]
+
+    # ---- building blocks ----------------------------------------------------------------
+    def lag_table(self, struct):
+        """Correlation by lag, (n_by, n_lags), for the lag-indexed structures."""
+        return jax.vmap(self._lag_row)(struct)
+
+    def _lag_row(self, eta):
+        n = self.n_lags
+        if self.kind == "exchangeable":
+            return jnp.stack([jnp.ones((), eta.dtype), jnp.tanh(eta[0])])
+        if self.kind == "toeplitz":
+            row = jnp.concatenate([jnp.ones(1, eta.dtype), jnp.tanh(eta)])
+        elif self.kind == "ma":
+            theta = jnp.concatenate([jnp.ones(1, eta.dtype), eta])
+            q = self.order
+            gamma = jnp.stack([jnp.sum(theta[: q + 1 - k] * theta[k:]) for k in range(q + 1)])
+            row = gamma / gamma[0]
+        else:  # ar
+            row = ar_autocorrelations(jnp.tanh(eta), n)
+        if row.shape[0] >= n:
+            return row[:n]
+        return jnp.concatenate([row, jnp.zeros(n - row.shape[0], eta.dtype)])
+
+    def chol_factor(self, eta):
+        """Relative (banded) Cholesky factor of one by-level, (n_times, n_times)."""
+        entries = self._chol_entries()
+        rows = np.array([i for i, _ in entries])
+        cols = np.array([j for _, j in entries])
+        values = jnp.concatenate([jnp.zeros(1, eta.dtype), eta])  # (0,0): log 1
+        values = jnp.where(jnp.asarray(rows == cols), jnp.exp(values), values)
+        return jnp.zeros((self.n_times, self.n_times), eta.dtype).at[rows, cols].set(values)
+
+    def relative_cov(self, eta, arrays):
+        """R̃_i for every group, (G, M, M); padded rows get the identity."""
+        struct, log_delta = self._split(eta)
+        mask = arrays["r_mask"]
+        by_group = arrays["r_by_group"]
+        if self.kind in ("unstructured", "banded"):
+            lows = jax.vmap(self.chol_factor)(struct)
+            full = jnp.einsum("bij,bkj->bik", lows, lows)
+            pos = arrays["r_pos"]
+            corr = full[by_group[:, None, None], pos[:, :, None], pos[:, None, :]]
+        elif self.kind == "exponential":
+            rho_log = -jnp.exp(struct[:, 0])  # log ρ per by-level
+            corr = jnp.exp(rho_log[by_group][:, None, None] * arrays["r_dist"])
+        elif self.kind == "independent":
+            corr = jnp.broadcast_to(jnp.eye(mask.shape[1]), arrays["r_lag"].shape)
+        else:
+            table = self.lag_table(struct)
+            corr = table[by_group[:, None, None], arrays["r_lag"]]
+        scale = jnp.exp(log_delta)[arrays["r_by_row"]] * mask
+        cov = corr * scale[:, :, None] * scale[:, None, :]
+        pad = jnp.eye(mask.shape[1]) * (1.0 - mask)[:, :, None]
+        return cov + pad
+
+    # ---- reporting ------------------------------------------------------------------------
+    def title(self) -> str:
+        name = LABELS[self.kind]
+        if self.kind in ("ar", "ma"):
+            name = f"{name}({self.order})"
+        elif self.kind in ("toeplitz", "banded"):
+            name = f"{name}({self._band() if self.kind == 'banded' else self.order})"
+        return name
+
+    def parameter_names(self) -> list[tuple[str, str]]:
+        """(label, scale) per reported value of one by-level; scale picks the CI transform."""
+        kind = self.kind
+        if kind == "independent":
+            names = []
+        elif kind == "exchangeable":
+            names = [("rho", "atanh")]
+        elif kind == "exponential":
+            names = [("rho", "logit")]
+        elif kind == "ar":
+            names = [("rho", "atanh")] if self.order == 1 else [
+                (f"phi{k}", "none") for k in range(1, self.order + 1)]
+        elif kind == "ma":
+            names = [(f"theta{k}", "none") for k in range(1, self.order + 1)]
+        elif kind == "toeplitz":
+            names = [(f"rho{k}", "atanh") for k in range(1, self.order + 1)]
+        else:
+            t = self.time_labels
+            names = [(f"var(e{t[i]})", "log") for i in range(self.n_times)]
+            band = self._band()
+            names += [(f"cov(e{t[i]},e{t[j]})", "none") for i in range(self.n_times)
+                      for j in range(i + 1, self.n_times) if j - i <= band]
+            return names
+        return names + [("var(e)", "log")]
+
+    def reported(self, eta, sigma2):
+        """Reported values, by-level after by-level, in :meth:`parameter_names` order."""
+        struct, log_delta = self._split(eta)
+        out = []
+        for b in range(self.n_by):
+            var = sigma2 * jnp.exp(2 * log_delta[b])
+            out.extend(self._level_values(struct[b], var))
+        return jnp.stack(out)
+
+    def _level_values(self, eta, var):
+        kind = self.kind
+        if kind == "independent":
+            return [var]
+        if kind in ("exchangeable", "toeplitz"):
+            return list(jnp.tanh(eta)) + [var]
+        if kind == "exponential":
+            return [jnp.exp(-jnp.exp(eta[0])), var]
+        if kind == "ma":
+            return list(eta) + [var]
+        if kind == "ar":
+            return list(ar_coefficients(jnp.tanh(eta))) + [var]
+        low = self.chol_factor(eta)
+        full = var * low @ low.T
+        band = self._band()
+        values = [full[i, i] for i in range(self.n_times)]
+        values += [full[i, j] for i in range(self.n_times) for j in range(i + 1, self.n_times)
+                   if j - i <= band]
+        return values
+
+
+def ar_coefficients(pacf):
+    """AR coefficients φ from partial autocorrelations (Durbin–Levinson step-up)."""
+    phi = jnp.zeros(0, pacf.dtype)
+    for k in range(pacf.shape[0]):
+        phi = jnp.concatenate([phi - pacf[k] * phi[::-1], pacf[k : k + 1]])
+    return phi
+
+
+def ar_autocorrelations(pacf, n_lags: int):
+    """Autocorrelations ρ_0..ρ_{n_lags-1} of the stationary AR process with these PACFs."""
+    p = pacf.shape[0]
+    rho = [jnp.ones((), pacf.dtype)]
+    phi = jnp.zeros(0, pacf.dtype)
+    innovation = jnp.ones((), pacf.dtype)
+    for k in range(p):
+        past = jnp.stack(rho[1 : k + 1][::-1]) if k else jnp.zeros(0, pacf.dtype)
+        rho.append(jnp.sum(phi * past) + pacf[k] * innovation)
+        phi = jnp.concatenate([phi - pacf[k] * phi[::-1], pacf[k : k + 1]])
+        innovation = innovation * (1 - pacf[k] ** 2)
+    head = jnp.stack(rho)
+    if n_lags <= p + 1:
+        return head
+    # beyond the order: ρ_k = Σ_j φ_j ρ_{k−j}, carried as the last p values (newest first)
+
+    def step(last, _):
+        new = jnp.sum(phi * last)
+        return jnp.concatenate([new[None], last[:-1]]), new
+
+    _, tail = jax.lax.scan(step, head[::-1][:p], None, length=n_lags - p - 1)
+    return jnp.concatenate([head, tail])
