@@ -73,6 +73,30 @@ class ResidualStructure:
             per_level[:] = np.log(np.log(2.0) / max(typical_distance, 1e-12))  # ρ^d = 0.5
         return np.concatenate([np.tile(per_level, self.n_by), np.zeros(self.n_by - 1)])
 
+    @property
+    def is_markov(self) -> bool:
+        """AR(1) and exponential: each error depends on the past only through the previous one.
+
+        Then R̃^{-1/2} is bidiagonal in time order (Prais–Winsten with gaps) and
+        whitening needs no factorization.
+        """
+        return (self.kind == "ar" and self.order == 1) or self.kind == "exponential"
+
+    def previous_correlation(self, eta, arrays):
+        """Correlation of each row with the previous row of its group, (G, M); 0 for first rows."""
+        struct, _ = self._split(eta)
+        by_group = arrays["r_by_group"][:, None]
+        if self.kind == "exponential":
+            corr = jnp.exp(-jnp.exp(struct[:, 0])[by_group] * arrays["r_gap"])
+        else:
+            corr = self.lag_table(struct)[by_group, arrays["r_gap"]]
+        return corr * arrays["r_has_previous"]
+
+    def row_scale(self, eta, arrays):
+        """Relative residual sd δ of each row, (G, M); 1 for padding."""
+        _, log_delta = self._split(eta)
+        return jnp.where(arrays["r_mask"] > 0, jnp.exp(log_delta)[arrays["r_by_row"]], 1.0)
+
     def _split(self, eta):
         n_s = self.n_struct()
         struct = eta[: self.n_by * n_s].reshape(self.n_by, n_s)

@@ -21,6 +21,7 @@ from jax.scipy.linalg import solve_triangular
 
 from ..cov.residual import ResidualStructure
 from ..spec.residual_design import ResidualDesign
+from . import batched
 from .blocks import BlockLayout, bucket, pair_index, rest_columns
 
 
@@ -87,7 +88,15 @@ def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.nd
     }
     time = res.time[index]
     valid = (mask[:, :, None] * mask[:, None, :]) > 0
-    if res.kind in ("ar", "ma", "toeplitz"):
+    if (res.kind == "ar" and res.order == 1) or res.kind == "exponential":
+        # Markov structures: only the gap to the previous row matters
+        has_previous = np.zeros_like(mask)
+        has_previous[:, 1:] = mask[:, 1:] * mask[:, :-1]
+        gap = np.zeros_like(time, dtype=float)
+        gap[:, 1:] = (time[:, 1:] - time[:, :-1]) * has_previous[:, 1:]
+        out["r_has_previous"] = has_previous
+        out["r_gap"] = gap if res.kind == "exponential" else gap.astype(np.int32)
+    elif res.kind in ("ar", "ma", "toeplitz"):
         lag = np.abs(time[:, :, None] - time[:, None, :])
         out["r_lag"] = np.where(valid, lag, 0).astype(np.int32)
     elif res.kind in ("exchangeable", "independent"):
@@ -106,18 +115,50 @@ def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.nd
     return out
 
 
-def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualStructure):
-    """The cross-product blocks of R̃^{-1/2}[Z X y] and log|R̃| (traced, pure)."""
+def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualStructure,
+                    lapack: bool = True):
+    """The cross-product blocks of R̃^{-1/2}[Z X y] and log|R̃| (traced, pure).
+
+    ``lapack=False`` factors with the scan of :mod:`mejax.linalg.batched`: slower,
+    but safe under second derivatives, where jaxlib's batched LAPACK kernels hang.
+    """
     data = arrays["r_data"]
+    if residual.is_markov:
+        white, log_det = _markov_whiten(eta, data, arrays, residual)
+        return _sum_blocks(white, arrays, layout), log_det
     cov = residual.relative_cov(eta, arrays)
     if residual.kind == "independent":
         var = jnp.diagonal(cov, axis1=1, axis2=2)
         white = data / jnp.sqrt(var)[:, :, None]
         log_det = jnp.sum(jnp.log(var))
     else:
-        low = jnp.linalg.cholesky(cov)
-        white = solve_triangular(low, data, lower=True)
+        if lapack:
+            low = jnp.linalg.cholesky(cov)
+            white = solve_triangular(low, data, lower=True)
+        else:
+            low = batched.cholesky(cov)
+            white = batched.solve_lower(low, data)
         log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=1, axis2=2)))
+    return _sum_blocks(white, arrays, layout), log_det
+
+
+def _markov_whiten(eta, data, arrays, residual: ResidualStructure):
+    """Prais–Winsten with gaps: w_j = (d_j − c_j d_{j−1}) / √(1 − c_j²), c_j = corr(j, j−1).
+
+    Rows are scaled by their relative sd first (R̃ = S C S), so by() works too.
+    """
+    scale = residual.row_scale(eta, arrays)
+    corr = residual.previous_correlation(eta, arrays)
+    scaled = data / scale[:, :, None]
+    previous = jnp.concatenate([jnp.zeros_like(scaled[:, :1]), scaled[:, :-1]], axis=1)
+    innovation_var = 1.0 - corr**2
+    white = (scaled - corr[:, :, None] * previous) / jnp.sqrt(innovation_var)[:, :, None]
+    log_det = jnp.sum(jnp.log(innovation_var)) + 2.0 * jnp.sum(jnp.log(scale))
+    return white, log_det
+
+
+def _sum_blocks(white, arrays: dict, layout: BlockLayout) -> dict:
+    """Per-group cross products of the whitened data, summed into the block layout."""
     cross = jnp.einsum("gmi,gmj->gij", white, white)
     k1 = layout.first.k
     kr = sum(t.k for t in layout.rest)
@@ -141,4 +182,4 @@ def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualSt
             blocks[f"b21_{t}"] = jax.ops.segment_sum(
                 cross[:, start : start + lay.k, :k1], arrays[f"r_pair_{t}"], n_pairs)
             start += lay.k
-    return blocks, log_det
+    return blocks
