@@ -42,23 +42,37 @@ def _reference_residual(ref) -> dict:
     return out
 
 
+def _name(r_name: str, res) -> str:
+    """R's coefficient name as the fit spells it (Stata: _cons, c.a#c.b)."""
+    if r_name in res.fixef.index:
+        return r_name
+    if r_name == "(Intercept)":
+        return "_cons"
+    return "c." + r_name.replace(":", "#c.")
+
+
 def _check_against_reference(res, ref):
     assert res.converged
     assert res.nobs == ref["nobs"]
     assert abs(res.loglik - ref["loglik"]) < 1e-4
     for name, value in ref["fixef"].items():
-        got = res.fixef[name if name in res.fixef else "_cons"]
-        se = res.fixef_se[name if name in res.fixef_se else "_cons"]
+        got, se = res.fixef[_name(name, res)], res.fixef_se[_name(name, res)]
         assert abs(got - value) <= 1e-4 * max(abs(value), se), name
     for name, value in ref["fixef_se"].items():
-        se = res.fixef_se[name if name in res.fixef_se else "_cons"]
-        assert abs(se - value) / value < 0.01, name
+        assert abs(res.fixef_se[_name(name, res)] - value) / value < 0.01, name
     vc = res.varcomp
     for row in ref["varcomp"]:
         if row["group"] == "Residual":
             continue
-        got = vc[(vc["group"] == row["group"]) & vc["var2"].isna()]["estimate"].iloc[0]
-        assert abs(got - row["estimate"]) <= 1e-4 * abs(row["estimate"]), row
+        names = [_name(v, res) if v == "(Intercept)" else v for v in (row["var1"], row["var2"])]
+        if names[1] is None:
+            hit = (vc["var1"] == names[0]) & vc["var2"].isna()
+        else:  # a covariance, named in either order
+            pair = {names[0], names[1]}
+            hit = vc.apply(lambda r, pair=pair: {r["var1"], r["var2"]} == pair, axis=1)
+        got = vc[hit & (vc["group"] == row["group"])]["estimate"]
+        assert len(got) == 1, row
+        assert abs(got.iloc[0] - row["estimate"]) <= 1e-4 * abs(row["estimate"]), row
     resid = vc[vc["group"] == "Residual"]
     got = {label.replace(" ", ""): est for label, est in zip(resid["label"], resid["estimate"])}
     for name, value in _reference_residual(ref).items():

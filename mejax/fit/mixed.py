@@ -15,6 +15,7 @@ from .optimize import covariance_inference, fit_lmm, unflatten
 from .start import theta_start
 
 GRADIENT_TOLERANCE = 1e-4  # on the per-observation deviance the optimiser sees
+GAIN_TOLERANCE = 1e-5  # log likelihood the quasi-Newton model still expects to gain
 
 
 class ConvergenceWarning(UserWarning):
@@ -58,14 +59,16 @@ def fit_design(design: Design, reml: bool) -> dict:
     order, model, arrays, theta0 = prepare(design, reml)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])
-    grad_ok = bool(np.all(np.isfinite(out["grad"]))) and float(
-        np.max(np.abs(out["grad"]), initial=0.0)
-    ) < GRADIENT_TOLERANCE
-    out["converged"] = out["success"] and grad_ok and bool(np.isfinite(out["deviance"]))
+    finite = bool(np.all(np.isfinite(out["grad"]))) and bool(np.isfinite(out["deviance"]))
+    # stationary: a small gradient, or (badly scaled θ) a negligible expected gain
+    flat = float(np.max(np.abs(out["grad"]), initial=0.0)) < GRADIENT_TOLERANCE
+    flat = flat or float(out["gain"]) < GAIN_TOLERANCE
+    out["converged"] = out["success"] and finite and flat
     if not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, "
-            f"max |gradient|={np.max(np.abs(out['grad'])):.3g}); estimates may be unreliable",
+            f"max |gradient|={np.max(np.abs(out['grad'])):.3g}, expected log-likelihood "
+            f"gain {float(out['gain']):.3g}); estimates may be unreliable",
             ConvergenceWarning,
             stacklevel=3,
         )
