@@ -74,6 +74,8 @@ def fit_design(design: Design, reml: bool) -> dict:
         )
     out["order"] = order
     out["model"] = model
+    out["arrays"] = arrays  # the compiled functions' inputs, for post-estimation
+    out["reml"] = bool(reml)
 
     def inference() -> tuple[np.ndarray, np.ndarray]:
         entries_cov, phi_cov = covariance_inference(out["theta"], out["sigma2"], arrays, model)
