@@ -19,7 +19,8 @@ import optimistix as optx
 
 from ..models.lmm import (
     LmmStructure,
-    estimates,
+    deviance_and_factor,
+    estimates_from_factor,
     loglik_theta,
     profiled_deviance,
     reported_entries,
@@ -56,19 +57,26 @@ def _objective(theta, arrays, model: LmmStructure):
     return profiled_deviance(theta, arrays, model) / arrays["nobs"]
 
 
+def _objective_with_factor(theta, arrays, model: LmmStructure):
+    """:func:`_objective` plus the factorization, so the estimates need no extra pass."""
+    deviance, factor = deviance_and_factor(theta, arrays, model)
+    return deviance / arrays["nobs"], factor
+
+
 @partial(jax.jit, static_argnames=("model", "max_steps"))
 def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     """Fit and summarise one linear mixed model; returns a dict of arrays."""
     solver = _BFGS(rtol=RTOL, atol=ATOL)
     sol = optx.minimise(
-        lambda th, a: _objective(th, a, model), solver, theta0, args=arrays,
-        max_steps=max_steps, throw=False,
+        lambda th, a: _objective_with_factor(th, a, model), solver, theta0, args=arrays,
+        max_steps=max_steps, throw=False, has_aux=True,
     )
     theta = sol.value
     # BFGS's state holds the gradient at the accepted point (optx.FunctionInfo):
     # reusing it saves compiling and running the gradient once more
     grad = sol.state.f_info.grad
-    est = estimates(theta, arrays, model)
+    # the aux of the accepted point: its factorization gives β̂, σ̂² and Var(β̂)
+    est = estimates_from_factor(*sol.aux, arrays, model)
     theta_s = _with_log_sigma(theta, est["sigma2"])
     return _flatten({
         "theta": theta,

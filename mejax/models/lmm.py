@@ -97,9 +97,7 @@ def _deviance(log_det, log_det_x, dof, r2):
 
 def profiled_deviance(theta, arrays, model: LmmStructure):
     """-2 × (restricted) log likelihood profiled over β and σ²."""
-    log_det, lxx = _factor(theta, arrays, model)
-    r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
-    return _deviance(log_det, log_det_x, dof, r2)
+    return deviance_and_factor(theta, arrays, model)[0]
 
 
 def loglik_theta(theta_s, arrays, model: LmmStructure):
@@ -166,9 +164,21 @@ def to_interval_scale(value, scale: str):
     return value
 
 
+def deviance_and_factor(theta, arrays, model: LmmStructure):
+    """The profiled deviance and the factorization behind it (see :func:`estimates_from_factor`)."""
+    log_det, lxx = _factor(theta, arrays, model)
+    r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
+    return _deviance(log_det, log_det_x, dof, r2), (log_det, lxx)
+
+
 def estimates(theta, arrays, model: LmmStructure):
     """β̂, σ̂², Var(β̂) = σ̂²(RX RX')⁻¹ = (X'V⁻¹X)⁻¹, and the criterion at θ."""
     log_det, lxx = _factor(theta, arrays, model)
+    return estimates_from_factor(log_det, lxx, arrays, model)
+
+
+def estimates_from_factor(log_det, lxx, arrays, model: LmmStructure):
+    """:func:`estimates` from an existing factorization at θ."""
     p = model.layout.p
     rx = lxx[:p, :p]
     lx = lxx[p, :p]
