@@ -75,8 +75,9 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     # BFGS's state holds the gradient at the accepted point (optx.FunctionInfo):
     # reusing it saves compiling and running the gradient once more
     grad = sol.state.f_info.grad
-    # the aux of the accepted point: its factorization gives β̂, σ̂² and Var(β̂)
-    est = estimates_from_factor(*sol.aux, arrays, model)
+    # the state's aux is the accepted point's (sol.aux lags one step behind): its
+    # factorization gives β̂, σ̂² and Var(β̂)
+    est = estimates_from_factor(*sol.state.aux, arrays, model)
     theta_s = _with_log_sigma(theta, est["sigma2"])
     return _flatten({
         "theta": theta,
