@@ -7,6 +7,10 @@ from pathlib import Path
 
 import jax
 
+# jaxlib 0.10.2 enables XLA:CPU's YNNPACK fusions, which crash or hang on some kernels
+# (jax-ml/jax#39257); an empty fusion type switches them off. Set before the CPU backend starts.
+YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+
 
 def configure() -> None:
     """Enable float64 and, unless MEJAX_NO_CACHE is set, a persistent compile cache.
@@ -14,6 +18,9 @@ def configure() -> None:
     The cache lives in ``$MEJAX_CACHE_DIR`` or ``~/.cache/mejax/jax``, so a
     second process reuses compiled fits instead of recompiling.
     """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "ynn_fusion_type" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {YNN_OFF}".strip()
     jax.config.update("jax_enable_x64", True)
     if os.environ.get("MEJAX_NO_CACHE"):
         return

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reml", action="store_true", help="REML (formula models)")
     parser.add_argument("--list-datasets", action="store_true", help="list bundled data sets")
     parser.add_argument("--csv", help="also write all estimates to this CSV file")
+    parser.add_argument("--do", metavar="FILE", help="run a do-file of Stata commands (mixed, "
+                        "predict, test, margins, ...) on --data")
     args = parser.parse_args(argv)
 
     from . import datasets
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_datasets:
         print("\n".join(datasets.names()))
         return 0
+    if args.do:
+        return _run_do(args.do, args.data, parser)
     if not args.model or not args.data:
         parser.error("a model and --data are required")
     frame = _load(args.data)
@@ -58,6 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     print(result.summary())
     if args.csv:
         result.to_frame().to_csv(args.csv, index=False)
+    return 0
+
+
+def _run_do(path: str, data: str | None, parser) -> int:
+    """``mejax --do file.do --data name|csv``: run the do-file, printing Stata's log."""
+    from .session import StataSession
+    from .spec.design import DataError
+    from .spec.model import SpecError
+
+    if not data:
+        parser.error("--do needs --data")
+    if not Path(path).exists():
+        print(f"mejax: do-file {path!r} not found", file=sys.stderr)
+        return 2
+    session = StataSession(_load(data))
+    try:
+        session.run_do(Path(path).read_text())
+    except (SpecError, DataError) as err:
+        print(f"mejax: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

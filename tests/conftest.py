@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import mejax
+# Each test process compiles its own executables: the persistent cache only helps a second
+# process, and jaxlib 0.10.2 has aborted while serialising an executable into it late in a
+# long run. MEJAX_TEST_CACHE=1 keeps it.
+if not os.environ.get("MEJAX_TEST_CACHE"):
+    os.environ["MEJAX_NO_CACHE"] = "1"
+
+import mejax  # noqa: E402
 
 REFERENCE = Path(__file__).parent / "reference"
 
@@ -43,3 +50,12 @@ def lmm_case_ids(with_residuals: bool = False) -> list[str]:
 @pytest.fixture(scope="session")
 def sleepstudy() -> pd.DataFrame:
     return mejax.datasets.load("sleepstudy")
+
+
+def margins_data() -> pd.DataFrame:
+    """Simulated y, x1, x2, a, id data of the margins/hypothesis references (emmeans)."""
+    return pd.read_csv(REFERENCE / "data" / "margins_sim.csv")
+
+
+def margins_refs() -> dict:
+    return json.loads((REFERENCE / "margins" / "margins_refs.json").read_text())

@@ -104,7 +104,6 @@ def test_missing_colon_accepted():
     ("regress y x", "unknown or unsupported Stata command 'regress'"),
     ("mixed y x || id:, bogus", "unknown option 'bogus'"),
     ("mixed y x || id:, covariance(weird)", "unknown covariance structure"),
-    ("mixed y x || id:, dfmethod(kroger)", "not supported yet"),
     ("mixed y x || id:, residuals(weird)", "unknown residual structure"),
     ("mixed y x || id:, residuals(ar 1, q(time))", "unknown residuals() suboption"),
     ("mixed y x || g: || id:, residuals(ar 1) || h:", "residuals() belongs"),

@@ -9,7 +9,6 @@ compiled call, made only when a result asks for those standard errors.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
 import jax
@@ -99,7 +98,7 @@ def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
     (θ, log σ); the delta method maps it to variances/covariances and φ.
     """
     theta_s = _with_log_sigma(theta, sigma2)
-    hess = jax.hessian(loglik_theta)(theta_s, arrays, replace(model, lapack=False))
+    hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
     cov_theta_s = jnp.linalg.inv(-hess)
     jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
     jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
 
 from ..cov.residual import ResidualStructure
 from ..spec.residual_design import ResidualDesign
@@ -115,12 +114,13 @@ def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.nd
     return out
 
 
-def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualStructure,
-                    lapack: bool = True):
+def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualStructure):
     """The cross-product blocks of R̃^{-1/2}[Z X y] and log|R̃| (traced, pure).
 
-    ``lapack=False`` factors with the scan of :mod:`mejax.linalg.batched`: slower,
-    but safe under second derivatives, where jaxlib's batched LAPACK kernels hang.
+    The per-group factorizations use the scan of :mod:`mejax.linalg.batched`, not
+    jaxlib's batched LAPACK kernels: those hang under second derivatives and, in
+    long test runs, were followed by heap corruption (aborts and segfaults in later
+    compilations) with jaxlib 0.10.2.
     """
     data = arrays["r_data"]
     if residual.is_markov:
@@ -132,12 +132,8 @@ def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualSt
         white = data / jnp.sqrt(var)[:, :, None]
         log_det = jnp.sum(jnp.log(var))
     else:
-        if lapack:
-            low = jnp.linalg.cholesky(cov)
-            white = solve_triangular(low, data, lower=True)
-        else:
-            low = batched.cholesky(cov)
-            white = batched.solve_lower(low, data)
+        low = batched.cholesky(cov)
+        white = batched.solve_lower(low, data)
         log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=1, axis2=2)))
     return _sum_blocks(white, arrays, layout), log_det
 

@@ -32,9 +32,6 @@ class LmmStructure:
     structures: tuple[CovStructure, ...]  # in block order (first term first)
     reml: bool
     residual: ResidualStructure | None = None
-    # batched LAPACK for the residual factorizations: fast, but jaxlib's kernels
-    # hang under second derivatives, so Hessians switch it off
-    lapack: bool = True
 
     def theta_sizes(self) -> list[int]:
         """Sizes of θ's pieces: one per term, then the residual parameters η."""
@@ -78,7 +75,7 @@ def _factor(theta, arrays, model: LmmStructure):
     if model.residual is None:
         return factor(lams, arrays, model.layout)
     blocks, log_det_r = whitened_blocks(_residual_eta(theta, model), arrays, model.layout,
-                                        model.residual, model.lapack)
+                                        model.residual)
     log_det, lxx = factor(lams, blocks, model.layout)
     return log_det + log_det_r, lxx
 

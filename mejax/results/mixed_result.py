@@ -74,13 +74,42 @@ class MixedResult:
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
+        """Var(β̂); Kenward–Roger's adjusted Φ_A under ``dfmethod="kroger"``."""
+        if self.small_sample is None:
+            return self.vcov_unadjusted
+        names = self.design.x_names
+        return pd.DataFrame(self.small_sample.vcov, index=names, columns=names)
+
+    @cached_property
+    def vcov_unadjusted(self) -> pd.DataFrame:
         names = self.design.x_names
         return pd.DataFrame(self._fit["vcov"], index=names, columns=names)
 
     @cached_property
     def fixef_se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._fit["vcov"])), index=self.design.x_names,
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.design.x_names,
                          name="Std. err.")
+
+    # ---- small-sample degrees of freedom (mejax.inference.dof) ----------------------
+    @property
+    def dfmethod(self) -> str | None:
+        return self.options.get("dfmethod")
+
+    @cached_property
+    def small_sample(self):
+        """df (and KR covariance) of the fixed effects, or None without a dfmethod."""
+        if self.dfmethod is None:
+            return None
+        from ..inference.dof import small_sample
+
+        return small_sample(self.dfmethod, self.design, self._fit)
+
+    @cached_property
+    def df(self) -> pd.Series | None:
+        """Degrees of freedom of each coefficient's t statistic (None: large-sample z)."""
+        if self.small_sample is None:
+            return None
+        return pd.Series(self.small_sample.df, index=self.design.x_names, name="df")
 
     @property
     def _z(self) -> float:
@@ -91,6 +120,12 @@ class MixedResult:
         """Coefficient, Std. err., z, P>|z| and the confidence interval."""
         b, se = self.fixef, self.fixef_se
         z = b / se
+        if self.df is not None:  # Student t with the dfmethod's degrees of freedom
+            crit = special.stdtrit(self.df, 0.5 + self.level / 200)
+            return pd.DataFrame({
+                "Coefficient": b, "Std. err.": se, "t": z, "P>|t|": 2 * special.stdtr(
+                    self.df, -np.abs(z)), "ci_lower": b - crit * se, "ci_upper": b + crit * se,
+            })
         lo, hi = b - self._z * se, b + self._z * se
         return pd.DataFrame({
             "Coefficient": b, "Std. err.": se, "z": z,
@@ -201,6 +236,10 @@ class MixedResult:
         names = [n for n in self.design.x_names if n not in ("_cons", "(Intercept)")]
         if not names:
             return {"chi2": np.nan, "df": 0, "p": np.nan}
+        if self.small_sample is not None:  # F(k, df) as Stata with dfmethod()
+            index = [self.design.x_names.index(n) for n in names]
+            test = self.small_sample.f_test(self.fixef.to_numpy(), index)
+            return {**test, "chi2": np.nan, "df": test["df1"]}
         b = self.fixef[names].to_numpy()
         v = self.vcov.loc[names, names].to_numpy()
         chi2 = float(b @ np.linalg.solve(v, b))
@@ -238,6 +277,43 @@ class MixedResult:
         return {"kind": f"chi2({df})", "chi2": stat, "df": df,
                 "p": float(special.chdtrc(df, stat)), "conservative": True}
 
+    # ---- Wald tests and margins (mejax.inference.hypothesis / .margins) ----------------
+    def test(self, hypothesis: str):
+        """Stata's ``test``: Wald chi2 (F with dfmethod) of linear constraints on β."""
+        from ..inference.hypothesis import test
+
+        return test(self, hypothesis)
+
+    def lincom(self, expression: str, level: float | None = None):
+        """Stata's ``lincom``: a linear combination of β with SE, z (t), p and CI."""
+        from ..inference.hypothesis import lincom
+
+        return lincom(self, expression, level)
+
+    def contrast(self, term: str):
+        """Stata's ``contrast``: joint test of a factor term (asbalanced margins)."""
+        from ..inference.hypothesis import contrast
+
+        return contrast(self, term)
+
+    def pwcompare(self, term: str, level: float | None = None):
+        """Stata's ``pwcompare``: unadjusted pairwise differences of a factor's margins."""
+        from ..inference.hypothesis import pwcompare
+
+        return pwcompare(self, term, level)
+
+    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
+        """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs."""
+        from ..inference.margins import margins
+
+        return margins(self, spec, at=at, dydx=dydx, level=level)
+
+    def estat_ic(self):
+        """Stata's ``estat ic``: N, ll(model), df, AIC and BIC."""
+        from ..inference.hypothesis import estat_ic
+
+        return estat_ic(self)
+
     @property
     def notes(self) -> list[str]:
         out = []
@@ -251,6 +327,25 @@ class MixedResult:
             out.append("a variance component is on the boundary of the parameter space "
                        "(zero variance or perfect correlation); its standard error is not reported")
         return out
+
+    # ---- prediction and ICC (mejax.inference.predict / .icc) -------------------------
+    def ranef(self, se: bool = True, se_type: str | None = None) -> dict[str, pd.DataFrame]:
+        """BLUPs by group label (levels × effects, plus ``se_<effect>`` columns)."""
+        from ..inference.predict import ranef
+
+        return ranef(self, se=se, se_type=se_type)
+
+    def predict(self, kind: str = "xb", data: pd.DataFrame | None = None):
+        """Stata's ``predict``: xb, fitted, residuals, rstandard, reffects or stdp."""
+        from ..inference.predict import predict
+
+        return predict(self, kind=kind, data=data)
+
+    def icc(self) -> pd.DataFrame:
+        """Stata's ``estat icc``: intraclass correlations with delta-method SEs."""
+        from ..inference.icc import icc
+
+        return icc(self)
 
     # ---- output ---------------------------------------------------------------------
     def summary(self) -> StataText:
@@ -272,7 +367,7 @@ class MixedResult:
         fe = self.coef_table.reset_index(names="term")
         fe.insert(0, "part", "fixed")
         fe = fe.rename(columns={"Coefficient": "estimate", "Std. err.": "std_err", "z": "z",
-                                "P>|z|": "p_value"})
+                                "P>|z|": "p_value", "t": "z", "P>|t|": "p_value"})
         vc = self.varcomp.copy()
         vc.insert(0, "part", "random")
         vc["term"] = vc["label"]

@@ -53,10 +53,25 @@ def _header(res) -> list[str]:
         out += _group_table(groups)
     wald = res.wald_test
     out.append("")
+    loglik = f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}"
+    prob = "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}"
+    if res.df is not None:  # Stata's dfmethod() header: DF summary and the F test
+        return out[:-1] + _df_lines(res, wald, loglik, prob)
     out.append(_pair("", (f"Wald chi2({wald['df']})", fmt(wald["chi2"], 10).strip())))
-    out.append(_pair(f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}",
-                     ("Prob > chi2", "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}")))
+    out.append(_pair(loglik, ("Prob > chi2", prob)))
     return out
+
+
+def _df_lines(res, wald, loglik: str, prob: str) -> list[str]:
+    from ..inference.dof import TITLES
+
+    df = res.df.to_numpy()
+    f_name = f"F({wald['df1']}, {wald['df2']:.2f})" if wald["df1"] else "F(0, .)"
+    first = f"{'DF method: ' + TITLES[res.dfmethod]:<48}DF:"
+    first += _pair("", ("min", f"{df.min():.2f}"))[51:]
+    return [first, _pair("", ("avg", f"{df.mean():.2f}")),
+            _pair("", ("max", f"{df.max():.2f}")), "",
+            _pair("", (f_name, fmt(wald["F"], 10).strip())), _pair(loglik, ("Prob > F", prob))]
 
 
 def _pair(left: str, right) -> str:
@@ -84,8 +99,9 @@ def _group_table(groups) -> list[str]:
 
 def _coef_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
+    stat = "t" if res.df is not None else "z"
     out = ["-" * LINE,
-           f"{res.design.response[:12]:>12} | Coefficient  Std. err.      z    P>|z|     "
+           f"{res.design.response[:12]:>12} | Coefficient  Std. err.      {stat}    P>|{stat}|     "
            f"[{level}% conf. interval]",
            "-" * 13 + "+" + "-" * (LINE - 14)]
     table = res.coef_table
@@ -106,7 +122,7 @@ def _coef_table(res) -> list[str]:
             label = col.name
         out.append(
             f"{label[:12]:>12} | {fmt(row['Coefficient'])} {fmt(row['Std. err.'])} "
-            f"{row['z']:8.2f}   {row['P>|z|']:5.3f}  "
+            f"{row[stat]:8.2f}   {row[f'P>|{stat}|']:5.3f}  "
             f"{fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}"
         )
     for name in res.omitted:

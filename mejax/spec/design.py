@@ -74,6 +74,8 @@ class ReTerm:
     effect_names: list[str]
     structure: CovStructure
     counts: np.ndarray  # observations per level
+    # the term's effects part, kept so prediction can rebuild z on new data
+    effects: LinearPart | None = None
 
 
 @dataclass
@@ -89,6 +91,10 @@ class Design:
     omitted: list[str] = field(default_factory=list)
     base_columns: list[Column] = field(default_factory=list)
     residual: ResidualDesign | None = None
+    # The fixed part and estimation-sample columns, kept so post-estimation
+    # (margins) can rebuild X on counterfactual data with the same levels.
+    fixed_part: LinearPart | None = None
+    frame: ColumnFrame | None = None
 
     @property
     def x_names(self) -> list[str]:
@@ -213,13 +219,13 @@ def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
     return frame.values(var.name)
 
 
-def _var_columns(var, frame, full, style, alone):
+def _var_columns(var, frame, full, style, alone, levels=None):
     """Columns, names and (term, level) labels contributed by one variable."""
     if not _is_factor(var, frame):
         name = var.name if (style == "r" or alone) else f"c.{var.name}"
         return [_numeric(var, frame)], [name], [None]
     col = frame[var.name]
-    levels = _levels(col)
+    levels = levels[var.name] if levels and var.name in levels else _levels(col)
     base = None if full else _base_index(var, levels)
     codes = pd.Categorical(col, categories=levels).codes
     cols, names, labels = [], [], []
@@ -240,8 +246,13 @@ def _needs_full_coding(var: Var, term: Term, present: set[frozenset]) -> bool:
     return (term.key() - {var.name}) not in present
 
 
-def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
-    """Model matrix of a linear part: (matrix, columns, base-level columns)."""
+def build_linear(part: LinearPart, frame: ColumnFrame, style: str,
+                 levels: dict[str, list] | None = None):
+    """Model matrix of a linear part: (matrix, columns, base-level columns).
+
+    ``levels`` fixes a factor's levels (name -> list) instead of reading them
+    from ``frame``; post-estimation uses it on counterfactual data.
+    """
     n = len(frame)
     present = {t.key() for t in part.terms}
     if part.intercept:
@@ -253,7 +264,7 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
         others = present - {term.key()}
         for var in term.vars:
             full = _is_factor(var, frame) and _needs_full_coding(var, term, others)
-            vcols, vnames, vlabels = _var_columns(var, frame, full, style, alone)
+            vcols, vnames, vlabels = _var_columns(var, frame, full, style, alone, levels)
             sep = ":" if style == "r" else "#"
             cols = [a * b for a in cols for b in vcols]
             names = [f"{a}{sep}{b}" if a else b for a in names for b in vnames]
@@ -268,10 +279,11 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str):
             columns.append(Column(name, header, level if header else None))
         if header and len(term.vars) == 1:
             var = term.vars[0]
-            levels = _levels(frame[var.name])
-            base = _base_index(var, levels)
+            var_levels = (levels[var.name] if levels and var.name in levels
+                          else _levels(frame[var.name]))
+            base = _base_index(var, var_levels)
             if base is not None and not _needs_full_coding(var, term, others):
-                label = _level_label(levels[base])
+                label = _level_label(var_levels[base])
                 bases.append(Column(f"{label}b.{var.name}", header, label))
     if part.intercept:
         cons = Column("(Intercept)" if style == "r" else "_cons", None, None)
@@ -351,13 +363,13 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
         counts = np.bincount(codes, minlength=n_levels)
         re_terms.append(
             ReTerm(label, part.group, codes, n_levels, z, names,
-                   make_structure(cov_name, z.shape[1]), counts)
+                   make_structure(cov_name, z.shape[1]), counts, part.effects)
         )
     residual = _residual_design(spec, frame, levels, re_terms)
     if not re_terms and residual is None:
         raise SpecError("the model has no random effects; add a term like (1 | group)")
     return Design(y, x, columns, re_terms, len(y), n_dropped, spec.response, spec.style,
-                  omitted, bases, residual)
+                  omitted, bases, residual, spec.fixed, frame)
 
 
 def _residual_design(spec: ModelSpec, frame: ColumnFrame, levels, re_terms):

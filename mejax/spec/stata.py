@@ -43,6 +43,7 @@ GLOBAL_OPTIONS = {
     "noheader": ("noheader", False),
     "nogroup": ("nogr", False),
     "nolrtest": ("nolr", False),
+    "dfmethod": ("dfm", True),
 }
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
@@ -50,7 +51,6 @@ LEVEL_OPTIONS = {
     "residuals": ("res", True),
 }
 UNSUPPORTED = {
-    "dfmethod": "small-sample degrees of freedom (dfmethod()) are not supported yet",
     "pweight": "survey weights are not supported yet",
     "fweight": "frequency weights are not supported yet",
 }

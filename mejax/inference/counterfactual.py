@@ -1,0 +1,127 @@
+"""Fixed-effects design matrices on counterfactual data (the estimation sample with
+some variables set to chosen values), built with the fit's own factor levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..spec.design import ColumnFrame, _is_factor, _level_label, _levels, build_linear
+from ._common import HypothesisError
+
+
+def _frame(result) -> ColumnFrame:
+    design = result.design
+    if getattr(design, "frame", None) is None or getattr(design, "fixed_part", None) is None:
+        raise HypothesisError("this result does not keep its estimation sample; refit it "
+                              "with this version of mejax to use margins/contrast")
+    return design.frame
+
+
+def fixed_vars(result) -> dict:
+    """Variables of the fixed part: name -> Var (first occurrence)."""
+    out: dict = {}
+    for term in result.design.fixed_part.terms:
+        for var in term.vars:
+            if not var.expr:
+                out.setdefault(var.name, var)
+    return out
+
+
+def factor_levels(result) -> dict[str, list]:
+    """Levels of every factor variable of the fixed part, from the estimation sample."""
+    frame = _frame(result)
+    return {name: _levels(frame[name]) for name, var in fixed_vars(result).items()
+            if _is_factor(var, frame)}
+
+
+def is_factor(result, name: str) -> bool:
+    return name in factor_levels(result)
+
+
+def check_variable(result, name: str) -> None:
+    if name not in fixed_vars(result):
+        raise HypothesisError(f"variable {name!r} not found in the fixed part of the model; "
+                              f"variables are {', '.join(fixed_vars(result)) or '(none)'}")
+
+
+def match_level(result, name: str, value):
+    """The stored level of factor ``name`` that ``value`` (a label or value) denotes."""
+    levels = factor_levels(result)[name]
+    label = _level_label(value) if not isinstance(value, str) else value.strip()
+    for lv in levels:
+        if _level_label(lv) == label:
+            return lv
+    try:
+        number = float(label)
+    except ValueError:
+        number = None
+    for lv in levels:
+        if number is not None and isinstance(lv, (int, float, np.number)) and lv == number:
+            return lv
+    raise HypothesisError(f"level {label} of {name!r} not found; levels are "
+                          f"{', '.join(_level_label(lv) for lv in levels)}")
+
+
+def design_matrix(result, overrides: dict | None = None, frame_rows=None) -> np.ndarray:
+    """X of the fixed part on the estimation sample with ``overrides`` applied.
+
+    ``overrides`` maps a variable to a value (broadcast) or an array over the
+    sample; factor values are matched to the fit's levels. Columns follow
+    ``result.fixef`` (collinear columns that the fit omitted are dropped).
+    ``frame_rows`` optionally replaces the sample with other rows (a dict of arrays).
+    """
+    frame = _frame(result)
+    design = result.design
+    levels = factor_levels(result)
+    columns = {k: frame[k] for k in frame.numeric} if frame_rows is None else dict(frame_rows)
+    n = len(next(iter(columns.values()))) if columns else len(frame)
+    for name, value in (overrides or {}).items():
+        if name not in frame.numeric:
+            raise HypothesisError(f"variable {name!r} is not in the model")
+        if name in levels:
+            if np.ndim(value) == 0:
+                lv = match_level(result, name, value)
+                columns[name] = pd.Series([lv] * n)
+            else:
+                columns[name] = pd.Series(list(value))
+        else:
+            columns[name] = pd.Series(np.broadcast_to(np.asarray(value, dtype=float), (n,)))
+    columns = {k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else pd.Series(v))
+               for k, v in columns.items()}
+    numeric = {k: columns[k].to_numpy(dtype=float) for k, is_num in frame.numeric.items()
+               if is_num}
+    cf = ColumnFrame(columns, numeric)
+    x, cols, _ = build_linear(design.fixed_part, cf, design.style, levels)
+    index = {c.name: j for j, c in enumerate(cols)}
+    try:
+        return x[:, [index[name] for name in result.fixef.index]]
+    except KeyError as err:  # pragma: no cover - design drift
+        raise HypothesisError(f"cannot rebuild column {err.args[0]!r}") from None
+
+
+def balanced_grid(result, fixed: dict | None = None) -> dict:
+    """Stata's ``asbalanced`` grid: all combinations of factor levels, continuous
+    variables at their sample means; ``fixed`` pins variables to one value."""
+    frame = _frame(result)
+    levels = factor_levels(result)
+    fixed = fixed or {}
+    axes = {}
+    for name in fixed_vars(result):
+        if name in fixed:
+            value = fixed[name]
+            axes[name] = [match_level(result, name, value) if name in levels else float(value)]
+        elif name in levels:
+            axes[name] = list(levels[name])
+        else:
+            axes[name] = [float(np.mean(frame.values(name)))]
+    if not axes:
+        return {}
+    mesh = pd.MultiIndex.from_product(list(axes.values()), names=list(axes)).to_frame(
+        index=False)
+    rows = {name: mesh[name] for name in mesh.columns}
+    for name in frame.numeric:  # other columns (never used by X) at a placeholder
+        if name not in rows:
+            col = frame[name]
+            rows[name] = pd.Series([col.iloc[0]] * len(mesh))
+    return rows
