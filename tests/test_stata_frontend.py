@@ -110,6 +110,7 @@ def test_missing_colon_accepted():
     ("mixed y x || _all: grp", "R.varname"),
     ("mixed y x$ || id:", "cannot parse variable 'x$'"),
     ("mixed y x || id:, reml mle", "cannot be combined"),
+    ("mixed y c.x#c.x || id:", "repeats a variable within an interaction"),
 ])
 def test_bad_commands(command, message):
     with pytest.raises(SpecError, match=re.escape(message)):

@@ -133,6 +133,12 @@ def _parse_varlist(tokens: list[str]) -> list[Term]:
         else:
             combos = [tuple(_parse_factor_var(t) for t in token.split("#"))]
         for combo in combos:
+            names = [v.name for v in combo]
+            if len(set(names)) < len(names):
+                raise SpecError(
+                    f"{token!r} repeats a variable within an interaction; squared terms such as "
+                    "c.x#c.x are not supported yet: add the squared variable to the data"
+                )
             term = Term(tuple(combo))
             if term.key() not in {t.key() for t in terms}:
                 terms.append(term)
