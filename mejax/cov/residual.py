@@ -156,7 +156,7 @@ class ResidualStructure:
             rho_log = -jnp.exp(struct[:, 0])  # log ρ per by-level
             corr = jnp.exp(rho_log[by_group][:, None, None] * arrays["r_dist"])
         elif self.kind == "independent":
-            corr = jnp.broadcast_to(jnp.eye(mask.shape[1]), arrays["r_lag"].shape)
+            corr = jnp.broadcast_to(jnp.eye(mask.shape[1]), mask.shape + mask.shape[1:])
         else:
             table = self.lag_table(struct)
             corr = table[by_group[:, None, None], arrays["r_lag"]]

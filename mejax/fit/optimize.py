@@ -24,6 +24,7 @@ from ..models.lmm import (
     profiled_deviance,
     reported_entries,
     stata_parameters,
+    with_log_sigma,
 )
 
 # Step-size (Cauchy) tolerances, loose, plus a bound on the log likelihood the quasi-Newton
@@ -77,7 +78,7 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     # the state's aux is the accepted point's (sol.aux lags one step behind): its
     # factorization gives β̂, σ̂² and Var(β̂)
     est = estimates_from_factor(*sol.state.aux, arrays, model)
-    theta_s = _with_log_sigma(theta, est["sigma2"])
+    theta_s = with_log_sigma(theta, est["sigma2"])
     return _flatten({
         "theta": theta,
         "success": sol.result == optx.RESULTS.successful,
@@ -97,17 +98,12 @@ def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
     The observed information is the autodiff Hessian of the log likelihood in
     (θ, log σ); the delta method maps it to variances/covariances and φ.
     """
-    theta_s = _with_log_sigma(theta, sigma2)
+    theta_s = with_log_sigma(theta, sigma2)
     hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
     cov_theta_s = jnp.linalg.inv(-hess)
     jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
     jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
     return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T
-
-
-def _with_log_sigma(theta, sigma2):
-    """(θ, log σ): the parameter vector of :func:`loglik_theta` and the reported scales."""
-    return jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
 
 
 def _flatten(outputs: dict):

@@ -17,7 +17,14 @@ import numpy as np
 
 from ..cov.structures import CovStructure
 from ..linalg.blocked_cholesky import factor
-from ..models.lmm import LmmStructure, _factor, covariances, loglik_theta
+from ..models.lmm import (
+    LmmStructure,
+    _factor,
+    covariances,
+    loglik_theta,
+    vcov_from_rx,
+    with_log_sigma,
+)
 
 
 def _basis(struct: CovStructure) -> np.ndarray:
@@ -30,7 +37,7 @@ def _basis(struct: CovStructure) -> np.ndarray:
 
 def psi_from_theta(theta, sigma2, model: LmmStructure):
     """ψ̂ from the fit's (θ, σ²): each term's free variances/covariances, then σ²."""
-    theta_s = jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
+    theta_s = with_log_sigma(theta, sigma2)
     sigmas, s2 = covariances(theta_s, model)
     parts = []
     for struct, sig in zip(model.structures, sigmas):
@@ -101,9 +108,7 @@ def _vcov_theta_s(theta_s, arrays, model: LmmStructure):
     """Var(β̂) at (θ, log σ) without profiling: σ²(RX RX')⁻¹."""
     _, lxx = _factor(theta_s[:-1], arrays, model)
     p = model.layout.p
-    rx = lxx[:p, :p]
-    rx_inv = jax.scipy.linalg.solve_triangular(rx, jnp.eye(p), lower=True)
-    return jnp.exp(2.0 * theta_s[-1]) * rx_inv.T @ rx_inv
+    return vcov_from_rx(lxx[:p, :p], jnp.exp(2.0 * theta_s[-1]))
 
 
 @partial(jax.jit, static_argnames=("model",))
@@ -114,7 +119,7 @@ def satterthwaite_core(theta, sigma2, arrays, model: LmmStructure):
     lmerTest (it uses the deviance Hessian in (θ, σ); the df do not depend on
     the parameterisation at the optimum).
     """
-    theta_s = jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
+    theta_s = with_log_sigma(theta, sigma2)
     phi = _vcov_theta_s(theta_s, arrays, model)
     jac = jax.jacfwd(_vcov_theta_s)(theta_s, arrays, model)
     hess = jax.hessian(loglik_theta)(theta_s, arrays, model)

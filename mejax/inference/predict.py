@@ -31,7 +31,7 @@ import pandas as pd
 import scipy.linalg
 from scipy import sparse
 
-from ..linalg.residual_blocks import group_rows
+from ..linalg.residual_blocks import covariance_index_arrays, group_rows
 from ..models.lmm import lambdas_from_theta
 from ..spec.design import (
     ColumnFrame,
@@ -74,14 +74,8 @@ def _whitener(result):
         return None
     model = fit["model"]
     index, mask = group_rows(res)
-    arrays = dict(fit["arrays"])
-    time = res.time[index]
-    valid = (mask[:, :, None] * mask[:, None, :]) > 0
-    lag = np.abs(time[:, :, None] - time[:, None, :])
-    if res.kind in ("ar", "ma", "toeplitz"):  # the Markov fit path stores gaps instead
-        arrays["r_lag"] = np.where(valid, lag, 0).astype(np.int32)
-    if res.kind == "exponential":
-        arrays["r_dist"] = np.where(valid, lag, 0.0)
+    # the full R̃_i, also for AR(1)/exponential, whose fit stores only the gaps
+    arrays = {**fit["arrays"], **covariance_index_arrays(res, index, mask)}
     theta = np.asarray(fit["theta"])
     eta = theta[sum(s.n_theta() for s in model.structures):]
     cov = np.asarray(model.residual.relative_cov(jnp.asarray(eta), arrays), dtype=float)

@@ -72,6 +72,29 @@ def _time_label(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def covariance_index_arrays(res: ResidualDesign, index: np.ndarray,
+                            mask: np.ndarray) -> dict[str, np.ndarray]:
+    """What :meth:`ResidualStructure.relative_cov` reads to build each group's full R̃_i.
+
+    Integer lags (ar, ma, toeplitz), an off-diagonal indicator (exchangeable),
+    distances (exponential) or positions among the distinct times (unstructured,
+    banded); independent needs none. ``index``/``mask`` come from :func:`group_rows`.
+    """
+    time = res.time[index]
+    valid = (mask[:, :, None] * mask[:, None, :]) > 0
+    distance = np.abs(time[:, :, None] - time[:, None, :])
+    if res.kind in ("ar", "ma", "toeplitz"):
+        return {"r_lag": np.where(valid, distance, 0).astype(np.int32)}
+    if res.kind == "exchangeable":
+        off_diagonal = ~np.eye(index.shape[1], dtype=bool)[None]
+        return {"r_lag": (off_diagonal & valid).astype(np.int32)}
+    if res.kind == "exponential":
+        return {"r_dist": np.where(valid, distance, 0.0)}
+    if res.kind in ("unstructured", "banded"):
+        return {"r_pos": np.searchsorted(res.time_levels, time).astype(np.int32) * (mask > 0)}
+    return {}
+
+
 def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.ndarray],
                     xy: np.ndarray, layout: BlockLayout) -> dict[str, np.ndarray]:
     """Host arrays for :func:`whitened_blocks` (terms in block order, first term first)."""
@@ -85,26 +108,17 @@ def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.nd
         "r_by_group": res.by_codes[first_row].astype(np.int32),
         "r_c1": codes[0][first_row].astype(np.int32),
     }
-    time = res.time[index]
-    valid = (mask[:, :, None] * mask[:, None, :]) > 0
     if (res.kind == "ar" and res.order == 1) or res.kind == "exponential":
         # Markov structures: only the gap to the previous row matters
+        time = res.time[index]
         has_previous = np.zeros_like(mask)
         has_previous[:, 1:] = mask[:, 1:] * mask[:, :-1]
         gap = np.zeros_like(time, dtype=float)
         gap[:, 1:] = (time[:, 1:] - time[:, :-1]) * has_previous[:, 1:]
         out["r_has_previous"] = has_previous
         out["r_gap"] = gap if res.kind == "exponential" else gap.astype(np.int32)
-    elif res.kind in ("ar", "ma", "toeplitz"):
-        lag = np.abs(time[:, :, None] - time[:, None, :])
-        out["r_lag"] = np.where(valid, lag, 0).astype(np.int32)
-    elif res.kind in ("exchangeable", "independent"):
-        off_diagonal = ~np.eye(index.shape[1], dtype=bool)[None]
-        out["r_lag"] = np.broadcast_to(off_diagonal & valid, valid.shape).astype(np.int32)
-    elif res.kind == "exponential":
-        out["r_dist"] = np.where(valid, np.abs(time[:, :, None] - time[:, None, :]), 0.0)
     else:
-        out["r_pos"] = np.searchsorted(res.time_levels, time).astype(np.int32) * (mask > 0)
+        out.update(covariance_index_arrays(res, index, mask))
     if layout.q2:
         cols, _ = rest_columns(codes, zs, layout.rest)
         out["r_cols"] = cols[first_row].astype(np.int32)
@@ -126,13 +140,12 @@ def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualSt
     if residual.is_markov:
         white, log_det = _markov_whiten(eta, data, arrays, residual)
         return _sum_blocks(white, arrays, layout), log_det
-    cov = residual.relative_cov(eta, arrays)
-    if residual.kind == "independent":
-        var = jnp.diagonal(cov, axis1=1, axis2=2)
-        white = data / jnp.sqrt(var)[:, :, None]
-        log_det = jnp.sum(jnp.log(var))
+    if residual.kind == "independent":  # R̃ is diagonal: scale the rows
+        scale = residual.row_scale(eta, arrays)
+        white = data / scale[:, :, None]
+        log_det = 2.0 * jnp.sum(jnp.log(scale))
     else:
-        low = batched.cholesky(cov)
+        low = batched.cholesky(residual.relative_cov(eta, arrays))
         white = batched.solve_lower(low, data)
         log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=1, axis2=2)))
     return _sum_blocks(white, arrays, layout), log_det

@@ -174,6 +174,17 @@ def estimates(theta, arrays, model: LmmStructure):
     return estimates_from_factor(log_det, lxx, arrays, model)
 
 
+def vcov_from_rx(rx, sigma2):
+    """Var(β̂) = σ²(RX RX')⁻¹ from the lower p×p corner RX of L_XX."""
+    rx_inv = solve_triangular(rx, jnp.eye(rx.shape[0]), lower=True)
+    return sigma2 * rx_inv.T @ rx_inv
+
+
+def with_log_sigma(theta, sigma2):
+    """(θ, log σ): the parameter vector of :func:`loglik_theta` and the reported scales."""
+    return jnp.concatenate([theta, 0.5 * jnp.log(sigma2)[None]])
+
+
 def estimates_from_factor(log_det, lxx, arrays, model: LmmStructure):
     """:func:`estimates` from an existing factorization at θ."""
     p = model.layout.p
@@ -182,7 +193,6 @@ def estimates_from_factor(log_det, lxx, arrays, model: LmmStructure):
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     sigma2 = r2 / dof
     beta = solve_triangular(rx.T, lx, lower=False)
-    rx_inv = solve_triangular(rx, jnp.eye(p), lower=True)
-    vcov = sigma2 * rx_inv.T @ rx_inv
+    vcov = vcov_from_rx(rx, sigma2)
     deviance = _deviance(log_det, log_det_x, dof, r2)
     return {"beta": beta, "sigma2": sigma2, "vcov": vcov, "deviance": deviance}
