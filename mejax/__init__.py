@@ -5,15 +5,28 @@ from ._config import configure as _configure
 _configure()
 
 from . import datasets  # noqa: E402
-from .api import mixed, stata  # noqa: E402
+from .api import (  # noqa: E402
+    mecloglog,
+    meglm,
+    melogit,
+    menbreg,
+    meologit,
+    meoprobit,
+    mepoisson,
+    meprobit,
+    mixed,
+    stata,
+)
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
+from .results.glmm_result import GlmmResult  # noqa: E402
 from .results.mixed_result import MixedResult  # noqa: E402
 from .session import StataSession  # noqa: E402
 from .spec.design import DataError  # noqa: E402
 from .spec.model import SpecError  # noqa: E402
 from .spec.residuals import Residuals  # noqa: E402
 
-__all__ = ["mixed", "stata", "datasets", "MixedResult", "SpecError", "DataError",
+__all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
+           "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult", "SpecError", "DataError",
            "ConvergenceWarning", "Residuals", "lrtest", "StataSession"]
 __version__ = "0.1.0"

@@ -6,10 +6,13 @@ from dataclasses import replace
 
 import pandas as pd
 
+from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
+from .results.glmm_result import GlmmResult
 from .results.mixed_result import MixedResult
 from .spec.design import build_design
+from .spec.family import make_family
 from .spec.formula import parse_formula
 from .spec.model import SpecError
 from .spec.residuals import as_residuals
@@ -44,8 +47,73 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     return MixedResult(design, fit_design(design, reml), reml, level, options)
 
 
+def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
+          *, trials=None, offset: str | None = None, exposure: str | None = None,
+          dispersion: str = "mean", method: str | None = None, nodes: int | None = None,
+          covariance=None, level: float = 95.0, eform: str | None = None) -> GlmmResult:
+    """Fit a generalized linear mixed model from an lme4-style formula.
+
+    ``family`` is "binomial" (Bernoulli without ``trials``; ``trials`` is a
+    column or an integer), "poisson", "nbinomial" (``dispersion`` "mean" or
+    "constant") or "ordinal"; ``link`` defaults to the canonical one (logit
+    for binomial and ordinal; probit and cloglog available). ``method`` is
+    "mvaghq" (Stata's default, mean-variance adaptive Gauss–Hermite),
+    "mcaghq" (mode-curvature, lme4's nAGQ), "ghq" (non-adaptive) or
+    "laplace"; ``nodes`` points per dimension (7 by default). Models with
+    nested or crossed levels use the Laplace approximation. ``eform`` ("or",
+    "irr") shows exponentiated coefficients.
+    """
+    if not isinstance(formula, str):
+        raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
+    _check_level(level)
+    fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
+                      dispersion=dispersion)
+    spec = replace(parse_formula(formula), family=fam)
+    options = {"intmethod": method, "intpoints": nodes, "eform": eform}
+    return _fit_glmm(build_design(spec, data, covariance), level, options)
+
+
+def _glmm_command(family: str, link: str | None = None, eform: str | None = None):
+    def fit(formula: str, data: pd.DataFrame, **kwargs) -> GlmmResult:
+        kwargs.setdefault("eform", None)
+        return meglm(formula, data, family, link, **kwargs)
+
+    fit.__doc__ = (f"{family.capitalize()} mixed model with a {link or 'canonical'} link: "
+                   f":func:`meglm` with ``family={family!r}``.")
+    return fit
+
+
+melogit = _glmm_command("binomial", "logit")
+meprobit = _glmm_command("binomial", "probit")
+mecloglog = _glmm_command("binomial", "cloglog")
+meologit = _glmm_command("ordinal", "logit")
+meoprobit = _glmm_command("ordinal", "probit")
+mepoisson = _glmm_command("poisson", "log")
+menbreg = _glmm_command("nbinomial", "log")
+
+
+def _fit_glmm(design, level: float, options: dict) -> GlmmResult:
+    try:
+        method = canonical_method(options.get("intmethod"))
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    nodes = options.get("intpoints") or DEFAULT_NODES
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 128:
+        raise SpecError(f"nodes={nodes!r} must be an integer between 1 and 128")
+    if method == "laplace":
+        nodes = 1
+    if options.get("eform") not in (None, "or", "irr", "eform"):
+        raise SpecError("eform must be 'or', 'irr' or None")
+    options = {k: v for k, v in options.items() if v is not None}
+    return GlmmResult(design, fit_glmm_design(design, method, nodes), level, options)
+
+
 def stata(command: str, data: pd.DataFrame) -> MixedResult:
-    """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``."""
+    """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``.
+
+    ``mixed`` and the GLMM commands ``melogit``, ``meprobit``, ``mecloglog``,
+    ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted.
+    """
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
     spec = parse_stata(command)
@@ -53,6 +121,8 @@ def stata(command: str, data: pd.DataFrame) -> MixedResult:
     level = float(options.get("level", 95.0))
     _check_level(level)
     design = build_design(spec, data)
+    if spec.family is not None:
+        return _fit_glmm(design, level, options)
     reml = bool(options.get("reml", False))
     if "dfmethod" in options:
         options["dfmethod"] = canonical_dfmethod(options["dfmethod"], reml)

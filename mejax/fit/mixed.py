@@ -22,6 +22,18 @@ class ConvergenceWarning(UserWarning):
     """The optimiser stopped without meeting its convergence criteria."""
 
 
+def is_converged(out: dict, criterion) -> bool:
+    """Optimiser success, finite values and a stationary point.
+
+    Stationary: a small gradient or, for badly scaled parameters, a negligible
+    expected log-likelihood gain.
+    """
+    finite = bool(np.all(np.isfinite(out["grad"]))) and bool(np.isfinite(criterion))
+    flat = float(np.max(np.abs(out["grad"]), initial=0.0)) < GRADIENT_TOLERANCE
+    flat = flat or float(out["gain"]) < GAIN_TOLERANCE
+    return bool(out["success"]) and finite and flat
+
+
 def block_order(design: Design) -> list[int]:
     """Random-effect terms sorted by number of levels, largest first (stable)."""
     return sorted(range(len(design.re_terms)), key=lambda i: -design.re_terms[i].n_levels)
@@ -59,11 +71,7 @@ def fit_design(design: Design, reml: bool) -> dict:
     order, model, arrays, theta0 = prepare(design, reml)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])
-    finite = bool(np.all(np.isfinite(out["grad"]))) and bool(np.isfinite(out["deviance"]))
-    # stationary: a small gradient, or (badly scaled θ) a negligible expected gain
-    flat = float(np.max(np.abs(out["grad"]), initial=0.0)) < GRADIENT_TOLERANCE
-    flat = flat or float(out["gain"]) < GAIN_TOLERANCE
-    out["converged"] = out["success"] and finite and flat
+    out["converged"] = is_converged(out, out["deviance"])
     if not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, "

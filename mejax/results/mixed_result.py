@@ -144,24 +144,9 @@ class MixedResult:
         entries, phi = self._fit["entries"], self._fit["phi"]
         entries_cov, phi_cov = self._fit["inference"]()
         z = self._z
-        rows_by_term: dict[int, list[dict]] = {}
-        e_index = phi_index = 0
-        for term_i in self._fit["order"]:
-            term = self.design.re_terms[term_i]
-            struct = term.structure
-            rows = []
-            for (i, j), param in zip(struct.entries(), struct.entry_param()):
-                est = float(entries[e_index])
-                se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
-                p_idx = phi_index + param
-                rows.append(_component_row(
-                    term.label, term.effect_names, struct.label, i, j, est, se,
-                    phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
-                ))
-                e_index += 1
-            phi_index += struct.n_phi()
-            rows_by_term[term_i] = rows
-        ordered = [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
+        ordered = self._random_effect_rows(entries, phi, entries_cov, phi_cov)
+        e_index = sum(len(self.design.re_terms[t].structure.entries()) for t in self._fit["order"])
+        phi_index = sum(self.design.re_terms[t].structure.n_phi() for t in self._fit["order"])
         residual = self._fit["model"].residual
         if residual is None:
             se_res = float(np.sqrt(max(entries_cov[-1, -1], 0.0)))
@@ -181,12 +166,38 @@ class MixedResult:
                     np.sqrt(max(entries_cov[e, e], 0.0)), phi[f],
                     np.sqrt(max(phi_cov[f, f], 0.0)), z, param=n_terms + n,
                 ))
-        frame = pd.DataFrame(ordered)
+        return self._varcomp_frame(ordered)
+
+    def _varcomp_frame(self, rows: list[dict]) -> pd.DataFrame:
+        """The varcomp table with boundary variances shown as 0 without SEs."""
+        frame = pd.DataFrame(rows)
         boundary = self._boundary_mask(frame)
         frame.loc[boundary, ["std_err", "ci_lower", "ci_upper", "sd_or_corr_se",
                              "sd_or_corr_lower", "sd_or_corr_upper"]] = np.nan
         frame.loc[boundary, ["estimate", "sd_or_corr"]] = 0.0
         return frame
+
+    def _random_effect_rows(self, entries, phi, entries_cov, phi_cov) -> list[dict]:
+        """varcomp rows of the random-effect terms, in design order."""
+        z = self._z
+        rows_by_term: dict[int, list[dict]] = {}
+        e_index = phi_index = 0
+        for term_i in self._fit["order"]:
+            term = self.design.re_terms[term_i]
+            struct = term.structure
+            rows = []
+            for (i, j), param in zip(struct.entries(), struct.entry_param()):
+                est = float(entries[e_index])
+                se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
+                p_idx = phi_index + param
+                rows.append(_component_row(
+                    term.label, term.effect_names, struct.label, i, j, est, se,
+                    phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
+                ))
+                e_index += 1
+            phi_index += struct.n_phi()
+            rows_by_term[term_i] = rows
+        return [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
 
     def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
         is_var = frame["var2"].isna() & (frame["group"] != "Residual")

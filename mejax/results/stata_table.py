@@ -34,8 +34,12 @@ def fmt(x, width: int = 10) -> str:
     return text.rjust(width)
 
 
+def _title(res) -> str:
+    return getattr(res, "title", None) or f"Mixed-effects {res.method} regression"
+
+
 def _header(res) -> list[str]:
-    title = f"Mixed-effects {res.method} regression"
+    title = _title(res)
     out = []
     right = [("Number of obs", f"{res.nobs:,}")]
     groups = res.groups
@@ -53,6 +57,9 @@ def _header(res) -> list[str]:
         out += _group_table(groups)
     wald = res.wald_test
     out.append("")
+    if getattr(res, "integration", None):  # GLMMs: Stata's integration line
+        points = ("Integration pts.", f"{res.nodes}")
+        out += [_pair(f"Integration method: {res.method}", points), ""]
     loglik = f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}"
     prob = "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}"
     if res.df is not None:  # Stata's dfmethod() header: DF summary and the F test
@@ -100,8 +107,9 @@ def _group_table(groups) -> list[str]:
 def _coef_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
     stat = "t" if res.df is not None else "z"
+    coef = getattr(res, "eform", None) or "Coefficient"
     out = ["-" * LINE,
-           f"{res.design.response[:12]:>12} | Coefficient  Std. err.      {stat}    P>|{stat}|     "
+           f"{res.design.response[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
            f"[{level}% conf. interval]",
            "-" * 13 + "+" + "-" * (LINE - 14)]
     table = res.coef_table
@@ -120,15 +128,22 @@ def _coef_table(res) -> list[str]:
             label = col.level
         else:
             label = col.name
-        out.append(
-            f"{label[:12]:>12} | {fmt(row['Coefficient'])} {fmt(row['Std. err.'])} "
-            f"{row[stat]:8.2f}   {row[f'P>|{stat}|']:5.3f}  "
-            f"{fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}"
-        )
+        out.append(_coef_line(label, row, coef, stat))
     for name in res.omitted:
         out.append(f"{name[:12]:>12} |          0  (omitted)")
+    aux = getattr(res, "aux", None)
+    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha
+        out.append("-" * 13 + "+" + "-" * (LINE - 14))
+        for name, row in aux.iterrows():
+            out.append(_coef_line(name, row, "Coefficient", "z", show_test=False))
     out.append("-" * LINE)
     return out
+
+
+def _coef_line(label: str, row, coef: str, stat: str, show_test: bool = True) -> str:
+    test = f"{row[stat]:8.2f}   {row[f'P>|{stat}|']:5.3f}  " if show_test else " " * 19
+    return (f"{label[:12]:>12} | {fmt(row[coef])} {fmt(row['Std. err.'])} {test}"
+            f"{fmt(row['ci_lower'], 11)} {fmt(row['ci_upper'], 11)}")
 
 
 def _re_table(res) -> list[str]:
@@ -172,11 +187,12 @@ def _lr_line(res) -> list[str]:
     lr = res.lr_test
     p = f"{lr['p']:.4f}"
     stat = f"{lr['chi2']:.2f}"
+    versus = lr.get("versus", "linear model")
     if lr["kind"].startswith("chibar2"):
-        line = f"LR test vs. linear model: chibar2(01) = {stat}"
+        line = f"LR test vs. {versus}: chibar2(01) = {stat}"
         out = [f"{line:<55}Prob >= chibar2 = {p}"]
     else:
-        line = f"LR test vs. linear model: {lr['kind']} = {stat}"
+        line = f"LR test vs. {versus}: {lr['kind']} = {stat}"
         out = [f"{line:<59}Prob > chi2 = {p}", "",
                "Note: LR test is conservative and provided only for reference."]
     return out
@@ -198,9 +214,9 @@ def render_html(res) -> str:
     lr = res.lr_test
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in res.notes)
     return (
-        f"<div><b>Mixed-effects {res.method} regression</b> &mdash; "
+        f"<div><b>{html.escape(_title(res))}</b> &mdash; "
         f"{res.nobs} obs, log likelihood {res.loglik:.6f}"
         f"{'' if res.converged else ' <b>(not converged)</b>'}"
-        f"{coef}{vc}<p>LR test vs. linear model: {lr['kind']} = {lr['chi2']:.2f}, "
+        f"{coef}{vc}<p>LR test vs. {lr.get('versus', 'linear model')}: {lr['kind']} = {lr['chi2']:.2f}, "
         f"p = {lr['p']:.4f}</p>{'<ul>' + notes + '</ul>' if notes else ''}</div>"
     )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..cov.structures import CovStructure, make_structure
 from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
+from .glm_design import GlmData, build_glm_data
 from .residual_design import ResidualDesign, build_residual_design, check_nested
 
 _EXPR_NAMESPACE = {
@@ -95,6 +96,7 @@ class Design:
     # (margins) can rebuild X on counterfactual data with the same levels.
     fixed_part: LinearPart | None = None
     frame: ColumnFrame | None = None
+    glm: GlmData | None = None  # outcome arrays of a generalized linear mixed model
 
     @property
     def x_names(self) -> list[str]:
@@ -123,6 +125,8 @@ def _needed_columns(spec: ModelSpec) -> list[str]:
         names |= set(part.group) | _linear_vars(part.effects)
     if spec.residuals is not None:
         names |= spec.residuals.columns()
+    if spec.family is not None:
+        names |= spec.family.columns()
     return sorted(names)
 
 
@@ -338,11 +342,18 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     """Validate ``data`` for ``spec`` and build the design arrays."""
     frame, n_dropped = _check_data(spec, data)
     y = frame.values(spec.response)
-    x, columns, bases = build_linear(spec.fixed, frame, spec.style)
+    glm = None
+    fixed = spec.fixed
+    if spec.family is not None:
+        glm = build_glm_data(spec.family, frame, y, spec.response)
+        y = glm.data["y"]
+        if spec.family.name == "ordinal":  # the cutpoints play the constant's part
+            fixed = LinearPart(False, fixed.terms)
+    x, columns, bases = build_linear(fixed, frame, spec.style)
     x, columns, omitted = _drop_collinear(x, columns)
     if omitted:
         warnings.warn(f"note: {', '.join(omitted)} omitted because of collinearity", stacklevel=3)
-    if x.shape[1] == 0:
+    if x.shape[1] == 0 and glm is None:
         raise SpecError("the model has no fixed effects; mejax needs at least one")
     re_terms = []
     levels = []  # (label, codes, n_levels) of every random-effects level, effects or not
@@ -368,8 +379,10 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     residual = _residual_design(spec, frame, levels, re_terms)
     if not re_terms and residual is None:
         raise SpecError("the model has no random effects; add a term like (1 | group)")
+    if residual is not None and glm is not None:
+        raise SpecError("residuals() applies to linear mixed models (mixed) only")
     return Design(y, x, columns, re_terms, len(y), n_dropped, spec.response, spec.style,
-                  omitted, bases, residual, spec.fixed, frame)
+                  omitted, bases, residual, fixed, frame, glm)
 
 
 def _residual_design(spec: ModelSpec, frame: ColumnFrame, levels, re_terms):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from .family import Family
     from .residuals import Residuals
 
 Style = Literal["r", "stata"]
@@ -82,3 +83,4 @@ class ModelSpec:
     style: Style
     options: dict = field(default_factory=dict, compare=False, hash=False)
     residuals: Residuals | None = None
+    family: Family | None = None  # None: a linear mixed model

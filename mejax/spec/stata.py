@@ -15,6 +15,8 @@ from functools import lru_cache
 from itertools import combinations
 
 from ..cov.structures import canonical_covariance
+from .family import COMMANDS as GLMM_COMMANDS
+from .family import make_family
 from .formula import split_top
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
 from .residuals import parse_rspec
@@ -44,6 +46,31 @@ GLOBAL_OPTIONS = {
     "nogroup": ("nogr", False),
     "nolrtest": ("nolr", False),
     "dfmethod": ("dfm", True),
+}
+# me* commands (melogit, mepoisson, ...): the estimation options they share
+GLMM_OPTIONS = {
+    "noconstant": ("nocons", False),
+    "binomial": ("binomial", True),
+    "exposure": ("exposure", True),
+    "offset": ("offset", True),
+    "dispersion": ("dispersion", True),
+    "intmethod": ("intm", True),
+    "intpoints": ("intp", True),
+    "laplace": ("laplace", False),
+    "or": ("or", False),
+    "irr": ("irr", False),
+    "eform": ("eform", False),
+    "level": ("l", True),
+    "nolog": ("nolog", False),
+    "log": ("log", False),
+    "noretable": ("noreta", False),
+    "nofetable": ("nofet", False),
+    "noheader": ("noheader", False),
+    "nogroup": ("nogr", False),
+    "nolrtest": ("nolr", False),
+    "allbase": ("allbase", False),
+    "variance": ("var", False),
+    "stddeviations": ("stddev", False),
 }
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
@@ -165,17 +192,20 @@ def parse_stata(command: str) -> ModelSpec:
     if not text:
         raise SpecError("empty Stata command")
     cmd = text.split()[0]
-    if cmd not in SUPPORTED_COMMANDS:
-        raise SpecError(f"unknown or unsupported Stata command {cmd!r}; supported: mixed")
+    if cmd not in SUPPORTED_COMMANDS and cmd not in GLMM_COMMANDS:
+        raise SpecError(f"unknown or unsupported Stata command {cmd!r}; supported: mixed, "
+                        f"{', '.join(GLMM_COMMANDS)}")
+    is_glmm = cmd in GLMM_COMMANDS
+    global_table = GLMM_OPTIONS if is_glmm else GLOBAL_OPTIONS
     pieces = [p for _, p in split_top(text[len(cmd):], ("||",))]
     fixed_text, _, fixed_opts = pieces[0].partition(",")
     tokens = fixed_text.split()
     if not tokens:
-        raise SpecError("mixed needs a dependent variable")
+        raise SpecError(f"{cmd} needs a dependent variable")
     response = tokens[0]
     if not _NAME.match(response):
         raise SpecError(f"dependent variable {response!r} must be a variable name")
-    options = _parse_options(fixed_opts, GLOBAL_OPTIONS, "the fixed-effects equation")
+    options = _parse_options(fixed_opts, global_table, "the fixed-effects equation")
     fixed = LinearPart(not options.pop("noconstant", False), tuple(_parse_varlist(tokens[1:])))
 
     random: list[RandomPart] = []
@@ -184,11 +214,11 @@ def parse_stata(command: str) -> ModelSpec:
     for index, piece in enumerate(pieces[1:], start=1):
         level, varlist, opts = _split_level(piece)
         is_last = index == len(pieces) - 1
-        table = {**LEVEL_OPTIONS, **GLOBAL_OPTIONS} if is_last else LEVEL_OPTIONS
+        table = {**LEVEL_OPTIONS, **global_table} if is_last else LEVEL_OPTIONS
         level_opts = _parse_options(opts, table, f"random-effects equation {level!r}")
         if is_last:
             for key in list(level_opts):
-                if key in GLOBAL_OPTIONS and key not in LEVEL_OPTIONS:
+                if key in global_table and key not in LEVEL_OPTIONS:
                     options[key] = level_opts.pop(key)
         if "residuals" in level_opts:
             if not is_last:
@@ -200,7 +230,42 @@ def parse_stata(command: str) -> ModelSpec:
                                    allow_empty=residuals is not None))
     if options.get("reml") and options.get("mle"):
         raise SpecError("options reml and mle cannot be combined")
-    return ModelSpec(response, fixed, tuple(random), "stata", options, residuals)
+    family = None
+    if is_glmm:
+        if residuals is not None:
+            raise SpecError(f"residuals() is an option of mixed, not of {cmd}")
+        family = _glmm_family(cmd, options)
+    return ModelSpec(response, fixed, tuple(random), "stata", options, residuals, family)
+
+
+def _glmm_family(cmd: str, options: dict):
+    """The outcome family of an me* command and its options; normalises the rest."""
+    name, link = GLMM_COMMANDS[cmd]
+    trials = options.pop("binomial", None)
+    if trials is not None:
+        if name != "binomial":
+            raise SpecError(f"option binomial() is not allowed with {cmd}")
+        trials = int(trials) if trials.isdigit() else trials
+    dispersion = options.pop("dispersion", "mean")
+    if dispersion != "mean" and name != "nbinomial":
+        raise SpecError(f"option dispersion() is not allowed with {cmd}")
+    if options.pop("laplace", False):
+        options["intmethod"] = "laplace"
+    eform = [key for key in ("or", "irr", "eform") if options.pop(key, False)]
+    if len(eform) > 1:
+        raise SpecError(f"options {' and '.join(eform)} cannot be combined")
+    if eform:
+        options["eform"] = eform[0]
+    if "intpoints" in options:
+        points = options["intpoints"]
+        if not points.isdigit() or not 1 <= int(points) <= 128:
+            raise SpecError(f"intpoints({points}) must be an integer between 1 and 128")
+        options["intpoints"] = int(points)
+    try:
+        return make_family(name, link, trials=trials, offset=options.pop("offset", None),
+                           exposure=options.pop("exposure", None), dispersion=dispersion)
+    except SpecError as err:
+        raise SpecError(f"{cmd}: {err}") from None
 
 
 def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str],

@@ -1,0 +1,167 @@
+"""Fit a generalized linear mixed model from a Design (host orchestration).
+
+The model without random effects is fitted first: it gives starting values
+for β and the extra parameters, and the log likelihood of the LR test.
+Then one compiled call maximises the marginal log likelihood over (β, θ,
+aux) with BFGS; a second computes the observed information (the autodiff
+Hessian) for standard errors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from scipy import special
+
+from ..models.families import aux_from_reported, aux_reported, n_aux
+from ..models.glmm import GlmmStructure, marginal_loglik, split_params
+from ..spec.design import Design
+from .mixed import ConvergenceWarning, is_converged
+from .optimize import ATOL, RTOL, _BFGS, expected_gain
+
+METHODS = {
+    "laplace": "laplace", "mcaghq": "mcaghq", "mcaghermite": "mcaghq", "mvaghq": "mvaghq",
+    "mvaghermite": "mvaghq", "ghq": "ghq", "ghermite": "ghq", "aghq": "mvaghq",
+    "mcagh": "mcaghq", "mvagh": "mvaghq", "pcaghermite": "mcaghq",
+}
+DEFAULT_METHOD = "mvaghq"
+DEFAULT_NODES = 7
+
+
+def canonical_method(method: str | None) -> str:
+    if method is None:
+        return DEFAULT_METHOD
+    key = str(method).strip().lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown integration method {method!r}; use laplace, mvaghermite, "
+                         "mcaghermite or ghermite")
+    return METHODS[key]
+
+
+def _engine(design: Design) -> str:
+    terms = design.re_terms
+    if not terms:
+        return "none"
+    first = terms[0]
+    same = all(t.group_vars == first.group_vars for t in terms[1:])
+    return "grouped" if same else "sparse"
+
+
+def _random_arrays(design: Design, engine: str) -> tuple[dict, int]:
+    terms = design.re_terms
+    z = np.column_stack([t.z for t in terms])
+    if engine == "grouped":
+        return {"group": terms[0].codes.astype(np.int32), "z": z}, terms[0].n_levels
+    cols, offset = [], 0
+    for t in terms:
+        k = t.z.shape[1]
+        cols.append(offset + t.codes[:, None] * k + np.arange(k)[None, :])
+        offset += t.n_levels * k
+    return {"cols": np.concatenate(cols, axis=1).astype(np.int32), "z": z}, offset
+
+
+def prepare(design: Design, method: str, nodes: int, with_effects: bool = True):
+    """Static structure and arrays; ``with_effects=False`` gives the model without them."""
+    glm = design.glm
+    family = design.glm.family
+    arrays = {"x": design.x, "offset": glm.offset, "data": dict(glm.data),
+              "nobs": np.float64(design.nobs)}
+    engine = _engine(design) if with_effects else "none"
+    n_units = 0
+    structures: tuple = ()
+    if engine != "none":
+        extra, n_units = _random_arrays(design, engine)
+        arrays.update(extra)
+        structures = tuple(t.structure for t in design.re_terms)
+    model = GlmmStructure(family, glm.n_categories, structures, engine, method, int(nodes),
+                          design.x.shape[1], n_units)
+    return model, arrays
+
+
+def _aux_start(design: Design) -> np.ndarray:
+    family = design.glm.family
+    if family.name == "ordinal":  # cutpoints at the marginal cumulative proportions
+        codes = design.glm.data["y_code"]
+        cum = np.cumsum(np.bincount(codes, minlength=design.glm.n_categories))[:-1] / len(codes)
+        cuts = special.logit(cum) if family.link == "logit" else special.ndtri(cum)
+        return np.asarray(aux_from_reported(jnp.asarray(cuts), family))
+    return np.zeros(n_aux(family, design.glm.n_categories))
+
+
+@partial(jax.jit, static_argnames=("model", "max_steps"))
+def fit_glmm(params0, arrays, model: GlmmStructure, max_steps: int = 500):
+    """Maximise the marginal log likelihood; returns the optimum and diagnostics."""
+    solver = _BFGS(rtol=RTOL, atol=ATOL)
+    sol = optx.minimise(
+        lambda p, a: -marginal_loglik(p, a, model) / a["nobs"], solver, params0, args=arrays,
+        max_steps=max_steps, throw=False,
+    )
+    return {
+        "params": sol.value,
+        "success": sol.result == optx.RESULTS.successful,
+        "steps": sol.stats["num_steps"],
+        "grad": sol.state.f_info.grad,
+        "gain": expected_gain(sol.state, arrays["nobs"]),
+        "loglik": -sol.state.f_info.f * arrays["nobs"],
+    }
+
+
+def reported_values(params, model: GlmmStructure):
+    """Variance/covariance entries, Stata's φ (log sd, atanh ρ) and aux on Stata's scale."""
+    _, thetas, aux = split_params(params, model)
+    entries, phi = [], []
+    for struct, theta in zip(model.structures, thetas):
+        lam = struct.lam(theta)
+        sigma = lam @ lam.T
+        entries.extend(sigma[i, j] for i, j in struct.entries())
+        phi.append(struct.phi_from_sigma(sigma))
+    entries = jnp.stack(entries) if entries else jnp.zeros(0)
+    phi = jnp.concatenate(phi) if phi else jnp.zeros(0)
+    return entries, phi, aux_reported(aux, model.family)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def information_and_jacobians(params, arrays, model: GlmmStructure):
+    """Observed information −∇²log L and the Jacobians of the reported values."""
+    info = -jax.hessian(marginal_loglik)(params, arrays, model)
+    jacs = jax.jacfwd(reported_values)(params, model)
+    return info, jacs, reported_values(params, model)
+
+
+def _run(params0, arrays, model) -> dict:
+    out = {k: np.asarray(v) for k, v in fit_glmm(jnp.asarray(params0), arrays, model).items()}
+    out["success"] = bool(out["success"])
+    out["converged"] = is_converged(out, out["loglik"])
+    return out
+
+
+def fit_glmm_design(design: Design, method: str, nodes: int) -> dict:
+    """Fit the model without and with random effects; returns arrays and diagnostics."""
+    base_model, base_arrays = prepare(design, method, nodes, with_effects=False)
+    base = _run(np.concatenate([np.zeros(design.x.shape[1]), _aux_start(design)]),
+                base_arrays, base_model)
+    model, arrays = prepare(design, method, nodes)
+    p = design.x.shape[1]
+    theta0 = np.concatenate([s.theta_init() for s in model.structures])
+    start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
+    out = _run(start, arrays, model)
+    if not out["converged"]:
+        warnings.warn(
+            f"the optimiser did not converge (steps={int(out['steps'])}, max |gradient|="
+            f"{np.max(np.abs(out['grad'])):.3g}); estimates may be unreliable",
+            ConvergenceWarning, stacklevel=3)
+    out.update(model=model, arrays=arrays, beta=out["params"][:p],
+               order=list(range(len(design.re_terms))), base_loglik=float(base["loglik"]),
+               base_params=base["params"], base_converged=base["converged"])
+
+    def inference():
+        info, jacs, values = information_and_jacobians(jnp.asarray(out["params"]), arrays, model)
+        return np.asarray(info), [np.asarray(j) for j in jacs], [np.asarray(v) for v in values]
+
+    out["inference"] = inference
+    return out

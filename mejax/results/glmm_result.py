@@ -1,0 +1,212 @@
+"""The result of a generalized linear mixed-model fit (melogit, mepoisson, ...).
+
+It shares the linear model's result type — coefficient table, variance
+components, Wald tests, margins, Stata-style output — and adds what GLMMs
+have: the integration method, exponentiated coefficients (``or``, ``irr``),
+ordinal cutpoints or negative-binomial dispersion, and the LR test against
+the model without random effects. Standard errors come from the inverse of
+the observed information (the autodiff Hessian of the marginal log
+likelihood in β, θ and the extra parameters), by the delta method.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..models.families import aux_names
+from .mixed_result import MixedResult
+
+METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
+                "ghq": "ghermite"}
+EFORM_LABELS = {"or": "Odds ratio", "irr": "IRR", "eform": "exp(b)"}
+
+
+class GlmmResult(MixedResult):
+    """Estimates and Stata-style output of a GLMM."""
+
+    def __init__(self, design, fit: dict, level: float = 95.0, options: dict | None = None):
+        super().__init__(design, fit, False, level, options)
+        self.family = design.glm.family
+        self.model = fit["model"]
+
+    # ---- basic quantities -------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        return METHOD_NAMES[self.integration]
+
+    @property
+    def integration(self) -> str:
+        """Integration method actually used (crossed/nested models use Laplace)."""
+        return self.model.method if self.model.engine == "grouped" else "laplace"
+
+    @property
+    def nodes(self) -> int:
+        return 1 if self.integration == "laplace" else self.model.nodes
+
+    @property
+    def title(self) -> str:
+        return self.family.title
+
+    @property
+    def loglik(self) -> float:
+        return float(self._fit["loglik"])
+
+    @property
+    def deviance(self) -> float:
+        return -2.0 * self.loglik
+
+    @property
+    def sigma2(self) -> float:
+        return 1.0  # the latent scale: boundary checks are relative to it
+
+    @property
+    def params(self) -> np.ndarray:
+        """All estimates on the optimisation scale: β, θ, then the extra parameters."""
+        return self._fit["params"].copy()
+
+    @property
+    def theta(self) -> np.ndarray:
+        p = self.model.p
+        return self._fit["params"][p : p + self.model.n_theta()].copy()
+
+    @property
+    def n_params(self) -> int:
+        return len(self._fit["params"])
+
+    @cached_property
+    def _information(self):
+        info, jacs, values = self._fit["inference"]()
+        try:
+            cov = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            cov = np.linalg.pinv(info)
+        return cov, jacs, values
+
+    @property
+    def params_vcov(self) -> np.ndarray:
+        """Inverse observed information of all parameters (optimisation scale)."""
+        return self._information[0]
+
+    @cached_property
+    def vcov_unadjusted(self) -> pd.DataFrame:
+        p, names = self.model.p, self.design.x_names
+        return pd.DataFrame(self.params_vcov[:p, :p], index=names, columns=names)
+
+    @property
+    def small_sample(self):
+        return None
+
+    @property
+    def dfmethod(self):
+        return None
+
+    # ---- coefficients -----------------------------------------------------------------------
+    @property
+    def eform(self) -> str | None:
+        """Column label when coefficients are shown exponentiated (or, irr), else None."""
+        return EFORM_LABELS.get(self.options.get("eform"))
+
+    @cached_property
+    def coef_table(self) -> pd.DataFrame:
+        table = super().coef_table
+        if self.eform is None:
+            return table
+        exp_b = np.exp(table["Coefficient"])
+        return pd.DataFrame({
+            self.eform: exp_b, "Std. err.": exp_b * table["Std. err."], "z": table["z"],
+            "P>|z|": table["P>|z|"], "ci_lower": np.exp(table["ci_lower"]),
+            "ci_upper": np.exp(table["ci_upper"]),
+        })
+
+    @cached_property
+    def aux(self) -> pd.DataFrame:
+        """Cutpoints (/cut1 ...) or the dispersion (/lnalpha, /lndelta) with SEs and CIs."""
+        names = aux_names(self.family, self.model.n_categories)
+        if not names:
+            return pd.DataFrame(columns=["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower",
+                                         "ci_upper"])
+        cov, jacs, values = self._information
+        jac = jacs[2]
+        se = np.sqrt(np.maximum(np.diag(jac @ cov @ jac.T), 0.0))
+        est = values[2]
+        z = est / se
+        return pd.DataFrame({
+            "Coefficient": est, "Std. err.": se, "z": z, "P>|z|": 2 * special.ndtr(-np.abs(z)),
+            "ci_lower": est - self._z * se, "ci_upper": est + self._z * se,
+        }, index=[f"/{n}" for n in names])
+
+    @property
+    def cutpoints(self) -> pd.Series:
+        """Ordinal cutpoints on Stata's scale (P(y ≤ k) = F(cut_k − xβ − Zb))."""
+        if self.family.name != "ordinal":
+            raise AttributeError("cutpoints exist for ordinal models only")
+        return self.aux["Coefficient"].rename(lambda s: s.lstrip("/"))
+
+    @property
+    def dispersion(self) -> float:
+        """α (mean dispersion) or δ (constant dispersion) of a negative binomial model."""
+        if self.family.name != "nbinomial":
+            raise AttributeError("dispersion exists for negative binomial models only")
+        return float(np.exp(self.aux["Coefficient"].iloc[0]))
+
+    # ---- random effects ----------------------------------------------------------------------
+    @cached_property
+    def varcomp(self) -> pd.DataFrame:
+        cov, jacs, values = self._information
+        entries_cov = jacs[0] @ cov @ jacs[0].T
+        phi_cov = jacs[1] @ cov @ jacs[1].T
+        rows = self._random_effect_rows(values[0], values[1], entries_cov, phi_cov)
+        return self._varcomp_frame(rows)
+
+    @property
+    def boundary(self) -> bool:
+        self._fit.setdefault("entries", self._information[2][0])
+        return super().boundary
+
+    def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
+        is_var = frame["var2"].isna().to_numpy()
+        return is_var & (frame["estimate"].abs() <= 1e-6).to_numpy()
+
+    # ---- tests ----------------------------------------------------------------------------
+    @property
+    def linear_loglik(self) -> float:
+        """Log likelihood of the model without random effects."""
+        return float(self._fit["base_loglik"])
+
+    @cached_property
+    def lr_test(self) -> dict:
+        df = self.model.n_theta()
+        stat = max(2 * (self.loglik - self.linear_loglik), 0.0)
+        if df == 1:
+            return {"kind": "chibar2(01)", "chi2": stat, "df": 1,
+                    "p": 0.5 * float(special.chdtrc(1, stat)) if stat > 0 else 1.0,
+                    "conservative": False, "versus": self.family.base_model}
+        return {"kind": f"chi2({df})", "chi2": stat, "df": df,
+                "p": float(special.chdtrc(df, stat)), "conservative": True,
+                "versus": self.family.base_model}
+
+    @property
+    def notes(self) -> list[str]:
+        out = list(self.design.glm.notes)
+        if self.model.engine == "sparse" and self.model.method != "laplace":
+            out.append("adaptive quadrature is available for one level of random effects; "
+                       "this model with nested or crossed levels was fitted by the Laplace "
+                       "approximation")
+        return out + super().notes
+
+    def __repr__(self) -> str:
+        return (f"<GlmmResult {self.title} ({self.method}) nobs={self.nobs} "
+                f"loglik={self.loglik:.5f} converged={self.converged}>")
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = super().to_frame()
+        if self.aux.empty:
+            return frame
+        aux = self.aux.reset_index(names="term").rename(columns={
+            "Coefficient": "estimate", "Std. err.": "std_err", "P>|z|": "p_value"})
+        aux.insert(0, "part", "aux")
+        return pd.concat([frame, aux.reindex(columns=frame.columns)], ignore_index=True)
