@@ -4,7 +4,7 @@ from ._config import configure as _configure
 
 _configure()
 
-from . import datasets  # noqa: E402
+from . import datasets, functional  # noqa: E402
 from .api import (  # noqa: E402
     mecloglog,
     meglm,
@@ -17,8 +17,10 @@ from .api import (  # noqa: E402
     mixed,
     stata,
 )
+from .batch import BatchResult, fit_batch  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
+from .inference.power import power  # noqa: E402
 from .results.glmm_result import GlmmResult  # noqa: E402
 from .results.mixed_result import MixedResult  # noqa: E402
 from .session import StataSession  # noqa: E402
@@ -28,5 +30,6 @@ from .spec.residuals import Residuals  # noqa: E402
 
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
            "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult", "SpecError", "DataError",
-           "ConvergenceWarning", "Residuals", "lrtest", "StataSession"]
+           "ConvergenceWarning", "Residuals", "lrtest", "StataSession",
+           "fit_batch", "BatchResult", "power", "functional"]
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pandas as pd
@@ -14,13 +15,14 @@ from .results.mixed_result import MixedResult
 from .spec.design import build_design
 from .spec.family import make_family
 from .spec.formula import parse_formula
-from .spec.model import SpecError
+from .spec.model import DataError, SpecError
 from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
 
 
 def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=None,
-          residuals=None, level: float = 95.0, dfmethod: str | None = None) -> MixedResult:
+          residuals=None, level: float = 95.0, dfmethod: str | None = None,
+          devices=None) -> MixedResult:
     """Fit a linear mixed model from an lme4-style formula.
 
     ``covariance`` overrides the random-effects covariance structure: one of
@@ -33,6 +35,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     with the same fields, or Stata's spelling ``"ar 1, t(time)"``; errors
     correlate within the random-effects level with the most groups unless
     ``group=`` says otherwise. ML by default, as Stata; ``reml=True`` for REML.
+    ``devices`` (an int, a list of JAX devices or "all") sums the cross-product
+    blocks over row shards on several devices (:mod:`mejax.parallel`).
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
@@ -44,7 +48,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
         spec = replace(spec, residuals=res)
     design = build_design(spec, data, covariance)
     options = {"dfmethod": dfmethod} if dfmethod else None
-    return MixedResult(design, fit_design(design, reml), reml, level, options)
+    return MixedResult(design, fit_design(design, reml, devices), reml, level, options)
 
 
 def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
@@ -59,18 +63,43 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     for binomial and ordinal; probit and cloglog available). ``method`` is
     "mvaghq" (Stata's default, mean-variance adaptive Gauss–Hermite),
     "mcaghq" (mode-curvature, lme4's nAGQ), "ghq" (non-adaptive) or
-    "laplace"; ``nodes`` points per dimension (7 by default). Models with
-    nested or crossed levels use the Laplace approximation. ``eform`` ("or",
-    "irr") shows exponentiated coefficients.
+    "laplace"; ``nodes`` points per dimension (7 by default). Nested levels
+    are integrated recursively, level by level; crossed levels use the
+    Laplace approximation. ``eform`` ("or", "irr") shows exponentiated
+    coefficients.
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
     _check_level(level)
+    formula, data, trials = _cbind_response(formula, data, trials)
     fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
                       dispersion=dispersion)
     spec = replace(parse_formula(formula), family=fam)
     options = {"intmethod": method, "intpoints": nodes, "eform": eform}
     return _fit_glmm(build_design(spec, data, covariance), level, options)
+
+
+def _cbind_response(formula: str, data: pd.DataFrame, trials):
+    """lme4's ``cbind(successes, n - successes)`` or ``cbind(successes, failures)`` response."""
+    lhs, sep, rhs = formula.partition("~")
+    match = re.fullmatch(r"\s*cbind\(\s*(\w+)\s*,\s*(.+?)\s*\)\s*", lhs)
+    if not sep or not match:
+        return formula, data, trials
+    if trials is not None:
+        raise SpecError("give the binomial trials either in cbind() or as trials=, not both")
+    successes, other = match.groups()
+    total = re.fullmatch(rf"(\w+)\s*-\s*{successes}", other)
+    if total:
+        return f"{successes} ~{rhs}", data, total.group(1)
+    if not re.fullmatch(r"\w+", other):
+        raise SpecError(f"cannot read cbind({successes}, {other}): use cbind(successes, "
+                        "failures) or cbind(successes, trials - successes)")
+    for name in (successes, other):
+        if name not in data.columns:
+            raise DataError(f"column {name!r} not found in data")
+    column = f"_trials_{successes}"
+    data = data.assign(**{column: data[successes] + data[other]})
+    return f"{successes} ~{rhs}", data, column
 
 
 def _glmm_command(family: str, link: str | None = None, eform: str | None = None):
@@ -97,7 +126,8 @@ def _fit_glmm(design, level: float, options: dict) -> GlmmResult:
         method = canonical_method(options.get("intmethod"))
     except ValueError as err:
         raise SpecError(str(err)) from None
-    nodes = options.get("intpoints") or DEFAULT_NODES
+    nodes = options.get("intpoints")
+    nodes = DEFAULT_NODES if nodes is None else nodes
     if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= 128:
         raise SpecError(f"nodes={nodes!r} must be an integer between 1 and 128")
     if method == "laplace":

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import special
 
 from .results.stata_table import StataText
+from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.model import SpecError
 
 __all__ = ["StataSession", "SessionError", "parse_do"]
@@ -35,6 +36,7 @@ _COMMANDS = {
     "lrtest": "lrtest", "display": "display", "di": "display", "dis": "display",
     "testparm": "testparm",
 }
+_COMMANDS.update({cmd: "mixed" for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
 _PREDICT_KINDS = ("xb", "fitted", "residuals", "rstandard", "reffects", "stdp")
 
 
@@ -153,6 +155,8 @@ class StataSession:
         if not names:
             raise SessionError("predict needs a new variable name: predict newvar [, xb ...]")
         options = _options(opts)
+        if hasattr(res, "family"):  # after me* commands
+            return self._predict_glmm(res, names, options)
         kinds = [k for k in options if k in _PREDICT_KINDS]
         unknown = [k for k in options if k not in _PREDICT_KINDS and k != "reses"]
         if unknown:
@@ -186,6 +190,26 @@ class StataSession:
             self._set(names[0], values)
             if kind == "xb" and not kinds:
                 notes.append("(option xb assumed; fitted values)")
+        return "\n".join(notes)
+
+    def _predict_glmm(self, res, names: list[str], options: dict) -> str:
+        from .inference.glmm_predict import predict_command
+
+        values, ses, notes = predict_command(res, options)
+        if isinstance(values, pd.DataFrame):
+            targets = _expand_names(names, list(values.columns), "predict")
+            for col, target in zip(values.columns, targets):
+                self._set(target, values[col])
+        elif len(names) != 1:
+            raise SessionError("predict: give one new variable name")
+        else:
+            self._set(names[0], values)
+        if ses is not None:
+            if options["reses"] is True:
+                raise SessionError("predict: reses() needs new variable names (or stub*)")
+            se_names = _expand_names(options["reses"].split(), list(ses.columns), "reses()")
+            for col, target in zip(ses.columns, se_names):
+                self._set(target, ses[col])
         return "\n".join(notes)
 
     def _random_effect_ses(self, res) -> pd.DataFrame:

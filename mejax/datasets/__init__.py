@@ -14,6 +14,9 @@ _FILES = {
     "dyestuff2": "dyestuff2.csv",
     "ovary": "ovary.csv",
     "cbpp": "cbpp.csv",
+    "contraception": "contraception.csv",
+    "epilepsy": "epilepsy.csv",
+    "wine": "wine.csv",
     "insteval": "insteval.csv.gz",
 }
 

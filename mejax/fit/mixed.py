@@ -39,8 +39,13 @@ def block_order(design: Design) -> list[int]:
     return sorted(range(len(design.re_terms)), key=lambda i: -design.re_terms[i].n_levels)
 
 
-def prepare(design: Design, reml: bool):
-    """Cross-product blocks, static structure and starting values for ``design``."""
+def prepare(design: Design, reml: bool, devices=None):
+    """Cross-product blocks, static structure and starting values for ``design``.
+
+    With ``devices`` (an int, a list of devices, or "all") the row sums behind
+    the blocks run on row shards, one per device (:mod:`mejax.parallel`; not
+    under a residual structure).
+    """
     order = block_order(design)
     terms = [design.re_terms[i] for i in order]
     codes = [t.codes for t in terms]
@@ -52,7 +57,14 @@ def prepare(design: Design, reml: bool):
         codes, zs, n_levels = [res.codes], [np.zeros((design.nobs, 1))], [res.n_groups]
         structures = (NoEffects(1),)
     xy = np.column_stack([design.x, design.y])
-    layout, arrays = crossprod_blocks(codes, zs, xy, n_levels)
+    if devices is not None and res is None:
+        from ..parallel import resolve_devices, sharded_crossprod_blocks
+
+        devices = resolve_devices(devices)
+    if devices is not None and len(devices) > 1 and res is None:
+        layout, arrays = sharded_crossprod_blocks(codes, zs, xy, n_levels, devices)
+    else:
+        layout, arrays = crossprod_blocks(codes, zs, xy, n_levels)
     # numpy inputs go straight to the compiled call: jit's C++ dispatch moves them
     # faster than a Python-level device_put
     arrays["nobs"] = np.float64(design.nobs)
@@ -66,9 +78,9 @@ def prepare(design: Design, reml: bool):
     return order, model, arrays, theta0
 
 
-def fit_design(design: Design, reml: bool) -> dict:
+def fit_design(design: Design, reml: bool, devices=None) -> dict:
     """Run the compiled fit and return its outputs as numpy arrays plus diagnostics."""
-    order, model, arrays, theta0 = prepare(design, reml)
+    order, model, arrays, theta0 = prepare(design, reml, devices)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])
     out["converged"] = is_converged(out, out["deviance"])

@@ -63,16 +63,13 @@ def match_level(result, name: str, value):
                           f"{', '.join(_level_label(lv) for lv in levels)}")
 
 
-def design_matrix(result, overrides: dict | None = None, frame_rows=None) -> np.ndarray:
-    """X of the fixed part on the estimation sample with ``overrides`` applied.
+def counterfactual_frame(result, overrides: dict | None = None, frame_rows=None) -> ColumnFrame:
+    """The estimation sample (or ``frame_rows``) with ``overrides`` applied.
 
     ``overrides`` maps a variable to a value (broadcast) or an array over the
-    sample; factor values are matched to the fit's levels. Columns follow
-    ``result.fixef`` (collinear columns that the fit omitted are dropped).
-    ``frame_rows`` optionally replaces the sample with other rows (a dict of arrays).
+    sample; factor values are matched to the fit's levels.
     """
     frame = _frame(result)
-    design = result.design
     levels = factor_levels(result)
     columns = {k: frame[k] for k in frame.numeric} if frame_rows is None else dict(frame_rows)
     n = len(next(iter(columns.values()))) if columns else len(frame)
@@ -91,8 +88,20 @@ def design_matrix(result, overrides: dict | None = None, frame_rows=None) -> np.
                for k, v in columns.items()}
     numeric = {k: columns[k].to_numpy(dtype=float) for k, is_num in frame.numeric.items()
                if is_num}
-    cf = ColumnFrame(columns, numeric)
-    x, cols, _ = build_linear(design.fixed_part, cf, design.style, levels)
+    return ColumnFrame(columns, numeric)
+
+
+def design_matrix(result, overrides: dict | None = None, frame_rows=None) -> np.ndarray:
+    """X of the fixed part on the estimation sample with ``overrides`` applied.
+
+    ``overrides`` maps a variable to a value (broadcast) or an array over the
+    sample; factor values are matched to the fit's levels. Columns follow
+    ``result.fixef`` (collinear columns that the fit omitted are dropped).
+    ``frame_rows`` optionally replaces the sample with other rows (a dict of arrays).
+    """
+    design = result.design
+    cf = counterfactual_frame(result, overrides, frame_rows)
+    x, cols, _ = build_linear(design.fixed_part, cf, design.style, factor_levels(result))
     index = {c.name: j for j, c in enumerate(cols)}
     try:
         return x[:, [index[name] for name in result.fixef.index]]

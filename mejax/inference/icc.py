@@ -71,14 +71,17 @@ def _entry_index(result) -> dict[int, int]:
 def icc(result) -> pd.DataFrame:
     """ICC per level (top level first) with delta-method SE and logit-scale interval."""
     order = _levels_top_down(result)
-    design = result.design
     entries = np.asarray(result._fit["entries"], dtype=float)
     entries_cov, _ = result._fit["inference"]()
     entries_cov = np.asarray(entries_cov, dtype=float)
     where = _entry_index(result)
     idx = [where[i] for i in order] + [len(entries) - 1]  # residual variance last
-    v = entries[idx]
-    cov = entries_cov[np.ix_(idx, idx)]
+    return icc_rows(result, order, entries[idx], entries_cov[np.ix_(idx, idx)])
+
+
+def icc_rows(result, order: list[int], v: np.ndarray, cov: np.ndarray) -> pd.DataFrame:
+    """ICC rows from the level variances ``v`` (top first, residual last) and their covariance."""
+    design = result.design
     total = v.sum()
     z = float(special.ndtri(0.5 + result.level / 200))
     rows, names = [], []

@@ -23,7 +23,7 @@ from .counterfactual import check_variable, design_matrix, factor_levels, match_
 from .counterfactual import is_factor as _is_factor_var
 from .hypothesis import _estimate_table
 
-__all__ = ["margins", "marginsplot", "parse_numlist"]
+__all__ = ["margins", "margin_plan", "marginsplot", "parse_numlist", "render_margins"]
 
 
 def parse_numlist(text: str) -> list[float]:
@@ -92,8 +92,7 @@ def _parse_command(text: str) -> tuple[list[str], dict]:
         elif name in ("level", "l"):
             options["level"] = float(arg)
         elif name == "predict":
-            if arg and arg.strip() != "xb":
-                raise HypothesisError(f"margins: predict({arg}) is not supported; only xb")
+            options["predict"] = (arg or "").strip()
         elif name in ("noatlegend", "post", "asobserved"):
             options[name] = True
         else:
@@ -120,35 +119,11 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
     ``at`` (dict or text) and ``dydx`` may also be given as arguments.
     Returns a PostResult with ``table`` (DataFrame) and Stata-layout text.
     """
-    terms, options = _parse_command(spec or "")
-    at = options.get("at", at)
-    dydx = options.get("dydx", dydx)
-    level = float(options.get("level", result.level if level is None else level))
-    scenarios = _parse_at(result, at)
-    term_vars = [_term_names(result, t) for t in terms] or [[]]
-    if dydx is not None:
-        dydx = [re.sub(r"^(i|c)\.", "", v) for v in str(dydx).split()]
-        for v in dydx:
-            check_variable(result, v)
-    beta = result.fixef.to_numpy()
-    rows, mats = [], []
-    for names in term_vars:
-        levels = [factor_levels(result)[n] for n in names]
-        for s_i, scenario in enumerate(scenarios):
-            for cell in itertools.product(*levels):
-                base = {**scenario, **dict(zip(names, cell))}
-                label = {"_at": s_i + 1 if at else None, "term": "#".join(names) or None,
-                         "level": " ".join(_level_label(c) for c in cell) or None,
-                         **{f"at:{k}": v for k, v in scenario.items()},
-                         **dict(zip(names, cell))}
-                if dydx is None:
-                    rows.append({**label, "dydx": None})
-                    mats.append(("plain", design_matrix(result, base)))
-                    continue
-                for v in dydx:
-                    for key, (hi, lo, step) in _effect_mats(result, v, base):
-                        rows.append({**label, "dydx": v, "effect_level": key})
-                        mats.append(("diff", hi, lo, step))
+    plan = margin_plan(result, spec, at, dydx, level)
+    pred = plan["options"].get("predict")
+    if pred not in (None, "", "xb"):
+        raise HypothesisError(f"margins: predict({pred}) is not supported; only xb")
+    mats = plan["mats"]
 
     def margin_fn(b):
         """The margins as a function of β (the delta method differentiates this)."""
@@ -161,48 +136,100 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
                 out.append(jnp.mean((jnp.asarray(hi) @ b - jnp.asarray(lo) @ b) / step))
         return jnp.stack(out)
 
-    est = np.asarray(margin_fn(jnp.asarray(beta)))
-    J = np.asarray(jax.jacfwd(margin_fn)(jnp.asarray(beta)))
+    beta = jnp.asarray(result.fixef.to_numpy())
+    est = np.asarray(margin_fn(beta))
+    J = np.asarray(jax.jacfwd(margin_fn)(beta))
     V = result.vcov.to_numpy()
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
-    df = row_df(result, J)
-    return _render(result, rows, est, se, J, df, level, scenarios, at, dydx, term_vars)
+    return render_margins(result, plan, plan["rows"], est, se, J, row_df(result, J))
 
 
-def _effect_mats(result, var: str, base: dict):
+def margin_plan(result, spec: str = "", at=None, dydx=None, level: float | None = None,
+                matrices=design_matrix) -> dict:
+    """Parse a margins command into rows (labels) and the counterfactual matrices.
+
+    ``matrices(overrides)`` builds what a prediction needs on the sample with
+    ``overrides`` applied (X by default). Each entry of ``mats`` is
+    ("plain", M) or ("diff", M_hi, M_lo, step) for a marginal effect.
+    """
+    terms, options = _parse_command(spec or "")
+    at = options.get("at", at)
+    dydx = options.get("dydx", dydx)
+    level = float(options.get("level", result.level if level is None else level))
+    scenarios = _parse_at(result, at)
+    term_vars = [_term_names(result, t) for t in terms] or [[]]
+    if dydx is not None:
+        dydx = [re.sub(r"^(i|c)\.", "", v) for v in str(dydx).split()]
+        for v in dydx:
+            check_variable(result, v)
+    rows, mats = [], []
+    for names in term_vars:
+        levels = [factor_levels(result)[n] for n in names]
+        for s_i, scenario in enumerate(scenarios):
+            for cell in itertools.product(*levels):
+                base = {**scenario, **dict(zip(names, cell))}
+                label = {"_at": s_i + 1 if at else None, "term": "#".join(names) or None,
+                         "level": " ".join(_level_label(c) for c in cell) or None,
+                         **{f"at:{k}": v for k, v in scenario.items()},
+                         **dict(zip(names, cell))}
+                if dydx is None:
+                    rows.append({**label, "dydx": None})
+                    mats.append(("plain", matrices(result, base)))
+                    continue
+                for v in dydx:
+                    for key, (hi, lo, step) in _effect_mats(result, v, base, matrices):
+                        rows.append({**label, "dydx": v, "effect_level": key})
+                        mats.append(("diff", hi, lo, step))
+    return {"rows": rows, "mats": mats, "options": options, "level": level,
+            "scenarios": scenarios, "at": at, "dydx": dydx, "term_vars": term_vars}
+
+
+def _effect_mats(result, var: str, base: dict, matrices=design_matrix):
     """(label, (X_hi, X_lo, step)) pairs for the effect of ``var`` given overrides."""
     if _is_factor_var(result, var):
         levels = factor_levels(result)[var]
-        lo = design_matrix(result, {**base, var: levels[0]})
-        return [(_level_label(lv), (design_matrix(result, {**base, var: lv}), lo, 1.0))
+        lo = matrices(result, {**base, var: levels[0]})
+        return [(_level_label(lv), (matrices(result, {**base, var: lv}), lo, 1.0))
                 for lv in levels[1:]]
     frame = result.design.frame
     x = np.broadcast_to(np.asarray(base.get(var, frame.values(var)), dtype=float),
                         (len(frame),))
     spread = float(np.std(frame.values(var)))
     h = 1e-4 * (spread if spread > 0 else 1.0)
-    hi = design_matrix(result, {**base, var: x + h})
-    lo = design_matrix(result, {**base, var: x - h})
+    hi = matrices(result, {**base, var: x + h})
+    lo = matrices(result, {**base, var: x - h})
     return [(None, (hi, lo, 2 * h))]
 
 
-def _render(result, rows, est, se, J, df, level, scenarios, at, dydx, term_vars) -> PostResult:
+def render_margins(result, plan: dict, rows: list[dict], est, se, J, df,
+                   expression: str = "Linear prediction, fixed portion, predict()",
+                   ylabel: str = "Linear prediction, fixed portion",
+                   outcomes: list[str] | None = None) -> PostResult:
+    """The margins PostResult: table, Stata text and what marginsplot needs.
+
+    Rows may carry an ``outcome`` (Stata's ``_predict``, one per predicted
+    outcome, listed in ``outcomes`` for the header).
+    """
+    level, scenarios, at = plan["level"], plan["scenarios"], plan["at"]
+    dydx, term_vars = plan["dydx"], plan["term_vars"]
     if not rows:
         raise HypothesisError("margins: nothing to compute")
     keys = pd.DataFrame(rows)
     has_at = bool(at) and len(scenarios) > 1
     has_terms = any(term_vars)
+    has_out = any(r.get("outcome") is not None for r in rows)
     # row labels and group headers, as Stata
     labels, groups = [], []
     for r in rows:
-        parts = [p for p in (r.get("effect_level"), str(r["_at"]) if has_at else None,
-                             r["level"]) if p]
+        parts = [p for p in (r.get("effect_level"), r.get("outcome"),
+                             str(r["_at"]) if has_at else None, r["level"]) if p]
         if dydx is not None:
             groups.append(r["dydx"] if parts else None)
             labels.append(" ".join(parts) if parts else r["dydx"])
-        elif has_at or has_terms:
-            groups.append("#".join((["_at"] if has_at else []) + ([r["term"]] if has_terms
-                                                                  else [])))
+        elif has_at or has_terms or has_out:
+            groups.append(_abbreviate("#".join((["_predict"] if has_out else [])
+                                               + (["_at"] if has_at else [])
+                                               + ([r["term"]] if has_terms else []))))
             labels.append(" ".join(parts))
         else:
             groups.append(None)
@@ -218,8 +245,11 @@ def _render(result, rows, est, se, J, df, level, scenarios, at, dydx, term_vars)
     kind = "Average marginal effects" if dydx is not None else (
         "Adjusted predictions" if has_at and not has_terms and _all_pinned(result, scenarios)
         else "Predictive margins")
-    head = ["", f"{kind:<55}Number of obs = {result.nobs:>6,}", "",
-            "Expression: Linear prediction, fixed portion, predict()"]
+    head = ["", f"{kind:<55}Number of obs = {result.nobs:>6,}", ""]
+    if outcomes:
+        head += outcomes
+    else:
+        head.append(f"Expression: {expression}")
     if dydx is not None:
         head.append(f"dy/dx wrt:  {' '.join(dydx)}")
     if at:
@@ -233,8 +263,17 @@ def _render(result, rows, est, se, J, df, level, scenarios, at, dydx, term_vars)
         notes.append("Note: dy/dx for factor levels is the discrete change from the base level.")
     text = "\n".join(head + [""] + lines + notes)
     values = {"table": frame, "J": J, "df": df, "level": level, "scenarios": scenarios,
-              "terms": [t for t in term_vars if t], "dydx": dydx, "kind": kind}
+              "terms": [t for t in term_vars if t], "dydx": dydx, "kind": kind,
+              "expression": expression, "ylabel": ylabel}
     return PostResult(values, text)
+
+
+def _abbreviate(name: str, width: int = 12) -> str:
+    """Stata's abbreviation of a long row header: its start, ``~``, its end."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return name[: width - 1 - tail] + "~" + name[-tail:]
 
 
 def _all_pinned(result, scenarios) -> bool:
@@ -270,14 +309,17 @@ def marginsplot(margins_result: PostResult, ax=None):
     yerr = np.vstack([table[est_col] - table["ci_lower"], table["ci_upper"] - table[est_col]])
     if varying:
         xcol = varying[0]
-        series = table.groupby("level", sort=False, dropna=False) if factor else [(None, table)]
+        keys = [c for c, use in (("outcome", True), ("level", bool(factor)))
+                if use and c in table.columns and table[c].notna().any()]
+        series = (table.groupby(keys if len(keys) > 1 else keys[0], sort=False, dropna=False)
+                  if keys else [(None, table)])
         for key, part in series:
             err = np.vstack([part[est_col] - part["ci_lower"], part["ci_upper"] - part[est_col]])
             x = part[xcol].astype(float).to_numpy()
             ax.errorbar(x, part[est_col], yerr=err, marker="o", capsize=3,
-                        label=None if key is None else f"{factor}={key}")
+                        label=None if key is None else _series_label(keys, key, factor))
         ax.set_xlabel(xcol[3:])
-        if factor:
+        if keys:
             ax.legend()
     elif factor:
         x = np.arange(len(table))
@@ -291,6 +333,13 @@ def marginsplot(margins_result: PostResult, ax=None):
     what = "Average marginal effects" if est_col == "dydx" else "Predictive margins"
     of = f" of {factor}" if factor else ""
     ax.set_title(f"{what}{of} with {level_text(level)}% CIs")
-    ax.set_ylabel("Effects on linear prediction" if est_col == "dydx"
-                  else "Linear prediction, fixed portion")
+    ylabel = margins_result.get("ylabel", "Linear prediction, fixed portion")
+    ax.set_ylabel(("Effects on linear prediction" if ylabel.startswith("Linear prediction")
+                   else f"Effects on {ylabel}") if est_col == "dydx" else ylabel)
     return fig
+
+
+def _series_label(keys: list[str], key, factor: str | None) -> str:
+    values = key if isinstance(key, tuple) else (key,)
+    names = {"outcome": "outcome", "level": factor}
+    return ", ".join(f"{names[k]}={v}" for k, v in zip(keys, values))

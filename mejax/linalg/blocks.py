@@ -85,34 +85,33 @@ def crossprod_blocks(
     ``xy`` is [X y] (n, p+1). Returns the static layout and the numeric arrays.
     """
     c1, z1 = codes[0], zs[0]
-    k1 = z1.shape[1]
-    L1 = bucket(n_levels[0])
+    layout = block_layout([z.shape[1] for z in zs], n_levels, xy.shape[1] - 1)
+    L1 = layout.first.n_levels
     a11 = group_sum(c1, z1[:, :, None] * z1[:, None, :], L1)
     a1x = group_sum(c1, z1[:, :, None] * xy[:, None, :], L1)
     axx = xy.T @ xy
+    arrays: dict[str, np.ndarray] = {"a11": a11, "a1x": a1x, "axx": axx}
+    if layout.q2:
+        _dense_rest(arrays, codes, zs, xy, list(layout.rest), layout.q2)
+        _sparse_between(arrays, codes, zs, list(layout.rest))
+    return layout, arrays
 
+
+def block_layout(ks: list[int], n_levels: list[int], p: int) -> BlockLayout:
+    """The static layout for terms (sorted largest first) with ``ks[t]`` effects each."""
     rest_layout = []
     offset = 0
-    for t in range(1, len(codes)):
-        k = zs[t].shape[1]
-        rest_layout.append(TermLayout(k=k, n_levels=int(n_levels[t]), offset=offset))
-        offset += k * n_levels[t]
-    q2_true = offset
-    q2 = _dense_bucket(q2_true)
-
-    arrays: dict[str, np.ndarray] = {"a11": a11, "a1x": a1x, "axx": axx}
-    if q2:
-        _dense_rest(arrays, codes, zs, xy, rest_layout, q2)
-        _sparse_between(arrays, codes, zs, rest_layout)
-    layout = BlockLayout(
+    for t in range(1, len(ks)):
+        rest_layout.append(TermLayout(k=ks[t], n_levels=int(n_levels[t]), offset=offset))
+        offset += ks[t] * n_levels[t]
+    return BlockLayout(
         # the first term's padded level count: the exact count is not needed when
         # traced, and leaving it out lets similar data sets share compiled code
-        first=TermLayout(k=k1, n_levels=L1, offset=0),
+        first=TermLayout(k=ks[0], n_levels=bucket(n_levels[0]), offset=0),
         rest=tuple(rest_layout),
-        q2=q2,
-        p=xy.shape[1] - 1,
+        q2=_dense_bucket(offset),
+        p=p,
     )
-    return layout, arrays
 
 
 def rest_columns(codes, zs, rest_layout):
@@ -137,22 +136,34 @@ def _dense_rest(arrays, codes, zs, xy, rest_layout, q2):
 
 
 def _sparse_between(arrays, codes, zs, rest_layout):
-    """Sparse Z_t'Z_1 blocks and the lower-triangle pair lists for the Schur update.
+    """Sparse Z_t'Z_1 blocks (values) and their index arrays (:func:`sparse_structure`)."""
+    z1 = zs[0]
+    index, pair_rows = sparse_structure(codes, z1.shape[1], rest_layout, arrays["a22"].shape[0])
+    arrays.update(index)
+    for t in range(1, len(rest_layout) + 1):
+        nb = index[f"b21_level1_{t}"].shape[0]
+        arrays[f"b21_{t}"] = group_sum(pair_rows[t - 1], zs[t][:, :, None] * z1[:, None, :], nb)
 
-    Entries of L21 are flattened to scalars e with a dense-block row r_e and a
-    first-block column key (level j_e, component b_e). The Schur complement
-    subtracts v_e1·v_e2 at (r_e1, r_e2) for every pair with the same key.
+
+def sparse_structure(codes, k1: int, rest_layout, q2: int):
+    """Index arrays of the sparse Z_t'Z_1 blocks and the lower-triangle pair lists.
+
+    Returns the index arrays and, per rest term, each row's block number (its
+    (first-term level, term-t level) pair). Entries of L21 are flattened to
+    scalars e with a dense-block row r_e and a first-block column key (level
+    j_e, component b_e). The Schur complement subtracts v_e1·v_e2 at (r_e1, r_e2)
+    for every pair with the same key. Depends on the level codes only.
     """
-    c1, z1 = codes[0], zs[0]
-    k1 = z1.shape[1]
+    c1 = codes[0]
+    arrays: dict[str, np.ndarray] = {}
+    pair_rows = []
     entry_rows, entry_keys = [], []
     for t, lay in enumerate(rest_layout, start=1):
         uniq, inv = pair_index(c1, codes[t], lay.n_levels)
+        pair_rows.append(inv)
         nb = bucket(len(uniq))
-        blocks = group_sum(inv.reshape(-1), zs[t][:, :, None] * z1[:, None, :], nb)
         j = _pad(uniq // lay.n_levels, nb)
         level = _pad(uniq % lay.n_levels, nb)
-        arrays[f"b21_{t}"] = blocks
         arrays[f"b21_level1_{t}"] = j.astype(np.int32)
         # flattened entry order is (block, b, a): matches C_t[u, b, a] in the traced code
         u_valid = np.arange(nb) < len(uniq)
@@ -174,7 +185,6 @@ def _sparse_between(arrays, codes, zs, rest_layout):
     target_r = np.where(lo_first, r1, r2)
     target_c = np.where(lo_first, r2, r1)
     # sorted by target position: the scatter into the dense block then writes in order
-    q2 = arrays["a22"].shape[0]
     by_target = np.argsort(target_r.astype(np.int64) * q2 + target_c, kind="stable")
     n_pairs = len(e1)
     npad = bucket(n_pairs)
@@ -184,6 +194,7 @@ def _sparse_between(arrays, codes, zs, rest_layout):
     arrays["pair_row"] = _pad(target_r[by_target], npad, value=q2 - 1).astype(np.int32)
     arrays["pair_col"] = _pad(target_c[by_target], npad, value=q2 - 1).astype(np.int32)
     arrays["pair_valid"] = (np.arange(npad) < n_pairs).astype(np.float64)
+    return arrays, pair_rows
 
 
 def pair_index(c1: np.ndarray, ct: np.ndarray, n_levels_t: int):

@@ -53,7 +53,7 @@ class GlmmStructure:
     family: Family
     n_categories: int
     structures: tuple[CovStructure, ...]  # one per random-effect term, design order
-    engine: str  # "none" (no random effects), "grouped" or "sparse"
+    engine: str  # "none" (no random effects), "grouped", "sparse" or "nested"
     method: str  # "laplace", "mcaghq", "mvaghq" or "ghq"
     nodes: int
     p: int
@@ -236,10 +236,10 @@ def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
     return u
 
 
-def _differentiable_mode(eta0, zl, arrays, aux, model, layout):
-    """û with exact first and second derivatives: two Newton steps from the stopped mode."""
+def _differentiable_mode(eta0, zl, arrays, aux, model, layout, order: int):
+    """û with exact derivatives up to ``order``: that many Newton steps from the stopped mode."""
     u = jax.lax.stop_gradient(conditional_modes(eta0, zl, arrays, aux, model))
-    for _ in range(2):
+    for _ in range(order):
         _, grad, low = _objective_pieces(u, eta0, zl, arrays, aux, model, layout)
         u = u + layout.solve(low, grad)
     return u
@@ -247,11 +247,18 @@ def _differentiable_mode(eta0, zl, arrays, aux, model, layout):
 
 # ---- integration -------------------------------------------------------------------------
 def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
-    """log ∫ exp h(u) du per group on the grid u = μ + √2·C·ξ; also the node values."""
+    """log ∫ exp h(u) du per group on the grid u = μ + √2·C·ξ; also the node values.
+
+    Row i's linear predictor at node m is η_i(μ) + √2·(C'v_i)·ξ_m: one small
+    matrix product instead of gathering every group's nodes for every row.
+    """
     xi, log_w = (jnp.asarray(a) for a in product_grid(model.nodes, model.k))
-    u = mu[:, None, :] + jnp.sqrt(2.0) * jnp.einsum("gab,mb->gma", scale, xi)  # (G, M, K)
-    eta = eta0[:, None] + jnp.einsum("na,nma->nm", zl, u[layout.g])
+    g = layout.g
+    centre = eta0 + jnp.sum(zl * mu[g], axis=-1)
+    spread = jnp.einsum("na,nab->nb", zl, scale[g])
+    eta = centre[:, None] + jnp.sqrt(2.0) * spread @ xi.T  # (n, M)
     ll = row_loglik(eta, _broadcast(arrays["data"], 1), aux, model.family)
+    u = mu[:, None, :] + jnp.sqrt(2.0) * jnp.einsum("gab,mb->gma", scale, xi)  # (G, M, K)
     log_f = (layout.unit_sum(ll) - 0.5 * jnp.sum(u**2, axis=-1)
              + jnp.sum(xi**2, axis=-1)[None, :] + log_w[None, :])
     value = -0.5 * model.k * LOG_PI + log_det_scale + logsumexp(log_f, axis=1)
@@ -281,26 +288,35 @@ def _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout):
                                   aux, model, layout)
     if model.method == "mcaghq" or model.nodes == 1:
         return value
-    for _ in range(MV_UPDATES):
+
+    def update(_, state):  # one loop body: compiled once, differentiable (a scan)
+        _, log_f, u = state
         mean, cov = _posterior_moments(log_f, u)
         scale = small.cholesky(cov + 1e-12 * jnp.eye(k))
         log_det_scale = jnp.sum(jnp.log(jnp.diagonal(scale, axis1=-2, axis2=-1)), axis=-1)
-        value, log_f, u = _quadrature(mean, scale, log_det_scale, eta0, zl, arrays, aux,
-                                      model, layout)
-    return value
+        return _quadrature(mean, scale, log_det_scale, eta0, zl, arrays, aux, model, layout)
+
+    return jax.lax.fori_loop(0, MV_UPDATES, update, (value, log_f, u))[0]
 
 
-def marginal_loglik(params, arrays, model: GlmmStructure):
-    """log L(β, θ, aux) = Σ log ∫ p(y | u) φ(u) du by the model's integration method."""
+def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
+    """log L(β, θ, aux) = Σ log ∫ p(y | u) φ(u) du by the model's integration method.
+
+    ``order`` is the highest derivative that must be exact (1 for the fit's
+    gradient, 2 for the observed information).
+    """
     beta, thetas, aux = split_params(params, model)
     eta0 = arrays["x"] @ beta + arrays["offset"]
     if model.engine == "none":
         return jnp.sum(row_loglik(eta0, arrays["data"], aux, model.family))
     zl = arrays["z"] @ relative_factor(thetas, model)
+    if model.engine == "nested":  # adaptive quadrature over nested levels
+        from .glmm_nested import nested_loglik
+        return nested_loglik(eta0, zl, arrays, aux, model, order)
     layout = _layout(arrays, model)
     if model.engine == "grouped" and model.method == "ghq":
         return jnp.sum(_grouped_integral(None, None, eta0, zl, arrays, aux, model, layout))
-    mode = _differentiable_mode(eta0, zl, arrays, aux, model, layout)
+    mode = _differentiable_mode(eta0, zl, arrays, aux, model, layout, order)
     h, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
     if model.method == "laplace" or model.engine == "sparse":
         return jnp.sum(h - 0.5 * layout.log_det(low))
@@ -316,3 +332,37 @@ def conditional_posterior(params, arrays, model: GlmmStructure):
     mode = conditional_modes(eta0, zl, arrays, aux, model)
     _, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
     return mode, low, relative_factor(thetas, model)
+
+
+# ---- post-estimation (empirical Bayes means) ----------------------------------------------
+EB_MV_UPDATES = 10  # mean-variance adaptation steps for the posterior moments
+
+
+def posterior_moments(params, arrays, model: GlmmStructure, nodes: int = 7):
+    """Posterior mean (G, K) and covariance (G, K, K) of u per group (grouped engine).
+
+    Mean-variance adaptive Gauss–Hermite quadrature with ``nodes`` points per
+    dimension, started at the mode and curvature — Stata's ``ebmeans``
+    whatever the fit's integration method.
+    """
+    from dataclasses import replace
+
+    quad = replace(model, method="mvaghq", nodes=int(nodes))
+    beta, thetas, aux = split_params(params, model)
+    eta0 = arrays["x"] @ beta + arrays["offset"]
+    zl = arrays["z"] @ relative_factor(thetas, model)
+    layout = _layout(arrays, model)
+    mode = conditional_modes(eta0, zl, arrays, aux, model)
+    _, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
+    eye = jnp.broadcast_to(jnp.eye(model.k), low.shape)
+    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
+    _, log_f, u = _quadrature(mode, scale, jnp.zeros(model.n_units), eta0, zl, arrays, aux,
+                              quad, layout)
+
+    def update(_, state):
+        mean, cov = _posterior_moments(*state)
+        scale = small.cholesky(cov + 1e-12 * jnp.eye(model.k))
+        return _quadrature(mean, scale, jnp.zeros(model.n_units), eta0, zl, arrays, aux, quad,
+                           layout)[1:]
+
+    return _posterior_moments(*jax.lax.fori_loop(0, EB_MV_UPDATES, update, (log_f, u)))

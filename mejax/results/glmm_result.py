@@ -40,8 +40,8 @@ class GlmmResult(MixedResult):
 
     @property
     def integration(self) -> str:
-        """Integration method actually used (crossed/nested models use Laplace)."""
-        return self.model.method if self.model.engine == "grouped" else "laplace"
+        """Integration method actually used (crossed models use Laplace)."""
+        return self.model.method if self.model.engine in ("grouped", "nested") else "laplace"
 
     @property
     def nodes(self) -> int:
@@ -192,10 +192,13 @@ class GlmmResult(MixedResult):
     @property
     def notes(self) -> list[str]:
         out = list(self.design.glm.notes)
+        if self._fit.get("separated"):
+            out.append(f"possible perfect separation by {', '.join(self._fit['separated'])}: "
+                       "those estimates are not meaningful")
         if self.model.engine == "sparse" and self.model.method != "laplace":
-            out.append("adaptive quadrature is available for one level of random effects; "
-                       "this model with nested or crossed levels was fitted by the Laplace "
-                       "approximation")
+            out.append("adaptive quadrature is available for one level or nested levels of "
+                       "random effects; this model with crossed levels was fitted by the "
+                       "Laplace approximation")
         return out + super().notes
 
     def __repr__(self) -> str:
@@ -210,3 +213,33 @@ class GlmmResult(MixedResult):
             "Coefficient": "estimate", "Std. err.": "std_err", "P>|z|": "p_value"})
         aux.insert(0, "part", "aux")
         return pd.concat([frame, aux.reindex(columns=frame.columns)], ignore_index=True)
+
+    # ---- post-estimation (mejax.inference.glmm_predict, glmm_icc, glmm_margins) ---------
+    def ranef(self, se: bool = True, ebmodes: bool = False, nodes: int | None = None,
+              se_type: str | None = None) -> dict[str, pd.DataFrame]:
+        """Empirical Bayes means (Stata's default) or modes of the random effects, with SEs."""
+        from ..inference.glmm_predict import ranef
+
+        return ranef(self, se=se, ebmodes=ebmodes, nodes=nodes)
+
+    def predict(self, kind: str = "mu", data: pd.DataFrame | None = None,
+                conditional: str = "ebmeans", marginal: bool = False, outcome=None,
+                nodes: int | None = None):
+        """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ..."""
+        from ..inference.glmm_predict import predict
+
+        return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
+                       outcome=outcome, nodes=nodes)
+
+    def icc(self) -> pd.DataFrame:
+        """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""
+        from ..inference.glmm_icc import icc
+
+        return icc(self)
+
+    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,
+                predict: str | None = None):
+        """Stata's ``margins``: by default the marginal (population-averaged) mean."""
+        from ..inference.glmm_margins import margins
+
+        return margins(self, spec, at=at, dydx=dydx, level=level, predict=predict)

@@ -358,6 +358,25 @@ class MixedResult:
 
         return icc(self)
 
+    # ---- simulation, bootstrap, batch refits (mejax.batch / inference.bootstrap) -----
+    def simulate(self, n: int = 1, seed=None) -> np.ndarray:
+        """(n, nobs) responses drawn from the fitted model: new random effects and residuals."""
+        from ..inference.simulate import simulate
+
+        return simulate(self, n, seed)
+
+    def bootstrap(self, n: int = 1000, seed=None, **options):
+        """Parametric bootstrap: ``n`` simulated replicates refitted in batch, percentile CIs."""
+        from ..inference.bootstrap import bootstrap
+
+        return bootstrap(self, n, seed, **options)
+
+    def refit_batch(self, responses, **options):
+        """Refit this model to every row of ``responses`` (B × nobs) in compiled batches."""
+        from ..batch.api import fit_batch
+
+        return fit_batch(self, responses, **options)
+
     # ---- output ---------------------------------------------------------------------
     def summary(self) -> StataText:
         """Stata's ``mixed`` output: header, coefficient table, random effects, LR test."""

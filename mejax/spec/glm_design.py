@@ -58,6 +58,9 @@ def _binomial(family: Family, frame, y: np.ndarray, response: str, notes: list[s
         if np.any(y < 0) or np.any(y > trials) or not _is_integer(y):
             raise DataError(f"{response} must be an integer count of successes between 0 and "
                             f"the number of trials ({family.trials})")
+    if np.all(y == 0) or np.all(y == trials):
+        raise DataError(f"outcome {response} does not vary: every observation is a "
+                        f"{'failure' if np.all(y == 0) else 'success'}")
     log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
     return {"y": y, "trials": trials, "log_choose": log_choose}
 

@@ -1,0 +1,124 @@
+"""GLMM timings of mejax and lme4's glmer on the same machine, in one run.
+
+    python benchmarks/run_glmm.py [--quick]
+
+- Contraception ``c_use ~ urban + age + child1 + child2 + child3 + (1 + urban | district)``,
+  Bernoulli logit, Laplace: median warm whole call (data frame in, result with
+  standard errors out) against ``glmer`` (whose fit includes its Hessian).
+- cbpp ``cbind(incidence, size - incidence) ~ period + (1 | herd)`` with 25-point
+  mode-curvature adaptive quadrature (``glmer(nAGQ = 25)``), warm.
+- The same cbpp model with Stata's default (mean-variance, 7 points), for reference.
+- Compile: a fresh process fitting each model with an empty compilation cache
+  (cold) and again with the cache it left (warm). ``--quick`` skips these.
+
+Writes ``benchmarks/results/glmm.json`` and prints ratios (glmer time / mejax time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+
+DATA = HERE.parent / "mejax" / "datasets" / "data"
+CONTRACEPTION = "c_use ~ urban + age + child1 + child2 + child3 + (1 + urban | district)"
+CBPP = "cbind(incidence, size - incidence) ~ C(period) + (1 | herd)"
+MODELS = {
+    "contraception_laplace": ("contraception", CONTRACEPTION, {"method": "laplace"}),
+    "cbpp_mcaghq25": ("cbpp", CBPP, {"method": "mcaghq", "nodes": 25}),
+    "cbpp_mvaghq7": ("cbpp", CBPP, {}),
+}
+
+PROCESS_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+import mejax
+df = mejax.datasets.load(sys.argv[1])
+r = mejax.melogit(sys.argv[2], df, **json.loads(sys.argv[3]))
+r.fixef_se
+print(f"{time.perf_counter() - t0} {r.loglik!r} {r.converged}")
+"""
+
+
+def mejax_warm(name: str, n: int) -> dict:
+    """Median seconds of ``n`` whole calls (fit and standard errors) after a warm-up."""
+    import mejax
+
+    dataset, formula, kwargs = MODELS[name]
+    df = mejax.datasets.load(dataset)
+    t0 = time.perf_counter()
+    res = mejax.melogit(formula, df, **kwargs)
+    res.fixef_se
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        res = mejax.melogit(formula, df, **kwargs)
+        res.fixef_se
+        times.append(time.perf_counter() - t0)
+    return {"peer": "mejax", "model": name, "median_s": statistics.median(times),
+            "min_s": min(times), "n": n, "first_call_s": first, "loglik": res.loglik,
+            "steps": int(res._fit["steps"]), "converged": res.converged}
+
+
+def mejax_process(name: str, cache_dir: str) -> dict:
+    dataset, formula, kwargs = MODELS[name]
+    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", PROCESS_SCRIPT, dataset, formula,
+                           json.dumps(kwargs)], capture_output=True, text=True, env=env,
+                          check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-500:]}
+    inner, loglik, converged = proc.stdout.split()[-3:]
+    return {"process_s": wall, "in_process_s": float(inner), "loglik": float(loglik),
+            "converged": converged == "True"}
+
+
+def cold_and_warm(name: str) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        return {"cold_cache": mejax_process(name, cache), "warm_cache": mejax_process(name, cache)}
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    out: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
+    out["contraception_laplace"] = {
+        "mejax": mejax_warm("contraception_laplace", 20),
+        "lme4": peers._rscript("glmer_contraception.R", DATA / "contraception.csv", 20),
+    }
+    out["cbpp_mcaghq25"] = {
+        "mejax": mejax_warm("cbpp_mcaghq25", 50),
+        "lme4": peers._rscript("glmer_cbpp_agq25.R", DATA / "cbpp.csv", 50),
+    }
+    out["cbpp_mvaghq7"] = {"mejax": mejax_warm("cbpp_mvaghq7", 50)}
+    if not quick:
+        for name in MODELS:
+            out[name]["mejax_process"] = cold_and_warm(name)
+    ratios = {}
+    for name in ("contraception_laplace", "cbpp_mcaghq25"):
+        peer, ours = out[name]["lme4"], out[name]["mejax"]
+        if "median_s" in peer:
+            ratios[f"{name}_lme4_over_mejax"] = peer["median_s"] / ours["median_s"]
+        if "cpu_median_s" in peer:
+            ratios[f"{name}_lme4_cpu_over_mejax"] = peer["cpu_median_s"] / ours["median_s"]
+    out["ratios"] = ratios
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "glmm.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

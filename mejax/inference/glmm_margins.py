@@ -1,0 +1,208 @@
+"""Stata's ``margins`` after ``me*`` commands: margins on the response scale.
+
+As Stata (since version 15) does, margins after a GLMM predict the mean
+*marginally* with respect to the random effects by default — the
+population-averaged mean E[y | x] = ∫ μ(xβ + z'b) φ(b; 0, Σ) db — and
+average it over the estimation sample with the ``margins`` varlist, ``at()``
+and ``dydx()`` applied (empirical Bayes predictions are not allowed with
+margins: they are not functions of the estimates alone). ``predict()``
+chooses ``mu`` (default), ``pr`` (with ``outcome()`` for ordinal and count
+models; every ordinal category without it), ``eta``/``xb`` (the fixed
+portion with offset) and ``fixedonly`` (b = 0 instead of integrating).
+
+Standard errors use the delta method with the Jacobian of each margin in all
+the estimates (β, the random-effects parameters — the marginal mean depends
+on them — and cutpoints or dispersion) from :func:`jax.jacfwd`, and the
+inverse observed information.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..models import glmm_response as resp
+from ..models.glmm import GlmmStructure, relative_factor, split_params
+from ..spec.design import _linear_vars
+from ._common import HypothesisError, PostResult, option_items, row_df
+from .counterfactual import counterfactual_frame, design_matrix
+from .glmm_predict import outcome_code
+from .margins import margin_plan, render_margins
+from .predict import _matrix
+
+NOT_ALLOWED = ("stdp", "reffects", "reses", "density", "distribution", "residuals",
+               "pearson", "deviance", "anscombe", "ebmeans", "ebmodes", "scores")
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """What margins averages: kind, marginal or fixed-only, and the outcomes reported."""
+
+    kind: str  # "mu", "pr", "xb"
+    marginal: bool
+    outcomes: tuple[int, ...] | None = None  # ordinal categories (codes)
+    count: float | None = None  # pr(y = count) after count models
+    text: str = ""
+
+
+def parse_statistic(result, text: str | None) -> Statistic:
+    """The ``predict()`` option of margins after a GLMM."""
+    family = result.family
+    items = option_items(text or "")
+    kinds = [n.lower() for n, a in items if n.lower() in ("mu", "pr", "eta", "xb", "n")]
+    opts = {n.lower(): a for n, a in items if n.lower() not in ("mu", "pr", "eta", "xb", "n")}
+    for name, arg in opts.items():
+        if name in NOT_ALLOWED or (name == "conditional" and arg in ("ebmeans", "ebmodes")):
+            raise HypothesisError(f"margins: predict({text}) is not allowed; empirical Bayes "
+                                  "predictions and statistics other than mu, pr, eta and xb "
+                                  "are not functions of the estimates alone")
+        if name not in ("marginal", "fixedonly", "conditional", "outcome", "nooffset"):
+            raise HypothesisError(f"margins: predict option {name!r} not recognised")
+    if len(kinds) > 1:
+        raise HypothesisError(f"margins: predict({text}) names more than one statistic")
+    kind = {"n": "mu", "eta": "xb"}.get(kinds[0], kinds[0]) if kinds else (
+        "pr" if family.name == "ordinal" else "mu")
+    fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"
+    if fixedonly and "marginal" in opts:
+        raise HypothesisError("margins: fixedonly and marginal cannot be combined")
+    outcome = opts.get("outcome")
+    if kind == "mu" and family.name == "ordinal":
+        raise HypothesisError("margins: mu is not available after ordinal models; use pr")
+    outcomes, count = None, None
+    if family.name == "ordinal" and kind == "pr":
+        outcomes = ((outcome_code(result, outcome),) if outcome is not None
+                    else tuple(range(len(result.design.glm.categories))))
+    elif kind == "pr" and family.name != "binomial":
+        if outcome is None:
+            raise HypothesisError("margins: predict(pr) after a count model needs outcome(#): "
+                                  "Pr(y = #)")
+        count = float(outcome)
+    elif outcome is not None:
+        raise HypothesisError("margins: outcome() goes with predict(pr) after ordinal or "
+                              "count models")
+    return Statistic(kind, kind != "xb" and not fixedonly, outcomes, count, text or "")
+
+
+def _expression(result, stat: Statistic) -> tuple[str, str]:
+    """Stata's ``Expression:`` line and the marginsplot axis label."""
+    pred = f"predict({stat.text})"
+    if stat.kind == "xb":
+        return f"Linear prediction, fixed portion, {pred}", "Linear prediction, fixed portion"
+    what = "probability" if stat.kind == "pr" else "mean"
+    if stat.count is not None:
+        what = f"Pr({result.design.response}={stat.count:g})"
+    if stat.marginal:
+        label = f"Marginal predicted {what}" if stat.count is None else f"Marginal {what}"
+    else:
+        label = (f"Predicted {what}, fixed portion only" if stat.count is None
+                 else f"{what}, fixed portion only")
+    return f"{label}, {pred}", label
+
+
+def _outcome_lines(result, stat: Statistic) -> list[str]:
+    cats = result.design.glm.categories
+    head = "Marginal probability" if stat.marginal else "Probability, fixed portion only"
+    return [f"{k + 1}._predict: {head} ({result.design.response}=={cats[k]:g}), "
+            f"predict(pr outcome({cats[k]:g}){' fixedonly' if not stat.marginal else ''})"
+            for k in stat.outcomes]
+
+
+# ---- counterfactual designs ----------------------------------------------------------------
+def _sample_z(result) -> np.ndarray:
+    terms = result.design.re_terms
+    return np.column_stack([t.z for t in terms]) if terms else np.zeros((result.nobs, 0))
+
+
+def _matrices(result, overrides: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Z) on the sample with ``overrides``; Z is rebuilt when they touch its variables."""
+    design = result.design
+    x = design_matrix(result, overrides)
+    random_vars = set()
+    for term in design.re_terms:
+        random_vars |= _linear_vars(term.effects) if term.effects is not None else set()
+    if not set(overrides) & random_vars:
+        return x, _sample_z(result)
+    frame = counterfactual_frame(result, overrides)
+    z = np.column_stack([_matrix(design, t.effects, frame, t.effect_names)
+                         for t in design.re_terms])
+    return x, z
+
+
+# ---- the margins as functions of the estimates (pure, traced) -----------------------------
+def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Statistic):
+    """Average prediction over the rows: (n_outcomes,)."""
+    beta, thetas, aux = split_params(params, model)
+    eta = x @ beta + offset
+    if stat.kind == "xb":
+        return jnp.mean(eta)[None]
+    var = None
+    if stat.marginal and model.engine != "none":
+        var = resp.random_variance(z, relative_factor(thetas, model))
+    family = model.family
+    if stat.outcomes is not None:
+        probs = resp.category_probabilities(eta, aux, family.link, var)
+        return jnp.mean(probs, axis=0)[jnp.asarray(stat.outcomes)]
+    if stat.count is not None:
+        return jnp.mean(resp.count_probability(eta, stat.count, aux, family, var))[None]
+    if stat.kind == "pr":
+        return jnp.mean(resp.success_probability(eta, family.link, var))[None]
+    return jnp.mean(resp.mean(eta, trials, family, var))[None]
+
+
+@partial(jax.jit, static_argnames=("model", "stat"))
+def _margin_and_jacobian(params, hi, lo, scale, offset, trials, model, stat):
+    """(mean(f(hi)) − mean(f(lo)))·scale ... as value and Jacobian in all estimates."""
+    def fn(p):
+        top = _sample_mean(p, hi[0], hi[1], offset, trials, model, stat)
+        bottom = _sample_mean(p, lo[0], lo[1], offset, trials, model, stat)
+        return scale[0] * top - scale[1] * bottom
+
+    return fn(params), jax.jacfwd(fn)(params)
+
+
+def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None,
+            predict: str | None = None) -> PostResult:
+    """Predictive margins or average marginal effects on the response scale.
+
+    ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(-10(1)10))"``,
+    ``"dydx(x1) predict(mu fixedonly)"``); ``predict`` may also be given as an
+    argument. The default statistic is the marginal mean (probabilities of
+    every category after ordinal models).
+    """
+    plan = margin_plan(result, spec, at, dydx, level, matrices=_matrices)
+    stat = parse_statistic(result, plan["options"].get("predict", predict))
+    glm = result.design.glm
+    offset = jnp.asarray(glm.offset)
+    trials = jnp.asarray(glm.data.get("trials", np.ones(result.nobs)))
+    params = jnp.asarray(result._fit["params"])
+    ests, jacs = [], []
+    for item in plan["mats"]:
+        if item[0] == "plain":
+            hi, lo, scale = item[1], item[1], (1.0, 0.0)
+        else:
+            _, hi, lo, step = item
+            scale = (1.0 / step, 1.0 / step)
+        est, jac = _margin_and_jacobian(params, hi, lo, jnp.asarray(scale), offset, trials,
+                                        result.model, stat)
+        ests.append(np.asarray(est))
+        jacs.append(np.asarray(jac))
+    est = np.stack(ests)  # (rows, outcomes)
+    jac = np.stack(jacs)  # (rows, outcomes, params)
+    rows = plan["rows"]
+    if stat.outcomes is not None and len(stat.outcomes) > 1:  # outcome-major, as Stata
+        cats = glm.categories
+        rows = [{**r, "outcome": str(k + 1), "outcome_value": cats[k]}
+                for k in stat.outcomes for r in plan["rows"]]
+    est = est.T.reshape(-1)
+    J = np.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
+    V = result.params_vcov
+    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
+    expression, ylabel = _expression(result, stat)
+    outcomes = (_outcome_lines(result, stat) if stat.outcomes is not None
+                and len(stat.outcomes) > 1 else None)
+    return render_margins(result, plan, rows, est, se, J, row_df(result, J),
+                          expression=expression, ylabel=ylabel, outcomes=outcomes)
