@@ -1,4 +1,5 @@
-"""A small Stata session: run ``mixed`` and its post-estimation commands in order.
+"""A small Stata session: run ``mixed`` or ``melogit``, ``mepoisson``, ... and their
+post-estimation commands in order.
 
 ``StataSession(data).run("mixed y x || id:")`` keeps the last estimates (as
 Stata's ``e()``), stored estimates, new variables from ``predict`` and the
@@ -133,7 +134,7 @@ class StataSession:
     # ---- helpers ----------------------------------------------------------------------------
     def _need_results(self, what: str):
         if self.results is None:
-            raise SessionError(f"{what}: last estimates not found (run mixed first)")
+            raise SessionError(f"{what}: last estimates not found (run mixed or me* first)")
         return self.results
 
     @staticmethod

@@ -5,7 +5,7 @@ See :func:`mejax.batch.api.fit_batch`. Model kinds plug in through
 :mod:`mejax.batch.lmm`.
 """
 
-from . import lmm  # noqa: F401  (registers the linear mixed model's kind)
+from . import glmm, lmm  # noqa: F401  (register the GLMM's and the linear model's kinds)
 from .api import fit_batch
 from .kinds import BatchKind, register_kind
 from .result import STATUS, BatchResult

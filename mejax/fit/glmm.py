@@ -21,7 +21,7 @@ from scipy import special
 from ..models.families import aux_from_reported, aux_reported, n_aux
 from ..models.glmm import GlmmStructure, marginal_loglik, split_params
 from ..spec.design import Design
-from .mixed import ConvergenceWarning, is_converged
+from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
 from .optimize import ATOL, RTOL, _BFGS, expected_gain
 
@@ -165,6 +165,13 @@ def information_and_jacobians(params, arrays, model: GlmmStructure):
     info = _observed_information(params, arrays, model)
     jacs = jax.jacfwd(reported_values)(params, model)
     return info, jacs, reported_values(params, model)
+
+
+def is_converged_batch(success, finite, max_grad, gain) -> np.ndarray:
+    """:func:`mejax.fit.mixed.is_converged` for many fits at once (arrays)."""
+    with np.errstate(invalid="ignore"):
+        flat = (max_grad < GRADIENT_TOLERANCE) | (gain < GAIN_TOLERANCE)
+    return np.asarray(success & finite & flat)
 
 
 def _run(params0, arrays, model) -> dict:

@@ -5,6 +5,8 @@ sample with some variables set to chosen values (factor levels in the
 varlist, values in ``at()``); ``dydx()`` averages the derivative (or, for a
 factor, the discrete change from the base level). Standard errors use the
 delta method with the Jacobian of the margins in β from :func:`jax.jacfwd`.
+:func:`margin_plan` and :func:`render_margins` are shared with the GLMM
+margins on the response scale (:mod:`mejax.inference.glmm_margins`).
 """
 
 from __future__ import annotations

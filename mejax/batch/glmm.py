@@ -1,0 +1,229 @@
+"""Batch refits, simulation and point estimates of a generalized linear mixed model.
+
+Many responses on one design: the response-dependent row arrays (y and its
+normalising constants, the ordinal category codes) are built per chunk on
+the host; the compiled call vmaps :func:`mejax.fit.glmm.fit_glmm` over them,
+every fit starting at the original estimates. Responses are drawn at the
+estimates by :class:`GlmmSimulator`: new random effects, then outcomes from
+the family (binomial, Poisson, gamma–Poisson for the negative binomial,
+a latent logistic/normal variable cut at the cutpoints for ordinal models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from ..fit.glmm import fit_glmm, is_converged_batch, reported_values
+from ..inference.simulate import SimTerm, psd_sqrt
+from ..models.families import aux_names
+from ..models.glmm import GlmmStructure
+from ..results.glmm_result import GlmmResult
+from ..results.mixed_result import _component_row
+from ..spec.model import DataError
+from .engine import run_batch
+from .kinds import register_kind
+from .responses import check_responses
+from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
+
+
+# ---- traced ------------------------------------------------------------------------------
+def _fit_responses(model: GlmmStructure, batched: dict, shared: dict):
+    """Fit every response's row data in ``batched["data"]`` (vmapped fit_glmm)."""
+    def one(data):
+        out = fit_glmm(shared["params0"], {**shared["arrays"], "data": data}, model)
+        entries, _, aux = reported_values(out["params"], model)
+        return jnp.concatenate([
+            out["params"][: model.p], entries, aux, jnp.stack([
+                out["loglik"], out["success"].astype(float), out["steps"].astype(float),
+                out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)])])
+
+    return jax.vmap(one)(batched["data"])
+
+
+# ---- host ---------------------------------------------------------------------------------
+def response_data(result: GlmmResult, y: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Row arrays of a (B, nobs) response stack and the mask of replicates that cannot be fitted."""
+    glm = result.design.glm
+    family = glm.family
+    finite = np.all(np.isfinite(y), axis=1)
+    safe = np.where(finite[:, None], y, glm.data["y"][None, :])
+    if family.name == "binomial":
+        trials = glm.data["trials"]
+        valid = np.all((safe >= 0) & (safe <= trials) & (safe == np.round(safe)), axis=1)
+        data = {"y": safe, "trials": np.broadcast_to(trials, safe.shape),
+                "log_choose": gammaln(trials + 1) - gammaln(safe + 1) - gammaln(trials - safe + 1)}
+    elif family.name in ("poisson", "nbinomial"):
+        valid = np.all((safe >= 0) & (safe == np.round(safe)), axis=1)
+        data = {"y": safe, "log_fact": gammaln(np.maximum(safe, 0) + 1)}
+    else:
+        categories = np.asarray(glm.categories, dtype=float)
+        codes = np.searchsorted(categories, safe)
+        inside = (codes < len(categories)) & (
+            categories[np.minimum(codes, len(categories) - 1)] == safe)
+        valid = np.all(inside, axis=1)
+        data = {"y": safe, "y_code": np.where(inside, codes, 0).astype(np.int32)}
+    bad = ~finite | ~valid
+    for key, value in data.items():  # unusable replicates are refitted on the original data
+        data[key] = np.where(bad[:, None], np.asarray(glm.data[key])[None, :], value)
+    return data, bad
+
+
+def estimate_names(result: GlmmResult) -> tuple[list[str], list[str], list[str]]:
+    """Column names: fixed effects, variance components (``group: label``), extra parameters."""
+    design = result.design
+    vc = []
+    for term in design.re_terms:
+        struct = term.structure
+        for i, j in struct.entries():
+            row = _component_row(term.label, term.effect_names, struct.label, i, j,
+                                 0.0, 0.0, 0.0, 0.0, 1.0, 0)
+            vc.append(f"{term.label}: {row['label']}")
+    aux = [f"/{n}" for n in aux_names(result.family, result.model.n_categories)]
+    return list(design.x_names), vc, aux
+
+
+def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
+                       chunk_size: int | None = None, progress: bool | None = None,
+                       devices=None, desc: str = "fits") -> BatchResult:
+    """Refit ``result``'s model to a (B, nobs) stack of responses (or ``n`` made on demand)."""
+    design, model = result.design, result.model
+    bad_rows: list[np.ndarray] = []
+
+    def chunk(lo: int, hi: int) -> dict:
+        y = responses(lo, hi) if callable(responses) else responses[lo:hi]
+        y, _ = check_responses(y, design.nobs, design.n_dropped)
+        if callable(responses) and y.shape[0] != hi - lo:
+            raise DataError(f"the response function gave {y.shape[0]} rows, expected {hi - lo}")
+        data, bad = response_data(result, y)
+        bad_rows.append(bad)
+        return {"data": data}
+
+    if callable(responses):
+        if n is None or n < 1:
+            raise ValueError("give the number of fits n with a response function")
+        total = int(n)
+    else:
+        responses, _ = check_responses(responses, design.nobs, design.n_dropped)
+        total = responses.shape[0]
+    arrays = {k: v for k, v in result._fit["arrays"].items() if k != "data"}
+    shared = {"arrays": arrays, "params0": np.asarray(result.params)}
+    run = run_batch("glmm_responses", _fit_responses, model, chunk, shared, total,
+                    design.nobs, chunk_size=chunk_size, progress=progress, devices=devices,
+                    desc=desc)
+    return _result(result, run.outputs, np.concatenate(bad_rows), run.timings)
+
+
+def _result(result: GlmmResult, flat: np.ndarray, bad: np.ndarray, timings) -> BatchResult:
+    fixef, vc, aux = estimate_names(result)
+    width = len(fixef) + len(vc) + len(aux)
+    estimates = flat[:, :width].copy()
+    loglik, success, steps, gain, max_grad = flat[:, width:].T
+    finite = np.all(np.isfinite(estimates), axis=1) & np.isfinite(loglik)
+    converged = is_converged_batch(success > 0.5, finite, max_grad, gain)
+    codes = status_codes(bad, finite, converged)
+    estimates[codes == BAD_INPUT] = np.nan
+    columns = fixef + vc + aux
+    frame = pd.DataFrame(estimates, columns=columns)
+    frame["loglik"] = np.where(codes == BAD_INPUT, np.nan, loglik)
+    frame["converged"] = codes == 0
+    frame["code"] = codes
+    frame["status"] = [STATUS[int(c)] for c in codes]
+    frame["steps"] = np.where(codes == BAD_INPUT, 0, steps).astype(int)
+    frame.index.name = "fit"
+    warn_failures(codes)
+    outputs = {"estimates": estimates, "loglik": loglik, "steps": steps}
+    return BatchResult(frame, columns, fixef, outputs, timings, "glmm")
+
+
+# ---- simulation ------------------------------------------------------------------------------
+@dataclass
+class GlmmSimulator:
+    """Outcomes drawn at fixed parameter values, in the estimation sample's row order."""
+
+    result: GlmmResult
+    eta: np.ndarray  # (nobs,) Xβ + offset
+    terms: list[SimTerm]
+    aux: np.ndarray  # reported extra parameters (cutpoints, ln α / ln δ)
+
+    @property
+    def nobs(self) -> int:
+        return self.eta.shape[0]
+
+    @classmethod
+    def from_result(cls, result: GlmmResult) -> GlmmSimulator:
+        entries, _, aux = (np.asarray(v) for v in reported_values(
+            jnp.asarray(result.params), result.model))
+        terms, position = [], 0
+        for term in result.design.re_terms:
+            struct = term.structure
+            sigma = np.zeros((struct.k, struct.k))
+            for i, j in struct.entries():
+                sigma[i, j] = sigma[j, i] = entries[position]
+                position += 1
+            terms.append(SimTerm(term.codes, term.z, psd_sqrt(sigma), term.n_levels))
+        eta = result.design.x @ result.fixef.to_numpy() + result.design.glm.offset
+        return cls(result, eta, terms, aux)
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """(n, nobs) outcomes; consecutive calls continue one random stream."""
+        eta = np.repeat(self.eta[None, :], n, axis=0)
+        for term in self.terms:
+            k = term.z.shape[1]
+            u = rng.standard_normal((n, term.n_levels, k)) @ term.factor.T
+            eta += np.einsum("nik,ik->ni", u[:, term.codes, :], term.z)
+        return self._outcomes(rng, eta)
+
+    def _outcomes(self, rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
+        glm = self.result.design.glm
+        family = glm.family
+        if family.name == "binomial":
+            if family.link == "logit":
+                p = 1 / (1 + np.exp(-eta))
+            elif family.link == "probit":
+                from scipy.special import ndtr
+
+                p = ndtr(eta)
+            else:
+                p = -np.expm1(-np.exp(np.minimum(eta, 700)))
+            return rng.binomial(glm.data["trials"].astype(np.int64), p).astype(float)
+        mu = np.exp(eta)
+        if family.name == "poisson":
+            return rng.poisson(mu).astype(float)
+        if family.name == "nbinomial":
+            disp = float(np.exp(self.aux[0]))
+            # gamma–Poisson: mean μ; variance μ(1 + αμ) (mean) or μ(1 + δ) (constant)
+            shape = np.full_like(mu, 1 / disp) if family.dispersion == "mean" else mu / disp
+            return rng.poisson(rng.gamma(shape, mu / shape)).astype(float)
+        noise = (rng.logistic(size=eta.shape) if family.link == "logit"
+                 else rng.standard_normal(eta.shape))
+        codes = np.searchsorted(self.aux, eta + noise)  # y ≤ k  ⇔  η + ε ≤ cut_k
+        return np.asarray(glm.categories, dtype=float)[codes]
+
+
+# ---- the kind -----------------------------------------------------------------------------------
+class GlmmKind:
+    """Batch refits, simulation and point estimates of a GLMM fit."""
+
+    def refit(self, result: GlmmResult, responses, n=None, *, start="default",
+              chunk_size=None, progress=None, devices=None, desc="fits") -> BatchResult:
+        return fit_glmm_responses(result, responses, n, chunk_size=chunk_size,
+                                  progress=progress, devices=devices, desc=desc)
+
+    def simulator(self, result: GlmmResult) -> GlmmSimulator:
+        return GlmmSimulator.from_result(result)
+
+    def point_estimates(self, result: GlmmResult) -> pd.Series:
+        fixef, vc, aux = estimate_names(result)
+        entries, _, aux_values = (np.asarray(v) for v in reported_values(
+            jnp.asarray(result.params), result.model))
+        values = np.concatenate([result.fixef.to_numpy(), entries, aux_values])
+        return pd.Series(values, index=fixef + vc + aux, name="estimate")
+
+
+register_kind(GlmmResult, GlmmKind())

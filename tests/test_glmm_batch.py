@@ -1,0 +1,81 @@
+"""Batch refits, simulation and the parametric bootstrap of GLMMs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mejax
+
+CBPP = "cbind(incidence, size - incidence) ~ C(period) + (1 | herd)"
+
+
+@pytest.fixture(scope="module")
+def cbpp_fit():
+    return mejax.melogit(CBPP, mejax.datasets.load("cbpp"), method="laplace")
+
+
+def test_batch_equals_individual_fits(cbpp_fit):
+    data = mejax.datasets.load("cbpp")
+    y = cbpp_fit.simulate(3, seed=11)
+    batch = mejax.fit_batch(cbpp_fit, y)
+    assert batch.converged.all()
+    for i in range(3):
+        one = mejax.melogit(CBPP, data.assign(incidence=y[i]), method="laplace")
+        row = batch.frame.iloc[i]
+        assert abs(row["loglik"] - one.loglik) < 1e-6
+        np.testing.assert_allclose(row[one.design.x_names].to_numpy(float), one.fixef,
+                                   atol=2e-4)
+        assert abs(row["herd: var((Intercept))"] - one.varcomp["estimate"].iloc[0]) < 2e-4
+
+
+def test_invalid_replicates_fail_alone(cbpp_fit):
+    y = cbpp_fit.simulate(4, seed=2)
+    y[1, 5] = np.nan
+    y[2, 0] = 100  # more successes than trials
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = mejax.fit_batch(cbpp_fit, y).frame
+    assert list(frame["code"]) == [0, 2, 2, 0]
+    assert frame.loc[[1, 2], "loglik"].isna().all()
+    with pytest.raises(mejax.DataError, match="columns"):
+        mejax.fit_batch(cbpp_fit, y[:, :10])
+
+
+def test_simulated_counts_have_the_model_mean():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(40), 10)
+    x = rng.normal(size=g.size)
+    y = rng.poisson(np.exp(0.5 + 0.3 * x + rng.normal(scale=0.5, size=40)[g]))
+    import pandas as pd
+
+    data = pd.DataFrame({"y": y, "x": x, "g": g})
+    fit = mejax.mepoisson("y ~ x + (1 | g)", data, method="laplace")
+    draws = fit.simulate(4000, seed=5)
+    var = fit.varcomp["estimate"].iloc[0]
+    marginal = np.exp(fit.design.x @ fit.fixef.to_numpy() + var / 2)  # E over b ~ N(0, var)
+    np.testing.assert_allclose(draws.mean(axis=0).mean(), marginal.mean(), rtol=0.03)
+
+
+def test_bootstrap_is_reproducible_and_covers_the_estimate(cbpp_fit):
+    a = cbpp_fit.bootstrap(40, seed=9)
+    b = cbpp_fit.bootstrap(40, seed=9)
+    np.testing.assert_array_equal(a.replicates.to_numpy(), b.replicates.to_numpy())
+    ci = a.ci()
+    inside = (ci["ci_lower"] <= ci["estimate"]) & (ci["estimate"] <= ci["ci_upper"])
+    assert inside.loc[cbpp_fit.design.x_names].all()
+
+
+def test_ordinal_and_negative_binomial_simulate_valid_outcomes():
+    wine = mejax.datasets.load("wine")
+    fit = mejax.meologit("rating ~ warm + contact + (1 | judge)", wine, method="laplace")
+    draws = fit.simulate(50, seed=1)
+    assert set(np.unique(draws)) <= set(wine["rating"].unique())
+    epil = mejax.datasets.load("epilepsy")
+    nb = mejax.menbreg("y ~ lbase + trt + (1 | subject)", epil, method="laplace")
+    counts = nb.simulate(20, seed=1)
+    assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
+    batch = mejax.fit_batch(nb, counts[:3])
+    assert "/lnalpha" in batch.frame.columns
