@@ -29,7 +29,8 @@ from .spec.model import SpecError  # noqa: E402
 from .spec.residuals import Residuals  # noqa: E402
 
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
-           "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult", "SpecError", "DataError",
+           "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
+           "SpecError", "DataError",
            "ConvergenceWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional"]
 __version__ = "0.1.0"

@@ -119,8 +119,8 @@ def test_chunk_sizes_are_bucketed():
     assert chunk_size_for(1000, 180) == 1024
     assert chunk_size_for(5000, 180) == 1024
     assert chunk_size_for(5000, 100_000) == 32
-    assert chunk_size_for(10, 180, n_devices=8) == 16
-    assert chunk_size_for(10, 180, chunk_size=5, n_devices=4) == 8
+    assert chunk_size_for(10, 180, n_devices=8) == 64
+    assert chunk_size_for(200, 180, chunk_size=90, n_devices=4) == 92
 
 
 def test_many_datasets_grouped_by_shape():

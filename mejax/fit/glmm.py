@@ -23,7 +23,7 @@ from ..models.glmm import GlmmStructure, marginal_loglik, split_params
 from ..spec.design import Design
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
-from .optimize import ATOL, RTOL, _BFGS, expected_gain
+from .optimize import _BFGS, ATOL, RTOL, expected_gain
 
 METHODS = {
     "laplace": "laplace", "mcaghq": "mcaghq", "mcaghermite": "mcaghq", "mvaghq": "mvaghq",

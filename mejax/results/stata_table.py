@@ -217,6 +217,7 @@ def render_html(res) -> str:
         f"<div><b>{html.escape(_title(res))}</b> &mdash; "
         f"{res.nobs} obs, log likelihood {res.loglik:.6f}"
         f"{'' if res.converged else ' <b>(not converged)</b>'}"
-        f"{coef}{vc}<p>LR test vs. {lr.get('versus', 'linear model')}: {lr['kind']} = {lr['chi2']:.2f}, "
+        f"{coef}{vc}<p>LR test vs. {lr.get('versus', 'linear model')}: "
+        f"{lr['kind']} = {lr['chi2']:.2f}, "
         f"p = {lr['p']:.4f}</p>{'<ul>' + notes + '</ul>' if notes else ''}</div>"
     )

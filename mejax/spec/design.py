@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import CovStructure, make_structure
-from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
 from .glm_design import GlmData, build_glm_data
+from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
 from .residual_design import ResidualDesign, build_residual_design, check_nested
 
 _EXPR_NAMESPACE = {
@@ -347,9 +347,11 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     if spec.family is not None:
         glm = build_glm_data(spec.family, frame, y, spec.response)
         y = glm.data["y"]
-        if spec.family.name == "ordinal":  # the cutpoints play the constant's part
-            fixed = LinearPart(False, fixed.terms)
     x, columns, bases = build_linear(fixed, frame, spec.style)
+    if glm is not None and glm.family.name == "ordinal":
+        # the cutpoints play the constant's part; factors keep their base levels
+        keep = [i for i, c in enumerate(columns) if c.name not in ("_cons", "(Intercept)")]
+        x, columns = x[:, keep], [columns[i] for i in keep]
     x, columns, omitted = _drop_collinear(x, columns)
     if omitted:
         warnings.warn(f"note: {', '.join(omitted)} omitted because of collinearity", stacklevel=3)
