@@ -118,13 +118,13 @@ def test_ebmodes_match_lme4_random_slope():
     np.testing.assert_allclose(reses["district: _cons"], table["se__cons"].to_numpy()[codes])
 
 
-def test_ebmodes_match_lme4_nested_sparse_engine():
+def test_ebmodes_match_lme4_nested():
     case, ref, data = reference_case("predict_glmm_grouseticks_nested_laplace")
     command = case["model"]["stata"]
     design = build_design(parse_stata(command), data)
     theta = [ref["theta"]["LOCATION.(Intercept)"], ref["theta"]["BROOD:LOCATION.(Intercept)"]]
     res = result_at(command, data, np.concatenate([lme4_beta(case, ref, design), theta]))
-    assert res.model.engine == "sparse"
+    assert res.model.engine == "nested" and res.integration == "laplace"
     tables = res.ranef(ebmodes=True)
     by_group = {t["group"]: t for t in ref["ranef"]}
     loc = tables["LOCATION"]

@@ -36,7 +36,8 @@ from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 def _fit_responses(model: GlmmStructure, batched: dict, shared: dict):
     """Fit every response's row data in ``batched["data"]`` (vmapped fit_glmm)."""
     def one(data):
-        out = fit_glmm(shared["params0"], {**shared["arrays"], "data": data}, model)
+        out = fit_glmm(shared["params0"], {**shared["arrays"], "data": data}, model,
+                       shared["transform"])
         entries, _, aux = reported_values(out["params"], model)
         return jnp.concatenate([
             out["params"][: model.p], entries, aux, jnp.stack([
@@ -112,11 +113,21 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
         responses, _ = check_responses(responses, design.nobs, design.n_dropped)
         total = responses.shape[0]
     arrays = {k: v for k, v in result._fit["arrays"].items() if k != "data"}
-    shared = {"arrays": arrays, "params0": np.asarray(result.params)}
+    shared = {"arrays": arrays, "params0": np.asarray(result.params),
+              "transform": _transform(result)}
     run = run_batch("glmm_responses", _fit_responses, model, chunk, shared, total,
                     design.nobs, chunk_size=chunk_size, progress=progress, devices=devices,
                     desc=desc)
     return _result(result, run.outputs, np.concatenate(bad_rows), run.timings)
+
+
+def _transform(result: GlmmResult) -> np.ndarray:
+    """BFGS preconditioner from the original fit's information (identity if unusable)."""
+    from ..fit.glmm import preconditioner
+
+    info = np.linalg.inv(result.params_vcov) if np.all(np.isfinite(result.params_vcov)) else None
+    transform = None if info is None else preconditioner(info, result.nobs)
+    return np.eye(len(result.params)) if transform is None else transform
 
 
 def _result(result: GlmmResult, flat: np.ndarray, bad: np.ndarray, timings) -> BatchResult:

@@ -37,8 +37,11 @@ def nested_levels(design: Design) -> list[list[int]] | None:
 
 
 def level_arrays(design: Design) -> tuple[dict, ...]:
-    """Per nested level, top first: the rows' group codes, each group's parent code one
-    level up (zeros at the top) and the level's columns of Z (design term order)."""
+    """The nested engine's per-level arrays, top first.
+
+    Each level has the rows' group codes, each group's parent code one level
+    up (zeros at the top) and the level's columns of Z (design term order).
+    """
     levels = nested_levels(design)
     if levels is None:
         raise ValueError("the random-effects levels are not strictly nested")

@@ -10,7 +10,10 @@ whether it is drawn at once or in chunks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
@@ -103,9 +106,15 @@ class LmmSimulator:
             "r_by_group": res.by_codes[index[:, 0]].astype(np.int32),
             **covariance_index_arrays(res, index, mask),
         }
-        cov = np.asarray(residual.relative_cov(eta, arrays))
+        cov = np.asarray(_relative_cov(residual, jnp.asarray(eta), arrays))
         self.residual_index, self.residual_mask = index, mask
         self.residual_factor = np.linalg.cholesky(cov)
+
+
+@partial(jax.jit, static_argnums=0)
+def _relative_cov(residual, eta, arrays):
+    """R̃_g of every residual group in one compiled call (eagerly it is dozens of them)."""
+    return residual.relative_cov(eta, arrays)
 
 
 def term_covariances(design: Design, fit: dict) -> dict[int, np.ndarray]:

@@ -17,13 +17,17 @@ per combination of the nodes of its ancestors — gets its own grid:
   is exactly the joint Laplace approximation of the sparse engine.
 * ``mvaghq`` (mean-variance, Stata's default): starts from that grid and moves
   it to the posterior mean and covariance of the group's effect computed on
-  the grid itself (the lower integrals included), ``MV_UPDATES`` times.
+  the grid itself (the lower integrals included; for a lower level, given
+  its ancestors' node values), ``MV_UPDATES`` times.
 * ``ghq``: the standard-normal grid at every level.
 
 Arrays are vectorised over (groups × ancestor nodes): at level l the linear
 predictor is (rows, B) with B = Π_{a<l} M_a ancestor-node combinations (the
-same for every row), so one level costs rows × B × M_l evaluations per pass
-and the whole integral rows × Π_l M_l per pass at the bottom.
+same for every row; M_a = nodes^k_a), so one pass over the bottom level costs
+rows × Π_l M_l evaluations. Mean-variance adaptation makes MV_UPDATES + 1
+passes at every level, each redoing the levels below: (MV_UPDATES + 1)^L
+bottom passes in all, plus the Newton searches for the modes (warm-started
+from the first-order change of the joint mode, so a few steps each).
 
 Conditional modes: a Newton search over all the effects of a subtree whose
 Hessian is eliminated bottom-up (each group's block and its cross blocks with
@@ -32,7 +36,9 @@ gradients; then two Newton steps from it in the differentiated graph give
 exact first and second derivatives of the modes (as in :mod:`.glmm`). The
 mean-variance updates are a fixed number of explicit steps, differentiated
 as they are. The objective's gradient and autodiff Hessian are therefore
-those of the computed approximation itself, adaptation included.
+those of the computed approximation itself, adaptation included (with
+``order`` = 1, one Newton step, the gradient is exact; the fit's observed
+information asks for ``order`` = 2).
 """
 
 from __future__ import annotations
@@ -41,15 +47,21 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import MAX_GRID, product_grid
 from .families import eta_derivatives, row_loglik
-from .glmm import LOG_PI, MV_UPDATES, NEWTON_MAX_STEPS, NEWTON_TOL, STEP_SIZES, GlmmStructure
+from .glmm import MV_UPDATES, GlmmStructure
 
-SQRT2 = 2.0**0.5
-STEP_TOL = 1e-13  # relative decrease of h accepted as rounding by the step-size search
+LOG_PI = float(np.log(np.pi))
+SQRT2 = float(np.sqrt(2.0))
+NEWTON_MAX_STEPS = 100
+NEWTON_TOL = 1e-10  # on the largest change of any effect
+STEP_SHRINK = 0.25  # step-size factor when a Newton step would lower h
+MAX_SHRINKS = 8
+STEP_SLACK = 1e-12  # relative fall of h taken for rounding (keeps full steps at the mode)
 
 
 class Level(NamedTuple):
@@ -164,27 +176,34 @@ def newton_direction(elim: Elimination, sub: list[Level]) -> list:
     return deltas
 
 
-def _trial_values(us, deltas, eta_off, sub, data, aux, family):
-    """h per top group at u + α·δ for every step size α: (G_0, B, n_steps)."""
-    alphas = jnp.asarray(STEP_SIZES)
-    eta = _linear(eta_off, sub, us)[..., None]
-    d_eta = _linear(jnp.zeros_like(eta_off), sub, deltas)[..., None]
-    ll = row_loglik(eta + d_eta * alphas, _broadcast(data, 2), aux, family)
+def _subtree_values(us, eta_off, sub: list[Level], data: dict, aux, family):
+    """h = Σ log p − ½Σ|u|² per top group of ``sub``: (G_0, B)."""
+    ll = row_loglik(_linear(eta_off, sub, us), _broadcast(data, 1), aux, family)
     h = jax.ops.segment_sum(ll, sub[0].group, sub[0].n)
-    for m, (u, d) in enumerate(zip(us, deltas)):
-        trial = u[..., None, :] + alphas[:, None] * d[..., None, :]
-        h = h - 0.5 * _to_top(jnp.sum(trial**2, axis=-1), sub, m)
-    return h, alphas
+    for m, u in enumerate(us):
+        h = h - 0.5 * _to_top(jnp.sum(u**2, axis=-1), sub, m)
+    return h
+
+
+def _step(us, deltas, alpha, sub: list[Level]) -> list:
+    """u + α·δ with one step size α (G_0, B) per subtree."""
+    return [u + (alpha[_ancestor(sub, m, 0)] if m else alpha)[..., None] * d
+            for m, (u, d) in enumerate(zip(us, deltas))]
 
 
 def joint_modes(eta_off, sub: list[Level], data: dict, aux, family, start=None) -> list:
-    """Effects of every level maximising h given η_off (damped Newton, no gradients).
+    """Effects of every level maximising h given η_off (Newton, no gradients).
 
-    ``start``: starting values per level (zeros when None).
+    h is concave, so full steps are usually right; a subtree whose h would
+    fall (beyond rounding) takes a quarter of its step, repeatedly, while any
+    needs it. ``start``: starting values per level (zeros when None).
     """
     eta_off, aux = jax.lax.stop_gradient(eta_off), jax.lax.stop_gradient(aux)
     sub = [lv._replace(zl=jax.lax.stop_gradient(lv.zl)) for lv in sub]
     batch = eta_off.shape[1]
+
+    def values(us):
+        return _subtree_values(us, eta_off, sub, data, aux, family)
 
     def cond(state):
         _, change, it = state
@@ -194,13 +213,21 @@ def joint_modes(eta_off, sub: list[Level], data: dict, aux, family, start=None) 
         us, _, it = state
         elim = eliminate(us, eta_off, sub, data, aux, family)
         deltas = newton_direction(elim, sub)
-        values, alphas = _trial_values(us, deltas, eta_off, sub, data, aux, family)
-        # backtracking: the longest step that does not lower h beyond rounding (near the
-        # mode every step's change is rounding, and the full step keeps Newton quadratic)
-        ok = values >= (elim.h - STEP_TOL * (1.0 + jnp.abs(elim.h)))[..., None]
-        alpha = jnp.where(jnp.any(ok, axis=-1), alphas[jnp.argmax(ok, axis=-1)], 0.0)
-        new = [u + alpha[_ancestor(sub, m, 0)][..., None] * d if m else u + alpha[..., None] * d
-               for m, (u, d) in enumerate(zip(us, deltas))]
+        slack = STEP_SLACK * (1.0 + jnp.abs(elim.h))
+
+        def worse(h_try):
+            return ~(h_try >= elim.h - slack)  # NaN counts as worse
+
+        def shrink(search):
+            alpha, h_try, k = search
+            alpha = jnp.where(worse(h_try), STEP_SHRINK * alpha, alpha)
+            return alpha, values(_step(us, deltas, alpha, sub)), k + 1
+
+        alpha = jnp.ones_like(elim.h)
+        alpha, h_try, _ = jax.lax.while_loop(
+            lambda search: jnp.any(worse(search[1])) & (search[2] < MAX_SHRINKS), shrink,
+            (alpha, values(_step(us, deltas, alpha, sub)), 0))
+        new = _step(us, deltas, jnp.where(worse(h_try), 0.0, alpha), sub)
         change = jnp.max(jnp.stack([jnp.max(jnp.abs(n - u)) for n, u in zip(new, us)]))
         return new, change, it + 1
 
@@ -242,14 +269,12 @@ def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list
     Moving the top effects by d moves the others' joint mode by −y·d to first
     order (the back-substitution of the elimination with a zero gradient).
     """
-    n_nodes = nodes.shape[2]
     deltas, starts = [nodes - modes[0][..., None, :]], []
     for m in range(1, len(sub)):
         anc = jnp.concatenate([deltas[a][_ancestor(sub, m, a)] for a in range(m)], axis=-1)
         deltas.append(-jnp.einsum("gbkp,gbmp->gbmk", elim.y[m], anc))
         start = modes[m][..., None, :] + deltas[-1]
         starts.append(start.reshape(sub[m].n, -1, sub[m].k))
-    assert all(s.shape[1] == modes[0].shape[1] * n_nodes for s in starts)
     return jax.lax.stop_gradient(starts)
 
 

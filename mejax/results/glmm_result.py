@@ -40,8 +40,12 @@ class GlmmResult(MixedResult):
 
     @property
     def integration(self) -> str:
-        """Integration method actually used (crossed models use Laplace)."""
-        return self.model.method if self.model.engine in ("grouped", "nested") else "laplace"
+        """Integration method actually used (crossed models use Laplace; one adaptive node is
+        the Laplace approximation)."""
+        model = self.model
+        if model.engine == "sparse" or (model.nodes == 1 and model.method != "ghq"):
+            return "laplace"
+        return model.method
 
     @property
     def nodes(self) -> int:
