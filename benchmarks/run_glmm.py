@@ -8,8 +8,11 @@
 - cbpp ``cbind(incidence, size - incidence) ~ period + (1 | herd)`` with 25-point
   mode-curvature adaptive quadrature (``glmer(nAGQ = 25)``), warm.
 - The same cbpp model with Stata's default (mean-variance, 7 points), for reference.
+- Parametric bootstrap of the cbpp Laplace fit, 1000 replicates refitted in batch
+  (``fit.bootstrap``), in a fresh process with an empty and a warm compilation cache,
+  against ``lme4::bootMer`` (``r/glmer_cbpp_bootmer.R``).
 - Compile: a fresh process fitting each model with an empty compilation cache
-  (cold) and again with the cache it left (warm). ``--quick`` skips these.
+  (cold) and again with the cache it left (warm). ``--quick`` skips these and the bootstrap.
 
 Writes ``benchmarks/results/glmm.json`` and prints ratios (glmer time / mejax time).
 """
@@ -49,6 +52,32 @@ r = mejax.melogit(sys.argv[2], df, **json.loads(sys.argv[3]))
 r.fixef_se
 print(f"{time.perf_counter() - t0} {r.loglik!r} {r.converged}")
 """
+
+
+BOOTSTRAP_SCRIPT = """
+import sys, time
+t0 = time.perf_counter()
+import mejax
+df = mejax.datasets.load("cbpp")
+fit = mejax.melogit(sys.argv[1], df, method="laplace")
+t1 = time.perf_counter()
+boot = fit.bootstrap(int(sys.argv[2]), seed=1, progress=False)
+t2 = time.perf_counter()
+print(f"{t2 - t0} {t2 - t1} {boot.n_failed}")
+"""
+
+
+def mejax_bootstrap(nsim: int, cache_dir: str) -> dict:
+    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", BOOTSTRAP_SCRIPT, CBPP, str(nsim)],
+                          capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-500:]}
+    inner, boot_s, failed = proc.stdout.split()[-3:]
+    return {"process_s": wall, "in_process_s": float(inner), "bootstrap_s": float(boot_s),
+            "per_refit_s": float(boot_s) / nsim, "n_failed": int(failed)}
 
 
 def mejax_warm(name: str, n: int) -> dict:
@@ -104,10 +133,21 @@ def main(argv: list[str]) -> None:
         "lme4": peers._rscript("glmer_cbpp_agq25.R", DATA / "cbpp.csv", 50),
     }
     out["cbpp_mvaghq7"] = {"mejax": mejax_warm("cbpp_mvaghq7", 50)}
+    ratios: dict[str, float] = {}
     if not quick:
         for name in MODELS:
             out[name]["mejax_process"] = cold_and_warm(name)
-    ratios = {}
+        with tempfile.TemporaryDirectory() as cache:
+            out["cbpp_bootstrap"] = {
+                "mejax_cold_cache": mejax_bootstrap(1000, cache),
+                "mejax_warm_cache": mejax_bootstrap(1000, cache),
+                "lme4": peers._rscript("glmer_cbpp_bootmer.R", DATA / "cbpp.csv", 1000, 1),
+            }
+        boot = out["cbpp_bootstrap"]
+        for cache in ("mejax_cold_cache", "mejax_warm_cache"):
+            if "per_refit_s" in boot[cache] and "per_refit_s" in boot["lme4"]:
+                ratios[f"cbpp_bootstrap_lme4_over_{cache}"] = (
+                    boot["lme4"]["per_refit_s"] / boot[cache]["per_refit_s"])
     for name in ("contraception_laplace", "cbpp_mcaghq25"):
         peer, ours = out[name]["lme4"], out[name]["mejax"]
         if "median_s" in peer:

@@ -43,7 +43,7 @@ from ..models.glmm import (
 from ..spec.design import _linear_vars
 from ..spec.glm_design import _offset
 from ..spec.model import DataError, SpecError
-from .predict import _matrix, _new_frame, level_index
+from .predict import _matrix, _new_frame, level_index, new_level_codes
 
 KINDS = ("mu", "pr", "eta", "xb", "stdp", "reffects", "reses", "density", "residuals",
          "pearson", "deviance")
@@ -231,13 +231,7 @@ def _new_rows(result, data: pd.DataFrame, with_response: bool) -> Rows:
     for term in design.re_terms:
         zs.append(_matrix(design, term.effects, frame, term.effect_names) if n
                   else np.zeros((0, len(term.effect_names))))
-        levels = level_index(design, term)
-        if len(term.group_vars) == 1:
-            keys = pd.Index(pd.Series(frame[term.group_vars[0]]).to_numpy())
-        else:
-            keys = pd.MultiIndex.from_arrays(
-                [pd.Series(frame[v]).to_numpy() for v in term.group_vars])
-        codes.append(levels.get_indexer(keys) if n else np.zeros(0, dtype=int))
+        codes.append(new_level_codes(design, term, frame) if n else np.zeros(0, dtype=int))
     z = np.column_stack(zs) if zs else np.zeros((n, 0))
     y = None
     if with_response:

@@ -209,6 +209,17 @@ def blups(result) -> list[TermBlups]:
 
 
 # ---- group levels ------------------------------------------------------------------------
+def new_level_codes(design: Design, term, frame) -> np.ndarray:
+    """Each row's group code in the estimation sample; −1 for a group not seen there."""
+    levels = level_index(design, term)
+    if len(term.group_vars) == 1:
+        keys = pd.Index(pd.Series(frame[term.group_vars[0]]).to_numpy())
+    else:
+        keys = pd.MultiIndex.from_arrays(
+            [pd.Series(frame[v]).to_numpy() for v in term.group_vars])
+    return levels.get_indexer(keys) if len(keys) else np.zeros(0, dtype=int)
+
+
 def level_index(design: Design, term) -> pd.Index:
     """The term's group levels in code order, with their original values."""
     frame = getattr(design, "frame", None)
@@ -403,13 +414,7 @@ def _new_reffects(result, frame: ColumnFrame) -> dict[int, np.ndarray]:
     out = {}
     for tb in blups(result):
         term = design.re_terms[tb.index]
-        levels = level_index(design, term)
-        if len(term.group_vars) == 1:
-            keys = pd.Index(pd.Series(frame[term.group_vars[0]]).to_numpy())
-        else:
-            keys = pd.MultiIndex.from_arrays(
-                [pd.Series(frame[v]).to_numpy() for v in term.group_vars])
-        codes = levels.get_indexer(keys) if len(keys) else np.zeros(0, dtype=int)
+        codes = new_level_codes(design, term, frame)
         b = np.zeros((len(codes), tb.b.shape[1]))
         seen = codes >= 0
         b[seen] = tb.b[codes[seen]]

@@ -336,15 +336,21 @@ def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
     return jnp.sum(_grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout))
 
 
-def conditional_posterior(params, arrays, model: GlmmStructure):
-    """Modes û and the curvature factor L at them (host post-estimation: ebmodes, SEs)."""
+def _at_modes(params, arrays, model: GlmmStructure):
+    """Everything post-estimation starts from: η₀, V = ZΛ, aux, layout, modes, curvature factor."""
     beta, thetas, aux = split_params(params, model)
     eta0 = arrays["x"] @ beta + arrays["offset"]
     zl = arrays["z"] @ relative_factor(thetas, model)
     layout = _layout(arrays, model)
     mode = conditional_modes(eta0, zl, arrays, aux, model)
     _, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
-    return mode, low, relative_factor(thetas, model)
+    return eta0, zl, aux, layout, mode, low
+
+
+def conditional_posterior(params, arrays, model: GlmmStructure):
+    """Modes û and the curvature factor L at them (host post-estimation: ebmodes, SEs)."""
+    *_, mode, low = _at_modes(params, arrays, model)
+    return mode, low, relative_factor(split_params(params, model)[1], model)
 
 
 # ---- post-estimation (empirical Bayes means) ----------------------------------------------
@@ -361,12 +367,7 @@ def posterior_moments(params, arrays, model: GlmmStructure, nodes: int = 7):
     from dataclasses import replace
 
     quad = replace(model, method="mvaghq", nodes=int(nodes))
-    beta, thetas, aux = split_params(params, model)
-    eta0 = arrays["x"] @ beta + arrays["offset"]
-    zl = arrays["z"] @ relative_factor(thetas, model)
-    layout = _layout(arrays, model)
-    mode = conditional_modes(eta0, zl, arrays, aux, model)
-    _, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
+    eta0, zl, aux, layout, mode, low = _at_modes(params, arrays, model)
     eye = jnp.broadcast_to(jnp.eye(model.k), low.shape)
     scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
     _, log_f, u = _quadrature(mode, scale, jnp.zeros(model.n_units), eta0, zl, arrays, aux,
