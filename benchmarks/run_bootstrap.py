@@ -91,7 +91,8 @@ def mejax_in_process(nsim: int, repeats: int = 5) -> dict:
         steps.append(float(boot.replicates["steps"].mean()))
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats,
             "mean_bfgs_steps": statistics.mean(steps), "n_failed": boot.n_failed,
-            "loglik": fit.loglik}
+            "chunk_size": boot.batch.timings["chunk_size"], "loglik": fit.loglik,
+            "boot_se": boot.ci()["std_err"].to_dict()}
 
 
 def main() -> None:

@@ -101,6 +101,24 @@ def test_formula_with_responses_and_single_response(sleepstudy, responses, batch
     assert len(one) == 1
 
 
+def test_same_bucket_reuses_the_compiled_call(fit, responses, batch):
+    from mejax.batch import compiled
+
+    before = len(compiled._CALLS)
+    out = fit.refit_batch(responses[:5])  # 5 and 6 fits share the bucket of 8
+    assert len(compiled._CALLS) == before
+    np.testing.assert_array_equal(out.frame["Days"], batch.frame["Days"][:5])
+
+
+def test_stata_command_line(sleepstudy, responses, batch):
+    command = "mixed Reaction Days || Subject: Days, covariance(unstructured)"
+    out = mejax.fit_batch(command, responses[:2], data=sleepstudy)
+    assert out.estimate_columns[:2] == ["Days", "_cons"]
+    np.testing.assert_allclose(out.frame["_cons"], batch.frame["(Intercept)"][:2], rtol=1e-8)
+    np.testing.assert_allclose(out.frame["var(Residual)"], batch.frame["var(Residual)"][:2],
+                               rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape, message", [
     ((6, 179), "179 columns but the model's estimation sample has 180"),
     ((180, 6), "transpose"),
