@@ -1,5 +1,7 @@
 """The linear mixed model as pure JAX functions: log likelihood and a differentiable fit.
 
+GLMMs have the same pair, ``glmm_loglik`` and ``glmm_fit`` (:mod:`mejax.glmm_functional`).
+
 For use inside a larger JAX program (``jax.jit``, ``jax.grad``, ``jax.vmap``)::
 
     import mejax.functional as mf
@@ -199,3 +201,7 @@ def params(estimates: LmmFit) -> dict:
 def covariances(theta, sigma2, data: LmmData) -> list:
     """Σ_t = σ²Λ_tΛ_t' of every random-effect term (in the model's block order)."""
     return [sigma2 * lam @ lam.T for lam in lambdas_from_theta(theta, data.structure)]
+
+
+# the GLMM counterparts (mejax.glmm_functional)
+from .glmm_functional import GlmmData, glmm_data, glmm_fit, glmm_loglik  # noqa: E402, F401

@@ -20,6 +20,22 @@ import mejax  # noqa: E402
 REFERENCE = Path(__file__).parent / "reference"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop each test file's compiled executables when it is done.
+
+    A worker otherwise keeps every executable of every file it ran; jaxlib
+    0.10.2 has crashed inside XLA's compiler late in such long-lived processes.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+
+
 def load_case(case_id: str) -> dict:
     return json.loads((REFERENCE / "cases" / f"{case_id}.json").read_text())
 

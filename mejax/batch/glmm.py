@@ -25,10 +25,9 @@ from ..models.families import aux_names
 from ..models.glmm import GlmmStructure
 from ..results.glmm_result import GlmmResult
 from ..results.mixed_result import _component_row
-from ..spec.model import DataError
 from .engine import run_batch
 from .kinds import register_kind
-from .responses import check_responses
+from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 
 
@@ -97,21 +96,12 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
     bad_rows: list[np.ndarray] = []
 
     def chunk(lo: int, hi: int) -> dict:
-        y = responses(lo, hi) if callable(responses) else responses[lo:hi]
-        y, _ = check_responses(y, design.nobs, design.n_dropped)
-        if callable(responses) and y.shape[0] != hi - lo:
-            raise DataError(f"the response function gave {y.shape[0]} rows, expected {hi - lo}")
+        y, _ = take_responses(responses, lo, hi, design.nobs, design.n_dropped)
         data, bad = response_data(result, y)
         bad_rows.append(bad)
         return {"data": data}
 
-    if callable(responses):
-        if n is None or n < 1:
-            raise ValueError("give the number of fits n with a response function")
-        total = int(n)
-    else:
-        responses, _ = check_responses(responses, design.nobs, design.n_dropped)
-        total = responses.shape[0]
+    responses, total = count_responses(responses, n, design.nobs, design.n_dropped)
     arrays = {k: v for k, v in result._fit["arrays"].items() if k != "data"}
     shared = {"arrays": arrays, "params0": np.asarray(result.params),
               "transform": _transform(result)}

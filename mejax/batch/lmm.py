@@ -28,7 +28,7 @@ from ..spec.design import Design
 from ..spec.model import DataError
 from .engine import run_batch
 from .kinds import register_kind
-from .responses import check_responses
+from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 
 # ---- traced ------------------------------------------------------------------------------
@@ -210,10 +210,7 @@ def fit_responses(design: Design, reml: bool,
     bad_rows: list[np.ndarray] = []
 
     def chunk(lo: int, hi: int) -> dict:
-        y = responses(lo, hi) if callable(responses) else responses[lo:hi]
-        y, bad = check_responses(y, design.nobs, design.n_dropped)
-        if callable(responses) and y.shape[0] != hi - lo:
-            raise DataError(f"the response function gave {y.shape[0]} rows, expected {hi - lo}")
+        y, bad = take_responses(responses, lo, hi, design.nobs, design.n_dropped)
         bad_rows.append(bad)
         y[bad] = design.y  # a harmless stand-in; the fit is reported as non-finite input
         if start is None:
@@ -222,13 +219,7 @@ def fit_responses(design: Design, reml: bool,
             th = np.tile(np.asarray(start, dtype=float), (y.shape[0], 1))
         return {"theta0": th, "y": y}
 
-    if callable(responses):
-        if n is None or n < 1:
-            raise ValueError("give the number of fits n with a response function")
-        total = int(n)
-    else:
-        responses, _ = check_responses(responses, design.nobs, design.n_dropped)
-        total = responses.shape[0]
+    responses, total = count_responses(responses, n, design.nobs, design.n_dropped)
     run = run_batch("lmm_responses", _fit_responses, model, chunk,
                     {"arrays": arrays, "rows": rows}, total, design.nobs,
                     chunk_size=chunk_size, progress=progress, devices=devices, desc=desc)

@@ -33,3 +33,22 @@ def check_responses(responses, nobs: int, n_dropped: int = 0) -> tuple[np.ndarra
         raise DataError(f"responses have {y.shape[1]} columns but {sample}{hint}")
     bad = ~np.all(np.isfinite(y), axis=1)
     return y, bad
+
+
+def take_responses(responses, lo: int, hi: int, nobs: int, n_dropped: int = 0):
+    """Rows ``lo:hi`` of a response stack, or a response function's chunk, checked."""
+    y = responses(lo, hi) if callable(responses) else responses[lo:hi]
+    y, bad = check_responses(y, nobs, n_dropped)
+    if callable(responses) and y.shape[0] != hi - lo:
+        raise DataError(f"the response function gave {y.shape[0]} rows, expected {hi - lo}")
+    return y, bad
+
+
+def count_responses(responses, n: int | None, nobs: int, n_dropped: int = 0):
+    """(responses checked as a stack, or the function itself; the number of fits)."""
+    if callable(responses):
+        if n is None or n < 1:
+            raise ValueError("give the number of fits n with a response function")
+        return responses, int(n)
+    responses, _ = check_responses(responses, nobs, n_dropped)
+    return responses, responses.shape[0]
