@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
                         "('y ~ x + (1 | id)')")
     parser.add_argument("--data", help="CSV file or bundled data set name")
     parser.add_argument("--reml", action="store_true", help="REML (formula models)")
+    parser.add_argument("--family", help="GLMM family for a formula: binomial, poisson, "
+                        "nbinomial or ordinal (Stata commands name it: melogit, ...)")
+    parser.add_argument("--link", help="GLMM link (logit, probit, cloglog, log)")
+    parser.add_argument("--method", help="GLMM integration: mvaghq (default), mcaghq, ghq, laplace")
+    parser.add_argument("--nodes", type=int, help="GLMM integration points per dimension")
     parser.add_argument("--list-datasets", action="store_true", help="list bundled data sets")
     parser.add_argument("--csv", help="also write all estimates to this CSV file")
     parser.add_argument("--do", metavar="FILE", help="run a do-file of Stata commands (mixed, "
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from . import datasets
-    from .api import mixed, stata
+    from .api import meglm, mixed, stata
     from .spec.design import DataError
     from .spec.model import SpecError
 
@@ -52,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a model and --data are required")
     frame = _load(args.data)
     try:
-        if "~" in args.model:
+        if "~" in args.model and args.family:
+            result = meglm(args.model, frame, args.family, args.link, method=args.method,
+                           nodes=args.nodes)
+        elif "~" in args.model:
             result = mixed(args.model, frame, reml=args.reml)
         else:
             result = stata(args.model, frame)

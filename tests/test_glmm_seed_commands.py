@@ -46,3 +46,17 @@ def test_seed_command_runs(data, command, outcome):
     table = res.margins("a, at(x1 = (-10(1)10))")["table"]
     rows = 3 * 21 * (4 if outcome == "y_ord" else 1)  # every category's probability
     assert len(table) == rows and np.all(np.isfinite(table.iloc[:, 0].to_numpy(float)))
+
+
+def test_command_line_fits_glmms(capsys):
+    from mejax.cli import main
+
+    assert main(["melogit incidence i.period || herd:, binomial(size) laplace or",
+                 "--data", "cbpp"]) == 0
+    out = capsys.readouterr().out
+    assert "Mixed-effects logistic regression" in out and "Odds ratio" in out
+    assert main(["incidence ~ C(period) + (1 | herd)", "--data", "cbpp", "--family",
+                 "poisson", "--method", "laplace"]) == 0
+    assert "Mixed-effects Poisson regression" in capsys.readouterr().out
+    assert main(["melogit incidence i.period || herd:, binomial(size) intpoints(0)",
+                 "--data", "cbpp"]) == 2
