@@ -37,6 +37,8 @@ def data() -> pd.DataFrame:
     ("menbreg y x1 x2 i.a || id:", "y_cnt"),
 ])
 def test_seed_command_runs(data, command, outcome):
+    if "group: x1" in command:  # 7⁴ nodes per row: half the rows keep the test short
+        data = data[data.index % 8 < 4]
     res = mejax.stata(command, data.assign(y=data[outcome]))
     assert res.converged
     assert np.isfinite(res.loglik) and np.all(np.isfinite(res.fixef_se))
