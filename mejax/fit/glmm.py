@@ -2,9 +2,10 @@
 
 The model without random effects is fitted first: it gives starting values
 for β and the extra parameters, and the log likelihood of the LR test.
-Then one compiled call maximises the marginal log likelihood over (β, θ,
-aux) with BFGS; a second computes the observed information (the autodiff
-Hessian) for standard errors.
+The observed information at the start (central differences of the exact
+autodiff gradient) preconditions BFGS, which maximises the marginal log
+likelihood over (β, θ, aux) in one compiled call; the same compiled
+information at the optimum gives the standard errors.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def canonical_method(method: str | None) -> str:
     return METHODS[key]
 
 
-def _engine(design: Design, method: str = "laplace") -> str:
+def _engine(design: Design) -> str:
+    """none, grouped (one level), nested (strictly nested levels) or sparse (crossed)."""
     terms = design.re_terms
     if not terms:
         return "none"
@@ -76,7 +78,7 @@ def prepare(design: Design, method: str, nodes: int, with_effects: bool = True):
     family = design.glm.family
     arrays = {"x": design.x, "offset": glm.offset, "data": dict(glm.data),
               "nobs": np.float64(design.nobs)}
-    engine = _engine(design, method) if with_effects else "none"
+    engine = _engine(design) if with_effects else "none"
     n_units = 0
     structures: tuple = ()
     if engine != "none":
