@@ -115,8 +115,7 @@ def _transform(result: GlmmResult) -> np.ndarray:
     """BFGS preconditioner from the original fit's information (identity if unusable)."""
     from ..fit.glmm import preconditioner
 
-    info = np.linalg.inv(result.params_vcov) if np.all(np.isfinite(result.params_vcov)) else None
-    transform = None if info is None else preconditioner(info, result.nobs)
+    transform = preconditioner(result.observed_information, result.nobs)
     return np.eye(len(result.params)) if transform is None else transform
 
 

@@ -48,3 +48,10 @@ def solve_lower(low, rhs):
 def log_det(low):
     """log|L L'| from a batch of lower factors, summed over the batch."""
     return 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)))
+
+
+def cho_solve(low, rhs):
+    """(L L')⁻¹ B for a batch: ``low`` (..., k, k), ``rhs`` (..., k, m)."""
+    y = solve_lower(low, rhs)
+    flipped = jnp.flip(jnp.swapaxes(low, -1, -2), axis=(-2, -1))  # L' reversed: lower
+    return jnp.flip(solve_lower(flipped, jnp.flip(y, axis=-2)), axis=-2)

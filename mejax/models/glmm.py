@@ -97,7 +97,8 @@ def relative_factor(thetas, model: GlmmStructure):
     return block_diag(*[s.lam(t) for s, t in zip(model.structures, thetas)])
 
 
-def _broadcast(data: dict, extra_dims: int) -> dict:
+def broadcast_data(data: dict, extra_dims: int) -> dict:
+    """Row arrays with trailing axes, to broadcast against a (rows, ...) linear predictor."""
     return {k: v.reshape(v.shape + (1,) * extra_dims) for k, v in data.items()}
 
 
@@ -133,9 +134,7 @@ class _Grouped:
         return small.cholesky(hess)
 
     def solve(self, low, rhs):
-        y = small.solve_lower(low, rhs[..., None])
-        flipped = jnp.flip(jnp.swapaxes(low, -1, -2), axis=(-2, -1))  # L' reversed: lower
-        return jnp.flip(small.solve_lower(flipped, jnp.flip(y, axis=-2)), axis=-2)[..., 0]
+        return small.cho_solve(low, rhs[..., None])[..., 0]
 
     def log_det(self, low):
         return 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), axis=-1)
@@ -271,7 +270,7 @@ def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
     centre = eta0 + jnp.sum(zl * mu[g], axis=-1)
     spread = jnp.einsum("na,nab->nb", zl, scale[g])
     eta = centre[:, None] + jnp.sqrt(2.0) * spread @ xi.T  # (n, M)
-    ll = row_loglik(eta, _broadcast(arrays["data"], 1), aux, model.family)
+    ll = row_loglik(eta, broadcast_data(arrays["data"], 1), aux, model.family)
     u = mu[:, None, :] + jnp.sqrt(2.0) * jnp.einsum("gab,mb->gma", scale, xi)  # (G, M, K)
     log_f = (layout.unit_sum(ll) - 0.5 * jnp.sum(u**2, axis=-1)
              + jnp.sum(xi**2, axis=-1)[None, :] + log_w[None, :])
@@ -279,13 +278,30 @@ def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
     return value, log_f, u
 
 
-def _posterior_moments(log_f, u):
-    """Posterior mean and covariance of u per group from the quadrature nodes."""
-    w = jax.nn.softmax(log_f, axis=1)
-    mean = jnp.einsum("gm,gma->ga", w, u)
-    d = u - mean[:, None, :]
-    cov = jnp.einsum("gm,gma,gmb->gab", w, d, d)
-    return mean, cov
+def posterior_moments_at_nodes(log_f, u):
+    """Posterior mean (..., K) and covariance (..., K, K) of u from quadrature nodes.
+
+    ``log_f`` (..., M) are the log integrand values at the nodes ``u`` (..., M, K).
+    """
+    w = jax.nn.softmax(log_f, axis=-1)
+    mean = jnp.einsum("...m,...ma->...a", w, u)
+    d = u - mean[..., None, :]
+    return mean, jnp.einsum("...m,...ma,...mb->...ab", w, d, d)
+
+
+def curvature_scale(low):
+    """C = L'⁻¹ (so CC' = (LL')⁻¹, the inverse curvature) and log|C|, from its factor L."""
+    eye = jnp.broadcast_to(jnp.eye(low.shape[-1]), low.shape)
+    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
+    return scale, -jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), axis=-1)
+
+
+def _mean_variance_step(log_f, u, eta0, zl, arrays, aux, model, layout):
+    """The grid moved to the posterior mean and scaled by the posterior covariance."""
+    mean, cov = posterior_moments_at_nodes(log_f, u)
+    scale = small.cholesky(cov + 1e-12 * jnp.eye(model.k))
+    log_det_scale = jnp.sum(jnp.log(jnp.diagonal(scale, axis1=-2, axis2=-1)), axis=-1)
+    return _quadrature(mean, scale, log_det_scale, eta0, zl, arrays, aux, model, layout)
 
 
 def _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout):
@@ -296,21 +312,23 @@ def _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout):
         return _quadrature(jnp.zeros((g, k)), scale, jnp.zeros(g), eta0, zl, arrays, aux,
                            model, layout)[0]
     # mode-curvature: C = L'^{-1} with H = LL', so CC' = H⁻¹ and log|C| = −½ log|H|
-    eye = jnp.broadcast_to(jnp.eye(k), low.shape)
-    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
-    value, log_f, u = _quadrature(mode, scale, -0.5 * layout.log_det(low), eta0, zl, arrays,
-                                  aux, model, layout)
+    value, log_f, u = _quadrature(mode, *curvature_scale(low), eta0, zl, arrays, aux, model,
+                                  layout)
     if model.method == "mcaghq" or model.nodes == 1:
         return value
 
     def update(_, state):  # one loop body: compiled once, differentiable (a scan)
-        _, log_f, u = state
-        mean, cov = _posterior_moments(log_f, u)
-        scale = small.cholesky(cov + 1e-12 * jnp.eye(k))
-        log_det_scale = jnp.sum(jnp.log(jnp.diagonal(scale, axis1=-2, axis2=-1)), axis=-1)
-        return _quadrature(mean, scale, log_det_scale, eta0, zl, arrays, aux, model, layout)
+        return _mean_variance_step(*state[1:], eta0, zl, arrays, aux, model, layout)
 
     return jax.lax.fori_loop(0, MV_UPDATES, update, (value, log_f, u))[0]
+
+
+def _predictor_parts(params, arrays, model: GlmmStructure):
+    """η₀ = Xβ + offset, the rows' effect loadings V = ZΛ (None without effects), aux."""
+    beta, thetas, aux = split_params(params, model)
+    eta0 = arrays["x"] @ beta + arrays["offset"]
+    zl = None if model.engine == "none" else arrays["z"] @ relative_factor(thetas, model)
+    return eta0, zl, aux
 
 
 def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
@@ -319,11 +337,9 @@ def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
     ``order`` is the highest derivative that must be exact (1 for the fit's
     gradient, 2 for the observed information).
     """
-    beta, thetas, aux = split_params(params, model)
-    eta0 = arrays["x"] @ beta + arrays["offset"]
+    eta0, zl, aux = _predictor_parts(params, arrays, model)
     if model.engine == "none":
         return jnp.sum(row_loglik(eta0, arrays["data"], aux, model.family))
-    zl = arrays["z"] @ relative_factor(thetas, model)
     if model.engine == "nested":  # adaptive quadrature over nested levels
         from .glmm_nested import nested_loglik
         return nested_loglik(eta0, zl, arrays, aux, model, order)
@@ -339,9 +355,7 @@ def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
 
 def _at_modes(params, arrays, model: GlmmStructure):
     """Everything post-estimation starts from: η₀, V = ZΛ, aux, layout, modes, curvature factor."""
-    beta, thetas, aux = split_params(params, model)
-    eta0 = arrays["x"] @ beta + arrays["offset"]
-    zl = arrays["z"] @ relative_factor(thetas, model)
+    eta0, zl, aux = _predictor_parts(params, arrays, model)
     layout = _layout(arrays, model)
     mode = conditional_modes(eta0, zl, arrays, aux, model)
     _, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
@@ -369,15 +383,9 @@ def posterior_moments(params, arrays, model: GlmmStructure, nodes: int = 7):
 
     quad = replace(model, method="mvaghq", nodes=int(nodes))
     eta0, zl, aux, layout, mode, low = _at_modes(params, arrays, model)
-    eye = jnp.broadcast_to(jnp.eye(model.k), low.shape)
-    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
-    _, log_f, u = _quadrature(mode, scale, jnp.zeros(model.n_units), eta0, zl, arrays, aux,
-                              quad, layout)
+    _, log_f, u = _quadrature(mode, *curvature_scale(low), eta0, zl, arrays, aux, quad, layout)
 
     def update(_, state):
-        mean, cov = _posterior_moments(*state)
-        scale = small.cholesky(cov + 1e-12 * jnp.eye(model.k))
-        return _quadrature(mean, scale, jnp.zeros(model.n_units), eta0, zl, arrays, aux, quad,
-                           layout)[1:]
+        return _mean_variance_step(*state, eta0, zl, arrays, aux, quad, layout)[1:]
 
-    return _posterior_moments(*jax.lax.fori_loop(0, EB_MV_UPDATES, update, (log_f, u)))
+    return posterior_moments_at_nodes(*jax.lax.fori_loop(0, EB_MV_UPDATES, update, (log_f, u)))

@@ -53,7 +53,13 @@ from jax.scipy.special import logsumexp
 from ..linalg import small
 from ..linalg.quadrature import MAX_GRID, product_grid
 from .families import eta_derivatives, row_loglik
-from .glmm import MV_UPDATES, GlmmStructure
+from .glmm import (
+    MV_UPDATES,
+    GlmmStructure,
+    broadcast_data,
+    curvature_scale,
+    posterior_moments_at_nodes,
+)
 
 LOG_PI = float(np.log(np.pi))
 SQRT2 = float(np.sqrt(2.0))
@@ -101,22 +107,11 @@ def _to_top(values, sub: list[Level], m: int):
     return jax.ops.segment_sum(values, _ancestor(sub, m, 0), num_segments=sub[0].n)
 
 
-def _broadcast(data: dict, extra_dims: int) -> dict:
-    return {k: v.reshape(v.shape + (1,) * extra_dims) for k, v in data.items()}
-
-
 def _linear(eta_off, sub: list[Level], us):
     """η = η_off + Σ_l z_lΛ_l u_l[g_l]: (N, B)."""
     for lv, u in zip(sub, us):
         eta_off = eta_off + jnp.einsum("nk,nbk->nb", lv.zl, u[lv.group])
     return eta_off
-
-
-def _chol_solve(low, rhs):
-    """(LL')⁻¹ rhs for a batch: ``low`` (..., k, k), ``rhs`` (..., k, m)."""
-    y = small.solve_lower(low, rhs)
-    flipped = jnp.flip(jnp.swapaxes(low, -1, -2), axis=(-2, -1))  # L' reversed: lower
-    return jnp.flip(small.solve_lower(flipped, jnp.flip(y, axis=-2)), axis=-2)
 
 
 # ---- the joint conditional mode of a subtree -------------------------------------------------
@@ -138,7 +133,7 @@ class Elimination(NamedTuple):
 def eliminate(us, eta_off, sub: list[Level], data: dict, aux, family) -> Elimination:
     """h, and the eliminated curvature −∇²h and gradient ∇h, at the effects ``us``."""
     eta = _linear(eta_off, sub, us)
-    ll, d1, d2 = eta_derivatives(eta, _broadcast(data, 1), aux, family)
+    ll, d1, d2 = eta_derivatives(eta, broadcast_data(data, 1), aux, family)
     zt = jnp.concatenate([lv.zl for lv in sub], axis=1)  # (N, K): the whole ancestor chain
     leaf = sub[-1]
     b = jax.ops.segment_sum(d1[..., None] * zt[:, None, :], leaf.group, leaf.n)
@@ -153,12 +148,12 @@ def eliminate(us, eta_off, sub: list[Level], data: dict, aux, family) -> Elimina
         b = b.at[..., kp:].add(-us[m])
         h = h - 0.5 * _to_top(jnp.sum(us[m] ** 2, axis=-1), sub, m)
         low = small.cholesky(a[..., kp:, kp:])
-        x = _chol_solve(low, b[..., kp:, None])[..., 0]
+        x = small.cho_solve(low, b[..., kp:, None])[..., 0]
         lows[m], xs[m] = low, x
         if m == 0:
             break
         q = a[..., :kp, kp:]
-        y = _chol_solve(low, jnp.swapaxes(q, -1, -2))
+        y = small.cho_solve(low, jnp.swapaxes(q, -1, -2))
         ys[m] = y
         schur = a[..., :kp, :kp] - q @ y
         rhs = b[..., :kp] - jnp.einsum("gbpk,gbk->gbp", q, x)
@@ -178,7 +173,7 @@ def newton_direction(elim: Elimination, sub: list[Level]) -> list:
 
 def _subtree_values(us, eta_off, sub: list[Level], data: dict, aux, family):
     """h = Σ log p − ½Σ|u|² per top group of ``sub``: (G_0, B)."""
-    ll = row_loglik(_linear(eta_off, sub, us), _broadcast(data, 1), aux, family)
+    ll = row_loglik(_linear(eta_off, sub, us), broadcast_data(data, 1), aux, family)
     h = jax.ops.segment_sum(ll, sub[0].group, sub[0].n)
     for m, u in enumerate(us):
         h = h - 0.5 * _to_top(jnp.sum(u**2, axis=-1), sub, m)
@@ -248,21 +243,6 @@ def differentiable_modes(eta_off, sub: list[Level], data: dict, aux, family, ord
 
 
 # ---- recursive quadrature ----------------------------------------------------------------------
-def _posterior_moments(log_f, u):
-    """Posterior mean and covariance per integral from its nodes: (..., k), (..., k, k)."""
-    w = jax.nn.softmax(log_f, axis=-1)
-    mean = jnp.einsum("gbm,gbma->gba", w, u)
-    d = u - mean[..., None, :]
-    return mean, jnp.einsum("gbm,gbma,gbmc->gbac", w, d, d)
-
-
-def _scale_from_factor(low):
-    """C = L'⁻¹ (so CC' = (LL')⁻¹) and log|C| from a curvature's Cholesky factor."""
-    eye = jnp.broadcast_to(jnp.eye(low.shape[-1]), low.shape)
-    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
-    return scale, -jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), axis=-1)
-
-
 def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list:
     """Starting values of the lower levels' modes at every node (G, B, M, k) of the top one.
 
@@ -297,7 +277,7 @@ def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
         u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
         eta = eta_off[..., None] + jnp.einsum("nk,nbmk->nbm", lv.zl, u[lv.group])
         if depth == len(levels) - 1:
-            ll = row_loglik(eta, _broadcast(data, 2), aux, model.family)
+            ll = row_loglik(eta, broadcast_data(data, 2), aux, model.family)
             inner = jax.ops.segment_sum(ll, lv.group, lv.n)
         else:
             n, b, m = eta.shape
@@ -311,13 +291,13 @@ def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
     if model.method == "ghq":
         scale = jnp.broadcast_to(jnp.eye(lv.k), shape + (lv.k, lv.k))
         return quadrature(jnp.zeros(shape + (lv.k,)), scale, jnp.zeros(shape))[0]
-    scale, log_det_scale = _scale_from_factor(elim.low[0])
+    scale, log_det_scale = curvature_scale(elim.low[0])
     if model.method == "mcaghq" or model.nodes == 1:
         return quadrature(modes[0], scale, log_det_scale)[0]
 
     def update(carry, _):
         value, log_f, u = quadrature(*carry)
-        mean, cov = _posterior_moments(log_f, u)
+        mean, cov = posterior_moments_at_nodes(log_f, u)
         factor = small.cholesky(cov + 1e-12 * jnp.eye(lv.k))
         log_det = jnp.sum(jnp.log(jnp.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
         return (mean, factor, log_det), value

@@ -82,8 +82,19 @@ class GlmmResult(MixedResult):
         return len(self._fit["params"])
 
     @cached_property
-    def _information(self):
+    def _inference(self):
+        """(observed information, Jacobians and values of the reported parameters)."""
         info, jacs, values = self._fit["inference"]()
+        return info, jacs, values
+
+    @property
+    def observed_information(self) -> np.ndarray:
+        """−∇² log L at the estimates, in all parameters (optimisation scale)."""
+        return self._inference[0]
+
+    @cached_property
+    def _information(self):
+        info, jacs, values = self._inference
         try:
             cov = np.linalg.inv(info)
         except np.linalg.LinAlgError:
