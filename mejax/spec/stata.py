@@ -30,9 +30,8 @@ _FACTOR = re.compile(
 SUPPORTED_COMMANDS = {"mixed", "xtmixed"}
 
 # option name -> (minimum abbreviation, takes argument)
-GLOBAL_OPTIONS = {
-    "reml": ("reml", False),
-    "mle": ("ml", False),
+# what every estimation command accepts: the constant and how results are shown
+COMMON_OPTIONS = {
     "noconstant": ("nocons", False),
     "allbase": ("allbase", False),
     "level": ("l", True),
@@ -45,11 +44,16 @@ GLOBAL_OPTIONS = {
     "noheader": ("noheader", False),
     "nogroup": ("nogr", False),
     "nolrtest": ("nolr", False),
+}
+GLOBAL_OPTIONS = {
+    "reml": ("reml", False),
+    "mle": ("ml", False),
+    **COMMON_OPTIONS,
     "dfmethod": ("dfm", True),
 }
-# me* commands (melogit, mepoisson, ...): the estimation options they share
+# me* commands (melogit, mepoisson, ...): the family, integration and eform options
 GLMM_OPTIONS = {
-    "noconstant": ("nocons", False),
+    **COMMON_OPTIONS,
     "binomial": ("binomial", True),
     "exposure": ("exposure", True),
     "offset": ("offset", True),
@@ -60,17 +64,6 @@ GLMM_OPTIONS = {
     "or": ("or", False),
     "irr": ("irr", False),
     "eform": ("eform", False),
-    "level": ("l", True),
-    "nolog": ("nolog", False),
-    "log": ("log", False),
-    "noretable": ("noreta", False),
-    "nofetable": ("nofet", False),
-    "noheader": ("noheader", False),
-    "nogroup": ("nogr", False),
-    "nolrtest": ("nolr", False),
-    "allbase": ("allbase", False),
-    "variance": ("var", False),
-    "stddeviations": ("stddev", False),
 }
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
