@@ -4,17 +4,37 @@ Random-effect blocks are tiny (k is the number of effects in a term, usually
 1–3) but there are thousands of them. Unrolling the k×k algorithm over the
 batch turns it into a handful of fused elementwise kernels, which compile in a
 fraction of the time of batched LAPACK calls and differentiate cleanly to any
-order. Use these only for small k; dense blocks use ``jnp.linalg.cholesky``.
+order. The unrolled program grows like k³, so above ``UNROLL_MAX`` (a size that
+users control: fixed effects, random coefficients, nested effects) the same
+routines run as a scan over columns (:mod:`mejax.linalg.batched`), whose
+program size does not depend on k.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+from . import batched
+
+UNROLL_MAX = 3  # largest k written out element by element; above it, a scan over columns
+
+
+def _as_batch(fn, *arrays):
+    """Apply a (G, k, ·) routine of :mod:`batched` to arrays with any leading axes."""
+    lead = arrays[0].shape[:-2]
+    flat = [a.reshape((-1,) + a.shape[-2:]) for a in arrays]
+    out = fn(*flat)
+    return out.reshape(lead + out.shape[-2:])
 
 
 def cholesky(m):
     """Lower Cholesky factor of a batch of symmetric positive-definite (..., k, k)."""
     k = m.shape[-1]
+    if k > UNROLL_MAX and m.ndim == 2:  # one dense matrix: LAPACK, whose derivative rules
+        return jnp.linalg.cholesky(m)  # are triangular solves of the same size
+    if k > UNROLL_MAX:
+        return _as_batch(batched.cholesky, m)
     cols: list[list] = [[None] * k for _ in range(k)]  # cols[i][j] = L[i, j]
     for j in range(k):
         diag = m[..., j, j]
@@ -36,6 +56,13 @@ def cholesky(m):
 def solve_lower(low, rhs):
     """Solve L X = B for a batch: ``low`` (..., k, k), ``rhs`` (..., k, m)."""
     k = low.shape[-1]
+    if k > UNROLL_MAX and low.ndim == 2:
+        return solve_triangular(low, rhs, lower=True)
+    if k > UNROLL_MAX:
+        lead = jnp.broadcast_shapes(low.shape[:-2], rhs.shape[:-2])
+        low = jnp.broadcast_to(low, lead + low.shape[-2:])
+        rhs = jnp.broadcast_to(rhs, lead + rhs.shape[-2:])
+        return _as_batch(batched.solve_lower, low, rhs)
     rows = []
     for i in range(k):
         acc = rhs[..., i, :]

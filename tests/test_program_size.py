@@ -1,0 +1,78 @@
+"""Guard: the traced programs grow at most mildly with the sizes users choose.
+
+A 12-level factor once took minutes to compile, because the p×p fixed-effects
+block went through a Cholesky written out element by element (its program, and
+far more its Hessian's, grew like p³). These tests count the lowered StableHLO
+operations of each compiled call (fit, variance-component SEs, GLMM fit and
+information) and fail when a larger model's program is more than a small
+multiple of a smaller one's. Counting, not timing, keeps them exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from mejax.fit import glmm as fit_glmm_module
+from mejax.fit import mixed as fit_mixed_module
+from mejax.fit.optimize import covariance_inference, fit_lmm
+from mejax.spec.design import build_design
+from mejax.spec.family import make_family
+from mejax.spec.formula import parse_formula
+
+
+def _data(levels: int, n_slopes: int = 0, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"x": rng.normal(size=n), "f": pd.Categorical(rng.integers(0, levels, n)),
+                      "g": rng.integers(0, 20, n)})
+    for i in range(n_slopes):
+        d[f"z{i}"] = rng.normal(size=n)
+    d["y"] = d.x + rng.normal(size=n)
+    d["b"] = (d.y > 0).astype(float)
+    return d
+
+
+def _count_ops(lowered) -> int:
+    return sum("stablehlo." in line for line in lowered.as_text().splitlines())
+
+
+def _program_sizes(formula: str, data: pd.DataFrame, method: str) -> dict[str, int]:
+    """Operations in the four compiled calls of a first fit and its printed table."""
+    design = build_design(parse_formula(formula), data)
+    _, model, arrays, theta0 = fit_mixed_module.prepare(design, False)
+    sizes = {
+        "lmm fit": _count_ops(fit_lmm.lower(theta0, arrays, model)),
+        "lmm SEs": _count_ops(covariance_inference.lower(theta0, 1.0, arrays, model)),
+    }
+    spec = replace(parse_formula(formula.replace("y ~", "b ~", 1)),
+                   family=make_family("binomial", "logit"))
+    g_design = build_design(spec, data)
+    g_model, g_arrays = fit_glmm_module.prepare(g_design, method, 7)
+    n_params = g_design.x.shape[1] + sum(s.n_theta() for s in g_model.structures)
+    start = jnp.zeros(n_params)
+    sizes["glmm fit"] = _count_ops(
+        fit_glmm_module.fit_glmm.lower(start, g_arrays, g_model, jnp.eye(n_params)))
+    sizes["glmm information"] = _count_ops(
+        fit_glmm_module.information_and_jacobians.lower(start, g_arrays, g_model))
+    return sizes
+
+
+def test_program_size_does_not_grow_with_fixed_effects():
+    small = _program_sizes("y ~ x + f + (1 | g)", _data(4), "mvaghq")  # p = 5
+    large = _program_sizes("y ~ x + f + (1 | g)", _data(49), "mvaghq")  # p = 50
+    for call, n_small in small.items():
+        assert large[call] <= 1.5 * n_small, (call, n_small, large[call])
+
+
+def test_program_size_grows_mildly_with_random_coefficients():
+    def formula(k):
+        zs = " + ".join(f"z{i}" for i in range(k))
+        return f"y ~ x + {zs} + (1 + {zs} | g)"
+
+    small = _program_sizes(formula(2), _data(3, 2), "laplace")  # 3 effects per group
+    large = _program_sizes(formula(8), _data(3, 8), "laplace")  # 9 effects
+    for call, n_small in small.items():
+        assert large[call] <= 3.0 * n_small, (call, n_small, large[call])
