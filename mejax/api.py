@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from .api_checks import check_family, check_keywords, stata_numeric_columns, warn_binary_outcome
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
@@ -18,8 +19,11 @@ from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
+from .stata_expr import ExprContext
+from .stata_syntax import estimation_qualifiers, row_mask
 
 
+@check_keywords("mixed")
 def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=None,
           residuals=None, level: float = 95.0, dfmethod: str | None = None,
           devices=None) -> MixedResult:
@@ -43,6 +47,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     _check_level(level)
     dfmethod = canonical_dfmethod(dfmethod, reml)
     spec = parse_formula(formula)
+    warn_binary_outcome(data, spec.response, "mejax.melogit(formula, data) or mejax.meglm")
     res = as_residuals(residuals)
     if res is not None:
         spec = replace(spec, residuals=res)
@@ -51,6 +56,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     return MixedResult(design, fit_design(design, reml, devices), reml, level, options)
 
 
+@check_keywords("glmm")
 def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
           *, trials=None, offset: str | None = None, exposure: str | None = None,
           dispersion: str = "mean", method: str | None = None, nodes: int | None = None,
@@ -71,6 +77,7 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
     _check_level(level)
+    check_family(family)
     formula, data, trials = _cbind_response(formula, data, trials)
     fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
                       dispersion=dispersion)
@@ -102,23 +109,35 @@ def _cbind_response(formula: str, data: pd.DataFrame, trials):
     return f"{successes} ~{rhs}", data, column
 
 
-def _glmm_command(family: str, link: str | None = None, eform: str | None = None):
-    def fit(formula: str, data: pd.DataFrame, **kwargs) -> GlmmResult:
-        kwargs.setdefault("eform", None)
-        return meglm(formula, data, family, link, **kwargs)
+def _glmm_command(name: str, family: str, link: str):
+    """``melogit`` and friends: :func:`meglm` with the family and link fixed."""
+    def fit(formula: str, data: pd.DataFrame, *, trials=None, offset: str | None = None,
+            exposure: str | None = None, dispersion: str | None = None,
+            method: str | None = None, nodes: int | None = None, covariance=None,
+            level: float = 95.0, eform: str | None = None) -> GlmmResult:
+        extra = {} if dispersion is None else {"dispersion": dispersion}
+        return meglm(formula, data, family, link, trials=trials, offset=offset,
+                     exposure=exposure, method=method, nodes=nodes, covariance=covariance,
+                     level=level, eform=eform, **extra)
 
-    fit.__doc__ = (f"{family.capitalize()} mixed model with a {link or 'canonical'} link: "
-                   f":func:`meglm` with ``family={family!r}``.")
-    return fit
+    fit.__name__ = fit.__qualname__ = name
+    fit.__doc__ = (f"{family.capitalize()} mixed model with a {link} link (Stata's ``{name}``): "
+                   f":func:`meglm` with ``family={family!r}, link={link!r}``.\n\n"
+                   "``formula`` is lme4-style (``'y ~ x + (1 | g)'``; binomial counts as "
+                   "``cbind(successes, n - successes)`` or ``trials=``); ``method`` is "
+                   "'mvaghq' (default), 'mcaghq', 'ghq' or 'laplace' with ``nodes`` points; "
+                   "``eform`` ('or', 'irr') shows exponentiated coefficients; the other "
+                   "arguments are :func:`meglm`'s.")
+    return check_keywords("glmm", name)(fit)
 
 
-melogit = _glmm_command("binomial", "logit")
-meprobit = _glmm_command("binomial", "probit")
-mecloglog = _glmm_command("binomial", "cloglog")
-meologit = _glmm_command("ordinal", "logit")
-meoprobit = _glmm_command("ordinal", "probit")
-mepoisson = _glmm_command("poisson", "log")
-menbreg = _glmm_command("nbinomial", "log")
+melogit = _glmm_command("melogit", "binomial", "logit")
+meprobit = _glmm_command("meprobit", "binomial", "probit")
+mecloglog = _glmm_command("mecloglog", "binomial", "cloglog")
+meologit = _glmm_command("meologit", "ordinal", "logit")
+meoprobit = _glmm_command("meoprobit", "ordinal", "probit")
+mepoisson = _glmm_command("mepoisson", "poisson", "log")
+menbreg = _glmm_command("menbreg", "nbinomial", "log")
 
 
 def _fit_glmm(design, level: float, options: dict) -> GlmmResult:
@@ -142,17 +161,24 @@ def stata(command: str, data: pd.DataFrame) -> MixedResult:
     """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``.
 
     ``mixed`` and the GLMM commands ``melogit``, ``meprobit``, ``mecloglog``,
-    ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted.
+    ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted, with
+    ``if`` and ``in`` qualifiers after the fixed part (``mixed y x if age > 10 || id:``).
     """
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
+    command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
     options = dict(spec.options)
     level = float(options.get("level", 95.0))
     _check_level(level)
+    if isinstance(data, pd.DataFrame):
+        if if_exp is not None or in_text is not None:
+            data = data[row_mask(ExprContext(data), if_exp, in_text)]
+        data = stata_numeric_columns(data, spec)
     design = build_design(spec, data)
     if spec.family is not None:
         return _fit_glmm(design, level, options)
+    warn_binary_outcome(data, spec.response, f"melogit {spec.response} ... || ...:")
     reml = bool(options.get("reml", False))
     if "dfmethod" in options:
         options["dfmethod"] = canonical_dfmethod(options["dfmethod"], reml)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", help="Stata command ('mixed y x || id:') or formula "
                         "('y ~ x + (1 | id)')")
     parser.add_argument("--data", help="CSV file or bundled data set name")
-    parser.add_argument("--reml", action="store_true", help="REML (formula models)")
+    parser.add_argument("--reml", action="store_true", help="REML (linear models: a formula "
+                        "without --family, or a mixed command)")
     parser.add_argument("--family", help="GLMM family for a formula: binomial, poisson, "
                         "nbinomial or ordinal (Stata commands name it: melogit, ...)")
     parser.add_argument("--link", help="GLMM link (logit, probit, cloglog, log)")
@@ -39,12 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, help="GLMM integration points per dimension")
     parser.add_argument("--list-datasets", action="store_true", help="list bundled data sets")
     parser.add_argument("--csv", help="also write all estimates to this CSV file")
-    parser.add_argument("--do", metavar="FILE", help="run a do-file of Stata commands (mixed, "
-                        "predict, test, margins, ...) on --data")
+    parser.add_argument("--do", metavar="FILE", help="run a do-file of Stata commands (use, "
+                        "generate, mixed, melogit, predict, margins, ...), on --data if given")
     args = parser.parse_args(argv)
 
     from . import datasets
     from .api import meglm, mixed, stata
+    from .api_checks import BinaryOutcomeWarning
     from .spec.design import DataError
     from .spec.model import SpecError
 
@@ -57,20 +60,45 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a model and --data are required")
     frame = _load(args.data)
     try:
-        if "~" in args.model and args.family:
-            result = meglm(args.model, frame, args.family, args.link, method=args.method,
-                           nodes=args.nodes)
-        elif "~" in args.model:
-            result = mixed(args.model, frame, reml=args.reml)
-        else:
-            result = stata(args.model, frame)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BinaryOutcomeWarning)
+            if "~" in args.model and args.family:
+                if args.reml:
+                    raise SpecError("--reml is for linear models; GLMMs (--family) are fitted "
+                                    "by maximum likelihood")
+                result = meglm(args.model, frame, args.family, args.link, method=args.method,
+                               nodes=args.nodes)
+            elif "~" in args.model:
+                result = mixed(args.model, frame, reml=args.reml)
+            else:
+                result = stata(_with_reml(args.model) if args.reml else args.model, frame)
     except (SpecError, DataError) as err:
         print(f"mejax: {err}", file=sys.stderr)
         return 2
+    for warning in caught:
+        if issubclass(warning.category, BinaryOutcomeWarning):
+            hint = " (or --family binomial)" if "~" in args.model else ""
+            print(f"mejax: warning: {warning.message}{hint}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
     print(result.summary())
     if args.csv:
         result.to_frame().to_csv(args.csv, index=False)
     return 0
+
+
+def _with_reml(command: str) -> str:
+    """``--reml`` on a Stata command line: add the ``reml`` option to ``mixed``."""
+    from .spec.formula import split_top
+    from .spec.model import SpecError
+
+    words = command.split()
+    if not words or words[0] not in ("mixed", "xtmixed"):
+        raise SpecError(f"--reml is for linear models (mixed); {words[0] if words else 'it'} "
+                        "is fitted by maximum likelihood")
+    last = split_top(command, ("||",))[-1][1]
+    return command + (" reml" if "," in last else ", reml")
 
 
 def _run_do(path: str, data: str | None, parser) -> int:
@@ -79,12 +107,10 @@ def _run_do(path: str, data: str | None, parser) -> int:
     from .spec.design import DataError
     from .spec.model import SpecError
 
-    if not data:
-        parser.error("--do needs --data")
     if not Path(path).exists():
         print(f"mejax: do-file {path!r} not found", file=sys.stderr)
         return 2
-    session = StataSession(_load(data))
+    session = StataSession(_load(data) if data else None)
     try:
         session.run_do(Path(path).read_text())
     except (SpecError, DataError) as err:

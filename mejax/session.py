@@ -8,112 +8,215 @@ figures of ``marginsplot``; ``run_do`` runs a do-file.
 
 from __future__ import annotations
 
-import ast
-import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from .results.stata_table import StataText
+from .session_data import DataCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
-from .spec.model import SpecError
+from .spec.formula import split_top
+from .spec.model import DataError, SpecError
+from .stata_estimates import estimates_table, recovariance
+from .stata_expr import ExprContext, evaluate
+from .stata_syntax import split_options
 
 __all__ = ["StataSession", "SessionError", "parse_do"]
 
 
 class SessionError(SpecError):
-    """A command the session cannot run (unknown, misspelled, or missing estimates)."""
+    """A command the session cannot run (unknown, misspelled, or missing estimates).
+
+    ``rc`` is Stata's return code (199: unrecognized command, 301: no estimates).
+    """
+
+    def __init__(self, message: str, rc: int = 198):
+        super().__init__(message)
+        self.rc = rc
 
 
-# command word -> canonical command (Stata's abbreviations that people use)
-_COMMANDS = {
-    "mixed": "mixed", "xtmixed": "mixed", "predict": "predict", "pred": "predict",
-    "estat": "estat", "test": "test", "lincom": "lincom", "contrast": "contrast",
+class _ExitDo(Exception):
+    """``exit`` in a do-file: stop running it, without an error."""
+
+
+# Stata command words: full name -> shortest abbreviation Stata accepts
+_ABBREVIATIONS = {
+    "mixed": "mixed", "xtmixed": "xtmixed", "predict": "predict", "estat": "estat",
+    "test": "test", "testparm": "testparm", "lincom": "lincom", "contrast": "contrast",
     "pwcompare": "pwcompare", "margins": "margins", "marginsplot": "marginsplot",
-    "estimates": "estimates", "estimate": "estimates", "est": "estimates",
-    "lrtest": "lrtest", "display": "display", "di": "display", "dis": "display",
-    "testparm": "testparm",
+    "estimates": "est", "lrtest": "lrtest", "display": "di",
+    "version": "vers", "clear": "clear", "set": "set", "use": "use", "sysuse": "sysuse",
+    "webuse": "webuse", "import": "import", "save": "sa", "export": "export",
+    "generate": "g", "replace": "replace", "keep": "keep", "drop": "drop", "sort": "so",
+    "rename": "ren", "list": "l", "summarize": "su", "tabulate": "ta", "count": "cou",
+    "exit": "exit", "log": "log",
 }
-_COMMANDS.update({cmd: "mixed" for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
+_ABBREVIATIONS.update({cmd: cmd for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
+_ESTIMATION = {"mixed", "xtmixed", *GLMM_COMMANDS}
+_ALIASES = {"pred": "predict", "xtmixed": "mixed", "estimate": "estimates",
+            **{cmd: "mixed" for cmd in GLMM_COMMANDS}}
 _PREDICT_KINDS = ("xb", "fitted", "residuals", "rstandard", "reffects", "stdp")
+_PREFIXES = {"quietly": "qui", "noisily": "n", "capture": "cap"}
+
+
+def _command_name(word: str) -> str | None:
+    """The full command a (possibly abbreviated) word stands for."""
+    word = word.lower()
+    if word in _ALIASES:
+        return _ALIASES[word]
+    for full, shortest in _ABBREVIATIONS.items():
+        if full.startswith(word) and word.startswith(shortest):
+            return full
+    return None
+
+
+def _prefix(word: str) -> str | None:
+    """``quietly``, ``noisily`` or ``capture`` if ``word`` abbreviates one of them."""
+    word = word.lower()
+    for full, shortest in _PREFIXES.items():
+        if full.startswith(word) and word.startswith(shortest):
+            return full
+    return None
+
+
+def _in_command(err: Exception, index: int, command: str, rc: int) -> Exception:
+    """The same error, saying which do-file command raised it."""
+    message = f"command {index} ({command!r}): {err}"
+    try:
+        new = type(err)(message)
+    except TypeError:
+        new = SessionError(message)
+    new.rc = rc
+    return new
+
+
+def supported_commands() -> list[str]:
+    """The commands a session runs, for error messages."""
+    return sorted(set(_ABBREVIATIONS) - {"xtmixed", "meqrlogit", "meqrpoisson"})
 
 
 def parse_do(text: str) -> list[str]:
-    """Commands of a do-file: ``/* */``, ``//`` and ``*`` comments, ``///`` continuations."""
+    """Commands of a do-file: ``/* */``, ``//`` and ``*`` comments, ``///`` continuations,
+    ``#delimit ;`` (commands end at ``;``) and ``#delimit cr``."""
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    commands, pending = [], ""
+    commands, pending, semicolon = [], "", False
     for raw in text.splitlines():
-        line = raw
-        cont = re.search(r"\s*///.*$", line)
+        cont = re.search(r"\s*///.*$", raw)
+        line = re.sub(r"(^|\s)//.*$", "", raw[: cont.start()] if cont else raw)
+        delimit = re.fullmatch(r"\s*#d(?:elimit)?\s+(;|cr)\s*", line)
+        if delimit:
+            semicolon = delimit.group(1) == ";"
+            continue
+        if not pending.strip() and line.strip().startswith("*"):
+            continue
+        if semicolon:
+            pending += line + " "
+            *done, pending = pending.split(";")
+            commands.extend(c for c in done if c.strip())
+            continue
         if cont:
-            pending += line[: cont.start()] + " "
+            pending += line + " "
             continue
-        line = re.sub(r"(^|\s)//.*$", "", line)
-        line = pending + line
-        pending = ""
-        stripped = line.strip()
-        if not stripped or stripped.startswith("*"):
-            continue
-        commands.append(" ".join(stripped.split()))
+        line, pending = pending + line, ""
+        if line.strip():
+            commands.append(line)
     if pending.strip():
-        commands.append(" ".join(pending.split()))
-    return commands
+        commands.append(pending)
+    return [" ".join(c.split()) for c in commands if not c.strip().startswith("*")]
 
 
-class StataSession:
+class StataSession(DataCommands):
     """Run Stata command lines on one DataFrame, keeping estimates between commands.
 
-    ``data`` is copied; ``predict`` adds columns to ``session.data``.
-    ``echo`` prints each command's output as well as returning it.
+    ``data`` is copied (None: start with no data, as after ``clear``); ``predict``,
+    ``generate`` and the other data commands change ``session.data``. ``echo``
+    prints each command's output as well as returning it. ``session.rc`` is
+    Stata's ``_rc`` after ``capture``.
     """
 
-    def __init__(self, data: pd.DataFrame, echo: bool = True):
-        if not isinstance(data, pd.DataFrame):
+    def __init__(self, data: pd.DataFrame | None = None, echo: bool = True):
+        if data is not None and not isinstance(data, pd.DataFrame):
             raise SessionError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-        self.data = data.copy()
+        self.data = pd.DataFrame() if data is None else data.copy()
         self.echo = echo
         self.results = None  # the last estimates (Stata's e())
         self.stored: dict = {}
         self.figures: list = []
         self.last_margins = None
+        self.rc = 0
+        self.r: dict = {}
+        self.rng = np.random.default_rng()
+        self.default_level: float | None = None
 
     # ---- running ------------------------------------------------------------------------
     def run(self, command: str) -> StataText:
-        """Run one command line; returns (and with ``echo`` prints) its Stata-layout text."""
+        """Run one command line; returns (and with ``echo`` prints) its Stata-layout text.
+
+        Prefixes: ``quietly``, ``noisily``, ``capture`` (runs the command, swallows
+        its error and sets ``session.rc``, Stata's ``_rc``) and ``version #:``.
+        """
         line = " ".join(str(command).split())
-        quiet = False
-        m = re.match(r"^(qui|quietly)\s*:?\s+(.*)$", line)
-        if m:
-            quiet, line = True, m.group(2)
-        if not line:
-            return StataText("")
-        word = re.match(r"[A-Za-z_]+", line)
-        name = word.group(0).lower() if word else line.split()[0]
-        cmd = _COMMANDS.get(name)
-        if cmd is None:
-            raise SessionError(f"unrecognized command: {name} (supported: "
-                               f"{', '.join(sorted(set(_COMMANDS.values())))})")
-        rest = line[word.end():].strip() if word else ""
-        text = getattr(self, f"_cmd_{cmd}")(rest, line)
-        out = StataText(str(text) if text is not None else "")
+        quiet, capture = False, False
+        while True:
+            m = re.match(r"^(\w+)\s*(?::\s*|\s+|$)(.*)$", line)
+            word = _prefix(m.group(1)) if m else None
+            if word is None:
+                version = re.match(r"^vers(?:i(?:on?)?)?\s+[\d.]+\s*:\s*(.*)$", line)
+                if not version:
+                    break
+                line = version.group(1)
+                continue
+            line = m.group(2)
+            if word == "capture":
+                capture, quiet = True, True
+            else:
+                quiet = word == "quietly"
+        if capture:
+            try:
+                out = self._run_one(line)
+            except _ExitDo:
+                raise
+            except Exception as err:  # noqa: BLE001 - Stata's capture swallows any error
+                self.rc = int(getattr(err, "rc", 198))
+                if not quiet:
+                    print(f"{err}\nr({self.rc});")
+                return StataText("")
+            self.rc = 0
+        else:
+            out = self._run_one(line)
         if self.echo and not quiet and out:
             print(out)
         return StataText("") if quiet else out
 
+    def _run_one(self, line: str) -> StataText:
+        if not line:
+            return StataText("")
+        word = re.match(r"[A-Za-z_]+", line)
+        name = word.group(0) if word else line.split()[0]
+        cmd = _command_name(name)
+        if cmd is None:
+            raise SessionError(f"unrecognized command: {name} (mejax runs: "
+                               f"{', '.join(supported_commands())})", rc=199)
+        rest = line[word.end():].strip() if word else ""
+        if cmd in _ESTIMATION or name.lower() in _ESTIMATION:
+            cmd = "mixed"
+        text = getattr(self, f"_cmd_{cmd}")(rest, line)
+        return StataText(str(text) if text is not None else "")
+
     def run_do(self, do: str | Path) -> StataText:
         """Run a do-file (a path or its text); returns the log of commands and output.
 
-        Stops at the first failing command, raising its error with the line.
+        Stops at the first failing command (as Stata does; ``capture`` swallows an
+        error), raising its error with the line; ``exit`` ends the do-file early.
         """
         text = str(do)
         path = Path(text) if "\n" not in text and len(text) < 4096 else None
         if path is not None and path.suffix in (".do", ".txt") and path.exists():
             text = path.read_text()
         elif path is not None and path.suffix == ".do":
-            raise SessionError(f"do-file {text!r} not found")
+            raise SessionError(f"do-file {text!r} not found", rc=601)
         log = []
         echo, self.echo = self.echo, False
         try:
@@ -122,8 +225,12 @@ class StataSession:
                     print(f". {command}")
                 try:
                     out = self.run(command)
-                except Exception as err:
-                    raise type(err)(f"command {i} ({command!r}): {err}") from err
+                except _ExitDo:
+                    log.append(f". {command}")
+                    break
+                except (SpecError, DataError) as err:
+                    rc = getattr(err, "rc", 198)
+                    raise _in_command(err, i, command, rc) from err
                 if echo and out:
                     print(out)
                 log.append(f". {command}\n{out}" if out else f". {command}")
@@ -131,23 +238,63 @@ class StataSession:
             self.echo = echo
         return StataText("\n\n".join(log))
 
+    def context(self) -> ExprContext:
+        """What expressions see: the data, ``_rc``, ``_b[]``, ``_se[]``, ``e()``, ``r()``."""
+        res = self.results
+        lookups = {"r": self._r_value}
+        if res is not None:
+            lookups.update({
+                "_b": lambda name: float(res.fixef[_coef(res, name)]),
+                "_se": lambda name: float(res.fixef_se[_coef(res, name)]),
+                "e": self._e_value,
+            })
+        return ExprContext(self.data, {"_rc": float(self.rc)}, lookups, self.rng)
+
+    def _e_value(self, key: str):
+        res = self.results
+        if key == "sample":
+            return self.data.index.isin(_sample_index(res)).astype(float)
+        values = {"ll": res.loglik, "N": res.nobs, "rank": len(res.fixef), "k": res.n_params,
+                  "aic": res.aic, "bic": res.bic, "converged": float(res.converged)}
+        if key not in values:
+            raise SessionError(f"e({key}) not available (have: {', '.join(values)}, sample)")
+        return float(values[key])
+
+    def _r_value(self, key: str):
+        if key not in self.r:
+            raise SessionError(f"r({key}) not available"
+                               + (f" (have: {', '.join(self.r)})" if self.r else
+                                  " (run summarize, tabulate or count first)"))
+        return self.r[key]
+
     # ---- helpers ----------------------------------------------------------------------------
     def _need_results(self, what: str):
         if self.results is None:
-            raise SessionError(f"{what}: last estimates not found (run mixed or me* first)")
+            raise SessionError(f"{what}: last estimates not found (run mixed or me* first)",
+                               rc=301)
         return self.results
 
     @staticmethod
     def _split_options(rest: str) -> tuple[str, str]:
-        body, _, opts = rest.partition(",")
-        return body.strip(), opts.strip()
+        return split_options(rest)
 
     # ---- commands -----------------------------------------------------------------------------
     def _cmd_mixed(self, rest: str, line: str):
         from .api import stata
 
+        if self.default_level is not None and not re.search(r"\bl(e(v(el?)?)?)?\(", line):
+            last = [p for _, p in split_top(line, ("||",))][-1]
+            line += f" level({self.default_level:g})" if "," in last else \
+                f", level({self.default_level:g})"
         self.results = stata(line, self.data)
         return self.results.summary()
+
+    def _cmd_exit(self, rest: str, line: str):
+        raise _ExitDo()
+
+    def _cmd_log(self, rest: str, line: str):
+        return ("(log ignored: the log of a do-file is what run_do returns and "
+                "mejax --do prints)")
 
     def _cmd_predict(self, rest: str, line: str):
         res = self._need_results("predict")
@@ -240,7 +387,8 @@ class StataSession:
 
     def _cmd_estat(self, rest: str, line: str):
         res = self._need_results("estat")
-        sub = rest.split()[0].lower() if rest.split() else ""
+        body, opts = split_options(rest)
+        sub = body.split()[0].lower() if body.split() else ""
         if sub == "ic":
             from .inference.hypothesis import estat_ic
 
@@ -255,8 +403,16 @@ class StataSession:
             if hasattr(icc_mod, "icc_title"):
                 kwargs["title"] = icc_mod.icc_title(res)
             return icc_mod.render_icc(table, res.level, **kwargs)
-        raise SessionError(f"estat {sub or '(nothing)'}: subcommand not supported; use estat ic "
-                           "or estat icc")
+        if len(sub) >= 5 and "recovariance".startswith(sub):
+            options = _options(opts)
+            bad = [k for k in options if k not in ("level", "correlation", "corr")]
+            if bad:
+                raise SessionError(f"estat recovariance: option {bad[0]} not supported "
+                                   "(level(), correlation)")
+            return recovariance(res, options.get("level"),
+                                bool(options.get("correlation") or options.get("corr")))
+        raise SessionError(f"estat {sub or '(nothing)'}: subcommand not supported; use estat "
+                           "ic, estat icc or estat recovariance")
 
     def _cmd_test(self, rest: str, line: str):
         return self._need_results("test").test(rest)
@@ -316,7 +472,8 @@ class StataSession:
         return f"(figure {len(self.figures)} created; see session.figures)"
 
     def _cmd_estimates(self, rest: str, line: str):
-        words = rest.split()
+        body, opts = split_options(rest)
+        words = body.split()
         sub = words[0].lower() if words else ""
         if sub in ("store", "sto"):
             if len(words) != 2:
@@ -325,14 +482,42 @@ class StataSession:
             return ""
         if sub in ("restore", "res"):
             if len(words) != 2 or words[1] not in self.stored:
-                raise SessionError(f"estimation result {' '.join(words[1:])} not found")
+                raise SessionError(f"estimation result {' '.join(words[1:])} not found", rc=111)
             self.results = self.stored[words[1]]
             return f"(results {words[1]} are active now)"
         if sub == "dir":
             return "\n".join(f"{k}: {v!r}" for k, v in self.stored.items())
         if sub in ("replay", "rep"):
             return self._need_results("estimates replay").summary()
-        raise SessionError(f"estimates {sub}: subcommand not supported (store, restore, dir)")
+        if sub in ("table", "tab"):
+            return self._estimates_table(words[1:], opts)
+        if sub in ("clear", "drop"):
+            names = words[1:] if sub == "drop" else list(self.stored)
+            for name in names:
+                if self.stored.pop(name, None) is None:
+                    raise SessionError(f"estimation result {name} not found", rc=111)
+            return ""
+        raise SessionError(f"estimates {sub}: subcommand not supported (store, restore, dir, "
+                           "replay, table, drop, clear)")
+
+    def _estimates_table(self, names: list[str], opts: str) -> str:
+        models = []
+        for name in names or ["."]:
+            if name in (".", "active"):
+                models.append(("active", self._need_results("estimates table")))
+            elif name in self.stored:
+                models.append((name, self.stored[name]))
+            else:
+                raise SessionError(f"estimation result {name} not found", rc=111)
+        options = _options(opts)
+        bad = [k for k in options if k not in ("b", "se", "p", "stats")]
+        if bad:
+            raise SessionError(f"estimates table: option {bad[0]} not supported "
+                               "(b, se, p, stats())")
+        show = {k for k in ("se", "p") if k in options}
+        formats = {k: options[k] for k in ("b", "se") if isinstance(options.get(k), str)}
+        stats = options["stats"].split() if isinstance(options.get("stats"), str) else None
+        return estimates_table(models, show, formats, stats)
 
     def _cmd_lrtest(self, rest: str, line: str):
         from .inference.hypothesis import lrtest
@@ -353,7 +538,7 @@ class StataSession:
         return lrtest(models[0], models[1], names=tuple(names))
 
     def _cmd_display(self, rest: str, line: str):
-        return _display(rest, self.results)
+        return _display(rest, self.context())
 
 
 # ---- small parsing helpers -------------------------------------------------------------------
@@ -382,30 +567,25 @@ def _sample_index(res) -> pd.Index:
     return frame[res.design.response].index
 
 
-_FUNCS = {
-    "sqrt": math.sqrt, "exp": math.exp, "ln": math.log, "log": math.log, "log10": math.log10,
-    "abs": abs, "normal": special.ndtr, "invnormal": special.ndtri,
-    "chi2tail": lambda df, x: special.chdtrc(df, x),
-    "ttail": lambda df, t: special.stdtr(df, -t), "round": round,
-}
-
-
-def _display(text: str, res) -> str:
-    """Stata's ``display`` for quoted strings and arithmetic with _b[], _se[], e()."""
-    text = text.strip()
-    if re.fullmatch(r'"[^"]*"', text):
-        return text[1:-1]
-    if res is not None:
-        text = re.sub(r"_b\[([^\]]+)\]",
-                      lambda m: repr(float(res.fixef[_coef(res, m.group(1))])), text)
-        text = re.sub(r"_se\[([^\]]+)\]",
-                      lambda m: repr(float(res.fixef_se[_coef(res, m.group(1))])), text)
-        e = {"ll": res.loglik, "N": res.nobs, "rank": len(res.fixef), "k": res.n_params,
-             "aic": res.aic, "bic": res.bic}
-        text = re.sub(r"e\((\w+)\)", lambda m: repr(float(e[m.group(1)])) if m.group(1) in e
-                      else _bad(f"e({m.group(1)}) not available"), text)
-    value = _eval(text.replace("^", "**"))
-    return f"{value:.8g}" if isinstance(value, float) else str(value)
+def _display(text: str, ctx: ExprContext) -> str:
+    """Stata's ``display``: quoted strings, expressions and ``%fmt`` directives in turn."""
+    pieces, fmt = [], None
+    for m in re.finditer(r'"([^"]*)"|(%-?\d+\.\d+[fge]c?)|([^"%]+)', text.strip()):
+        literal, directive, expr = m.groups()
+        if literal is not None:
+            pieces.append(literal)
+        elif directive is not None:
+            fmt = directive[1:].replace("c", "")
+        elif expr.strip():
+            value = evaluate(expr.strip(), ExprContext(None, ctx.scalars, ctx.lookups, ctx.rng))
+            if isinstance(value, str):
+                pieces.append(value)
+            else:
+                value = float(np.asarray(value))
+                pieces.append("." if not np.isfinite(value) else
+                              format(value, fmt) if fmt else f"{value:.8g}")
+            fmt = None
+    return "".join(pieces)
 
 
 def _coef(res, name: str) -> str:
@@ -415,35 +595,3 @@ def _coef(res, name: str) -> str:
     if found is None:
         raise SessionError(f"{name} is a base level (coefficient 0)")
     return found
-
-
-def _bad(message: str):
-    raise SessionError(message)
-
-
-def _eval(expr: str):
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        raise SessionError(f"display: cannot parse {expr!r}") from None
-
-    def ev(node):
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-            v = ev(node.operand)
-            return v if isinstance(node.op, ast.UAdd) else -v
-        if isinstance(node, ast.BinOp):
-            a, b = ev(node.left), ev(node.right)
-            ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
-                   ast.Div: lambda: a / b, ast.Pow: lambda: a**b}
-            if type(node.op) in ops:
-                return ops[type(node.op)]()
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id in _FUNCS and not node.keywords:
-            return float(_FUNCS[node.func.id](*[ev(a) for a in node.args]))
-        raise SessionError(f"display: unsupported expression {ast.unparse(node)!r}")
-
-    return ev(tree)

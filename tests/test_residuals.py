@@ -302,7 +302,7 @@ def test_three_level_model_with_ar1_matches_dense():
 # ---- front ends ---------------------------------------------------------------------------
 
 PRODUCT_PAGE = [
-    "mixed y x1 x2 i.a || id,  residuals(ar 1, t(time))",
+    "mixed y x1 x2 i.a || id:,  residuals(ar 1, t(time))",
     "mixed y x1 x2 i.a || id:, residuals(exponential, t(time))",
     "mixed y x1 x2 i.a || id:, noconstant residuals(unstructured, t(time))",
 ]

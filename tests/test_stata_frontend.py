@@ -95,9 +95,10 @@ def test_options(seed_data):
     assert not res.reml
 
 
-def test_missing_colon_accepted():
-    spec = parse_stata("mixed y x1 || id, reml")
-    assert spec.random[0].group == ("id",) and spec.options["reml"]
+def test_missing_colon_is_an_error_that_says_the_fix():
+    with pytest.raises(SpecError, match=r"needs a colon after the level variable: write "
+                                        r"'\|\| id:'"):
+        parse_stata("mixed y x1 || id, reml")
 
 
 @pytest.mark.parametrize("command, message", [

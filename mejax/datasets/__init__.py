@@ -1,10 +1,17 @@
-"""Small example data sets bundled with mejax (see PROVENANCE.md beside the files)."""
+"""Small example data sets bundled with mejax (see PROVENANCE.md beside the files).
+
+Factors load as pandas categoricals with their source's levels in its order
+(lme4's ``cbpp$period`` is a factor, so ``period`` fits one coefficient per
+period, as in lme4); :mod:`mejax.datasets.schema` lists them.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 
 import pandas as pd
+
+from .schema import SCHEMAS, apply_schema
 
 _FILES = {
     "sleepstudy": "sleepstudy.csv",
@@ -20,6 +27,8 @@ _FILES = {
     "insteval": "insteval.csv.gz",
 }
 
+__all__ = ["names", "load", "SCHEMAS"]
+
 
 def names() -> list[str]:
     """Names of the bundled data sets."""
@@ -34,7 +43,4 @@ def load(name: str) -> pd.DataFrame:
     path = resources.files(__package__) / "data" / _FILES[key]
     with resources.as_file(path) as file:
         frame = pd.read_csv(file)
-    for col in ("Subject", "Batch", "plate", "sample", "batch", "cask", "herd", "Mare"):
-        if col in frame.columns:
-            frame[col] = frame[col].astype(str)
-    return frame
+    return apply_schema(frame, SCHEMAS[key])

@@ -66,6 +66,11 @@ def _parse_var(token: str) -> Var:
         return Var(inner, kind="cat")
     if _NAME.match(token):
         return Var(token)
+    if "^" in token:
+        fix = token.replace("^", "**")
+        fix = fix if fix.startswith("I(") else f"I({fix})"
+        raise SpecError(f"{token!r}: '^' is not a power in Python expressions; write {fix!r} "
+                        "(or add the squared column to the data)")
     try:
         ast.parse(token, mode="eval")
     except SyntaxError:

@@ -83,7 +83,23 @@ def _match_option(name: str, table: dict) -> str | None:
     return None
 
 
-def _parse_options(text: str, table: dict, where: str) -> dict:
+def _not_here(name: str, token: str, cmd: str | None) -> str | None:
+    """Why a known option of another command is not allowed with ``cmd``, with the fix."""
+    if cmd is None:
+        return None
+    glmm = cmd in GLMM_COMMANDS
+    other = GLOBAL_OPTIONS if glmm else GLMM_OPTIONS
+    full = _match_option(name, other)
+    if full is None or full in COMMON_OPTIONS:
+        return None
+    if glmm and full in ("reml", "mle", "dfmethod"):
+        return (f"option {token} is not an option of {cmd}: REML and dfmethod() are for linear "
+                f"models (mixed); {cmd} fits by maximum likelihood")
+    return (f"option {token} is not an option of {cmd}; it belongs to the me* commands "
+            f"(melogit, mepoisson, ...): e.g. melogit y x || id:, {token}")
+
+
+def _parse_options(text: str, table: dict, where: str, cmd: str | None = None) -> dict:
     """Parse ``opt opt(arg) ...`` against ``table``; unknown ones raise."""
     options: dict = {}
     for token in _option_tokens(text):
@@ -96,7 +112,7 @@ def _parse_options(text: str, table: dict, where: str) -> dict:
                 raise SpecError(f"option {token!r}: {why}")
         full = _match_option(name, table)
         if full is None:
-            raise SpecError(f"unknown option {token!r} in {where}")
+            raise SpecError(_not_here(name, token, cmd) or f"unknown option {token!r} in {where}")
         takes_arg = table[full][1]
         if takes_arg and arg is None:
             raise SpecError(f"option {name}() needs an argument")
@@ -166,15 +182,14 @@ def _parse_varlist(tokens: list[str]) -> list[Term]:
 
 
 def _split_level(piece: str) -> tuple[str, str, str]:
-    """'id: x1 x2, opts' -> ('id', 'x1 x2', 'opts'); the colon may be missing."""
+    """'id: x1 x2, opts' -> ('id', 'x1 x2', 'opts'); the colon is required, as in Stata."""
     body, _, opts = piece.partition(",")
-    if ":" in body:
-        level, _, varlist = body.partition(":")
-    else:
+    if ":" not in body:
         words = body.split()
-        if len(words) != 1:
-            raise SpecError(f"random-effects equation {piece.strip()!r} needs 'levelvar:'")
-        level, varlist = words[0], ""
+        fix = f"'|| {words[0]}:'" if words else "'|| levelvar:'"
+        raise SpecError(f"random-effects equation '|| {piece.strip()}' needs a colon after the "
+                        f"level variable: write {fix}")
+    level, _, varlist = body.partition(":")
     return level.strip(), varlist.strip(), opts.strip()
 
 
@@ -189,6 +204,7 @@ def parse_stata(command: str) -> ModelSpec:
         raise SpecError(f"unknown or unsupported Stata command {cmd!r}; supported: mixed, "
                         f"{', '.join(GLMM_COMMANDS)}")
     is_glmm = cmd in GLMM_COMMANDS
+    _check_bars(text)
     global_table = GLMM_OPTIONS if is_glmm else GLOBAL_OPTIONS
     pieces = [p for _, p in split_top(text[len(cmd):], ("||",))]
     fixed_text, _, fixed_opts = pieces[0].partition(",")
@@ -198,7 +214,7 @@ def parse_stata(command: str) -> ModelSpec:
     response = tokens[0]
     if not _NAME.match(response):
         raise SpecError(f"dependent variable {response!r} must be a variable name")
-    options = _parse_options(fixed_opts, global_table, "the fixed-effects equation")
+    options = _parse_options(fixed_opts, global_table, "the fixed-effects equation", cmd)
     fixed = LinearPart(not options.pop("noconstant", False), tuple(_parse_varlist(tokens[1:])))
 
     random: list[RandomPart] = []
@@ -208,7 +224,8 @@ def parse_stata(command: str) -> ModelSpec:
         level, varlist, opts = _split_level(piece)
         is_last = index == len(pieces) - 1
         table = {**LEVEL_OPTIONS, **global_table} if is_last else LEVEL_OPTIONS
-        level_opts = _parse_options(opts, table, f"random-effects equation {level!r}")
+        level_opts = _parse_options(opts, table, f"random-effects equation {level!r}",
+                                    cmd if is_last else None)
         if is_last:
             for key in list(level_opts):
                 if key in global_table and key not in LEVEL_OPTIONS:
@@ -229,6 +246,16 @@ def parse_stata(command: str) -> ModelSpec:
             raise SpecError(f"residuals() is an option of mixed, not of {cmd}")
         family = _glmm_family(cmd, options)
     return ModelSpec(response, fixed, tuple(random), "stata", options, residuals, family)
+
+
+def _check_bars(text: str) -> None:
+    """A single ``|`` is lme4's bar; Stata's random-effects equations start with ``||``."""
+    for _, piece in split_top(text, ("||",)):
+        if "|" in piece:
+            head = piece.split("|")[0].strip()
+            raise SpecError(f"'|' after {head!r}: random-effects equations start with two bars "
+                            f"in Stata, e.g. 'mixed y x || id:' (or use the formula "
+                            f"'y ~ x + (1 | id)' with mejax.mixed)")
 
 
 def _glmm_family(cmd: str, options: dict):

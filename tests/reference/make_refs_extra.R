@@ -4,7 +4,7 @@
 # Writes cases/*.json and data/*.csv under tests/reference. Needs R with lme4, nlme, jsonlite.
 # lmm_insteval_crossed_ml points at insteval.csv, which lives outside this folder
 # (shared/reference/data/insteval.csv, also bundled as mejax/datasets/data/insteval.csv.gz, with
-# integer codes for s, d and dept); the script checks that file against lme4::InstEval.
+# lme4's level labels of s, d and dept as integers); the script checks that file against lme4::InstEval.
 suppressPackageStartupMessages({
   library(lme4); library(nlme); library(jsonlite)
 })
@@ -171,9 +171,7 @@ if (file.exists(insteval_csv)) {
   warning("insteval.csv not found at ", insteval_csv, "; skipped the check against it")
 }
 m <- lmer(y ~ service + (1 | s) + (1 | d) + (1 | dept:service), ie, REML = FALSE)
-ref <- lmer_ref(m)
-ref$fixef <- rename(ref$fixef, c(service1 = "service"))
-ref$fixef_se <- rename(ref$fixef_se, c(service1 = "service"))
+ref <- lmer_ref(m)  # service is a factor (as in lme4::InstEval): coefficient service1
 save_case("lmm_insteval_crossed_ml", "insteval",
   mixed("y ~ service + (1 | s) + (1 | d) + (1 | dept:service)", FALSE,
         "mixed y service || _all: R.s || _all: R.d || _all: R.dept#R.service"), ref)

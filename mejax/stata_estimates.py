@@ -1,0 +1,151 @@
+"""Tables over estimation results: ``estimates table`` and ``estat recovariance``.
+
+Both read a result's ``fixef``, ``fixef_se`` and ``varcomp`` (one row per
+variance, covariance and the residual variance), so they work for ``mixed``
+and the ``me*`` commands alike.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from .results.stata_table import fmt
+from .stata_expr import ExprError
+
+__all__ = ["estimates_table", "recovariance", "re_covariances"]
+
+
+def _label(name: str, width: int = 12) -> str:
+    return name if len(name) <= width else name[: width - 2] + "~" + name[-1]
+
+
+def _number_format(spec: str | bool | None):
+    """Stata's ``%9.3f``/``%9.0g`` display format as a function; default ``%9.0g``-like."""
+    if spec in (None, True):
+        return lambda x: fmt(x, 11)
+    m = re.fullmatch(r"%(\d+)\.(\d+)([fg])c?", str(spec).strip())
+    if m is None:
+        raise ExprError(f"invalid format {spec!r} (use %w.df or %w.dg)", rc=120)
+    width, digits, kind = int(m.group(1)), int(m.group(2)), m.group(3)
+    if kind == "g" and digits == 0:
+        return lambda x: fmt(x, max(width, 11))
+    return lambda x: (f"{x:{width}.{digits}{kind}}" if np.isfinite(x) else ".").rjust(11)
+
+
+def _rows(res) -> list[tuple[str, str, float, float, float]]:
+    """(equation, label, b, se, p) for the fixed effects, then each variance parameter."""
+    rows = []
+    response = getattr(res.design, "response", "")
+    for name in res.fixef.index:
+        b, se = float(res.fixef[name]), float(res.fixef_se[name])
+        p = 2 * special.ndtr(-abs(b / se)) if se > 0 else np.nan
+        rows.append((response, str(name), b, se, p))
+    for _, row in res.varcomp.iterrows():
+        rows.append((str(row["group"]), str(row["label"]), float(row["estimate"]),
+                     float(row["std_err"]), np.nan))
+    return rows
+
+
+_STATS = {"N": "nobs", "ll": "loglik", "aic": "aic", "bic": "bic", "k": "n_params"}
+
+
+def estimates_table(models: list[tuple[str, object]], show: set[str],
+                    formats: dict | None = None, stats: list[str] | None = None) -> str:
+    """Stata's ``estimates table``: coefficients (``show`` adds "se", "p") side by side."""
+    formats = formats or {}
+    b_fmt = _number_format(formats.get("b"))
+    se_fmt = _number_format(formats.get("se"))
+    order: list[tuple[str, str]] = []
+    values: dict[str, dict[tuple[str, str], tuple]] = {}
+    for name, res in models:
+        values[name] = {}
+        for eq, label, b, se, p in _rows(res):
+            key = (eq, label)
+            if key not in order:
+                order.append(key)
+            values[name][key] = (b, se, p)
+    width = 13 * len(models)
+    rule = "-" * 13 + "+" + "-" * width
+    lines = ["", "-" * len(rule),
+             f"{'Variable':>12} |" + "".join(f"{_label(n):^13}" for n, _ in models), rule]
+    current_eq = None
+    for eq, label in order:
+        if eq != current_eq:
+            if current_eq is not None:
+                lines.append(rule)
+            lines.append(f"{_label(eq):<12} |")
+            current_eq = eq
+        cells = [values[n].get((eq, label)) for n, _ in models]
+        lines.append(f"{_label(label):>12} |" + "".join(
+            f"{b_fmt(c[0]) if c else '':>11}  " for c in cells))
+        if "se" in show:
+            lines.append(f"{'':>12} |" + "".join(f"{se_fmt(c[1]) if c else '':>11}  "
+                                                for c in cells))
+        if "p" in show:
+            lines.append(f"{'':>12} |" + "".join(
+                f"{(f'{c[2]:11.4f}' if c and np.isfinite(c[2]) else ''):>11}  " for c in cells))
+    if stats:
+        lines.append(rule)
+        for stat in stats:
+            attr = _STATS.get(stat)
+            if attr is None:
+                raise ExprError(f"estimates table: statistic {stat} not available (use "
+                                f"{', '.join(_STATS)})", rc=198)
+            lines.append(f"{stat:>12} |" + "".join(
+                f"{fmt(float(getattr(res, attr)), 11)}  " for _, res in models))
+    lines.append("-" * len(rule))
+    legend = "Legend: " + "/".join(["b"] + [s for s in ("se", "p") if s in show])
+    lines.append(legend.rjust(len(rule)))
+    return "\n".join(lines)
+
+
+def re_covariances(res, correlation: bool = False) -> dict[str, pd.DataFrame]:
+    """Per random-effects level, its covariance (or correlation) matrix from ``varcomp``."""
+    out: dict[str, pd.DataFrame] = {}
+    frame = res.varcomp
+    frame = frame[frame["group"] != "Residual"]
+    for group, rows in frame.groupby("group", sort=False):
+        is_var = rows["var2"].isna()
+        names = list(dict.fromkeys(rows.loc[is_var, "var1"].astype(str)))
+        matrix = pd.DataFrame(0.0, index=names, columns=names)
+        for _, row in rows[is_var].iterrows():
+            matrix.loc[row["var1"], row["var1"]] = row["estimate"]
+        exchangeable = str(rows["structure"].iloc[0]).lower().startswith("exch")
+        for _, row in rows[~is_var].iterrows():
+            pairs = [(a, b) for a in names for b in names if a != b] if exchangeable \
+                else [(row["var1"], row["var2"]), (row["var2"], row["var1"])]
+            for a, b in pairs:
+                matrix.loc[a, b] = row["estimate"]
+        if correlation:
+            sd = np.sqrt(np.diag(matrix.to_numpy()))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = matrix.to_numpy() / np.outer(sd, sd)
+            matrix = pd.DataFrame(corr, index=names, columns=names)
+        out[str(group)] = matrix
+    return out
+
+
+def recovariance(res, level: str | None = None, correlation: bool = False) -> str:
+    """Stata's ``estat recovariance``: the lower triangle per level."""
+    matrices = re_covariances(res, correlation)
+    if level is not None:
+        if level not in matrices:
+            raise ExprError(f"level({level}) not found; levels are {', '.join(matrices)}",
+                            rc=198)
+        matrices = {level: matrices[level]}
+    what = "correlation" if correlation else "covariance"
+    blocks = []
+    for group, matrix in matrices.items():
+        names = list(matrix.index)
+        lines = ["", f"Random-effects {what} matrix for level {group}", "",
+                 f"{'':>12} |" + "".join(f"{_label(n, 10):>11}" for n in names),
+                 "-" * 13 + "+" + "-" * (11 * len(names) + 1)]
+        for i, row_name in enumerate(names):
+            cells = "".join(fmt(float(matrix.iloc[i, j]), 11) for j in range(i + 1))
+            lines.append(f"{_label(row_name):>12} |{cells}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
