@@ -40,7 +40,8 @@ def list_text(frame: pd.DataFrame, names: list[str], positions: np.ndarray,
         return "| " + "   ".join(parts) + " |"
 
     inner = len(row({c: "" for c in names})) - 2
-    pad = " " * (len(str(int(positions.max()))) + 3) if not noobs else " "
+    width = max(4, len(str(int(positions.max()))) + 1)  # Stata's "  1. |"
+    pad = " " * (width + 1) if not noobs else " "
     lines = ["", pad + "+" + "-" * inner + "+",
              pad + row({c: c.rjust(widths[c]) if numeric[c] else c.ljust(widths[c])
                         for c in names}),
@@ -48,7 +49,7 @@ def list_text(frame: pd.DataFrame, names: list[str], positions: np.ndarray,
     for k, pos in enumerate(positions):
         if k and k % 5 == 0:
             lines.append(pad + "|" + "-" * inner + "|")
-        label = f"{pos}.".rjust(len(pad) - 1) + " " if not noobs else " "
+        label = f"{pos}.".rjust(width) + " " if not noobs else " "
         lines.append(label + row({c: cells[c][k] for c in names}))
     lines.append(pad + "+" + "-" * inner + "+")
     return "\n".join(lines)

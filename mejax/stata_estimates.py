@@ -45,7 +45,8 @@ def _rows(res) -> list[tuple[str, str, float, float, float]]:
         p = 2 * special.ndtr(-abs(b / se)) if se > 0 else np.nan
         rows.append((response, str(name), b, se, p))
     for _, row in res.varcomp.iterrows():
-        rows.append((str(row["group"]), str(row["label"]), float(row["estimate"]),
+        label = "var(e)" if row["group"] == "Residual" else str(row["label"])
+        rows.append((str(row["group"]), label, float(row["estimate"]),
                      float(row["std_err"]), np.nan))
     return rows
 
@@ -59,15 +60,16 @@ def estimates_table(models: list[tuple[str, object]], show: set[str],
     formats = formats or {}
     b_fmt = _number_format(formats.get("b"))
     se_fmt = _number_format(formats.get("se"))
-    order: list[tuple[str, str]] = []
+    equations: dict[str, list[str]] = {}  # equation -> its rows, first model's order first
     values: dict[str, dict[tuple[str, str], tuple]] = {}
     for name, res in models:
         values[name] = {}
         for eq, label, b, se, p in _rows(res):
-            key = (eq, label)
-            if key not in order:
-                order.append(key)
-            values[name][key] = (b, se, p)
+            labels = equations.setdefault(eq, [])
+            if label not in labels:
+                labels.append(label)
+            values[name][(eq, label)] = (b, se, p)
+    order = [(eq, label) for eq, labels in equations.items() for label in labels]
     width = 13 * len(models)
     rule = "-" * 13 + "+" + "-" * width
     lines = ["", "-" * len(rule),

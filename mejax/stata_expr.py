@@ -450,7 +450,9 @@ def evaluate(text: str, ctx: ExprContext | None = None):
     ctx = ctx or ExprContext()
     tree = _Parser(text).parse()
     value = _Evaluator(ctx).ev(tree)
-    if ctx.n is not None and not isinstance(value, str):
+    if ctx.n is not None:
+        if isinstance(value, str):
+            return np.full(ctx.n, value, dtype=object)
         arr = np.asarray(value)
         if arr.ndim == 0:
             return np.full(ctx.n, arr.item(), dtype=object if _is_str(value) else float)

@@ -100,8 +100,14 @@ def save(frame: pd.DataFrame, rest: str) -> str:
     options = _options(opts, ("replace",), "save")
     path = _path(body, ".dta")
     _check_overwrite(path, options)
+    out = frame.reset_index(drop=True)
+    for name in out.columns:  # numeric levels are the values, as a Stata variable holds them
+        col = out[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) and \
+                pd.api.types.is_numeric_dtype(col.cat.categories.dtype):
+            out[name] = col.astype(col.cat.categories.dtype)
     try:
-        frame.reset_index(drop=True).to_stata(path, write_index=False, version=118)
+        out.to_stata(path, write_index=False, version=118)
     except (ValueError, TypeError) as err:
         raise ExprError(f"save {path}: {err}", rc=198) from None
     return f"file {path} saved"
