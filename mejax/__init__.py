@@ -17,6 +17,7 @@ from .api import (  # noqa: E402
     mixed,
     stata,
 )
+from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult, fit_batch  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
@@ -31,6 +32,6 @@ from .spec.residuals import Residuals  # noqa: E402
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
            "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
            "SpecError", "DataError",
-           "ConvergenceWarning", "Residuals", "lrtest", "StataSession",
+           "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional"]
 __version__ = "0.1.0"
