@@ -59,12 +59,12 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
 @check_keywords("glmm")
 def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
           *, trials=None, offset: str | None = None, exposure: str | None = None,
-          dispersion: str = "mean", method: str | None = None, nodes: int | None = None,
+          dispersion: str | None = None, method: str | None = None, nodes: int | None = None,
           covariance=None, level: float = 95.0, eform: str | None = None) -> GlmmResult:
     """Fit a generalized linear mixed model from an lme4-style formula.
 
     ``family`` is "binomial" (Bernoulli without ``trials``; ``trials`` is a
-    column or an integer), "poisson", "nbinomial" (``dispersion`` "mean" or
+    column or an integer), "poisson", "nbinomial" (``dispersion`` "mean", the default, or
     "constant") or "ordinal"; ``link`` defaults to the canonical one (logit
     for binomial and ordinal; probit and cloglog available). ``method`` is
     "mvaghq" (Stata's default, mean-variance adaptive Gauss–Hermite),

@@ -41,9 +41,9 @@ import numpy as np
 import optimistix as optx
 
 from .fit.mixed import block_order
-from .fit.optimize import _BFGS, ATOL, RTOL, expected_gain
+from .fit.optimize import ATOL, RTOL, GainBFGS, expected_gain
 from .linalg.traced_blocks import rest_values, row_structure, row_sums
-from .models.lmm import LOG_2PI, LmmStructure, _factor, estimates, lambdas_from_theta
+from .models.lmm import LOG_2PI, LmmStructure, estimates, factorize, lambdas_from_theta
 from .models.lmm import profiled_deviance as deviance
 from .spec.design import Design
 from .spec.model import DataError, SpecError
@@ -153,7 +153,7 @@ def loglik(params: dict, data: LmmData):
     """
     model = data.structure
     theta, log_sigma = params["theta"], params["log_sigma"]
-    log_det, lxx = _factor(theta, blocks(data), model)
+    log_det, lxx = factorize(theta, blocks(data), model)
     p = model.layout.p
     n = data.y.shape[0]
     rx, lx, r2 = lxx[:p, :p], lxx[p, :p], lxx[p, p] ** 2
@@ -182,7 +182,7 @@ def fit(data: LmmData, theta0=None, *, max_steps: int = 1000) -> LmmFit:
     arrays = blocks(data)
     theta0 = initial_theta(data) if theta0 is None else jnp.asarray(theta0)
     sol = optx.minimise(lambda th, a: deviance(th, a, model) / a["nobs"],
-                        _BFGS(rtol=RTOL, atol=ATOL), theta0, args=arrays,
+                        GainBFGS(rtol=RTOL, atol=ATOL), theta0, args=arrays,
                         max_steps=max_steps, throw=False, adjoint=optx.ImplicitAdjoint())
     theta = sol.value
     est = estimates(theta, arrays, model)

@@ -26,7 +26,7 @@ import equinox as eqx
 import jax
 import optimistix as optx
 
-from .fit.optimize import _BFGS, ATOL, RTOL
+from .fit.optimize import ATOL, RTOL, GainBFGS
 from .models.glmm import GlmmStructure, marginal_loglik
 
 
@@ -71,7 +71,7 @@ def glmm_fit(data: GlmmData, params0=None, *, max_steps: int = 500):
     start = data.params0 if params0 is None else params0
     model = data.structure
     sol = optx.minimise(
-        lambda p, a: -marginal_loglik(p, a, model, 2) / a["nobs"], _BFGS(rtol=RTOL, atol=ATOL),
+        lambda p, a: -marginal_loglik(p, a, model, 2) / a["nobs"], GainBFGS(rtol=RTOL, atol=ATOL),
         jax.lax.stop_gradient(start), args=data.arrays, max_steps=max_steps, throw=False,
         adjoint=optx.ImplicitAdjoint(),
     )

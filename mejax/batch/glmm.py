@@ -17,14 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from ..fit.glmm import fit_glmm, is_converged_batch, reported_values
 from ..inference.simulate import SimTerm, psd_sqrt
-from ..models.families import aux_names
 from ..models.glmm import GlmmStructure
 from ..results.glmm_result import GlmmResult
-from ..results.mixed_result import _component_row
+from ..results.mixed_result import component_row
 from .engine import run_batch
 from .kinds import register_kind
 from .responses import count_responses, take_responses
@@ -50,27 +48,13 @@ def _fit_responses(model: GlmmStructure, batched: dict, shared: dict):
 def response_data(result: GlmmResult, y: np.ndarray) -> tuple[dict, np.ndarray]:
     """Row arrays of a (B, nobs) response stack and the mask of replicates that cannot be fitted."""
     glm = result.design.glm
-    family = glm.family
     finite = np.all(np.isfinite(y), axis=1)
     safe = np.where(finite[:, None], y, glm.data["y"][None, :])
-    if family.name == "binomial":
-        trials = glm.data["trials"]
-        valid = np.all((safe >= 0) & (safe <= trials) & (safe == np.round(safe)), axis=1)
-        data = {"y": safe, "trials": np.broadcast_to(trials, safe.shape),
-                "log_choose": gammaln(trials + 1) - gammaln(safe + 1) - gammaln(trials - safe + 1)}
-    elif family.name in ("poisson", "nbinomial"):
-        valid = np.all((safe >= 0) & (safe == np.round(safe)), axis=1)
-        data = {"y": safe, "log_fact": gammaln(np.maximum(safe, 0) + 1)}
-    else:
-        categories = np.asarray(glm.categories, dtype=float)
-        codes = np.searchsorted(categories, safe)
-        inside = (codes < len(categories)) & (
-            categories[np.minimum(codes, len(categories) - 1)] == safe)
-        valid = np.all(inside, axis=1)
-        data = {"y": safe, "y_code": np.where(inside, codes, 0).astype(np.int32)}
-    bad = ~finite | ~valid
+    data, valid = glm.family.response_rows(safe, glm.trials, glm.categories)
+    bad = ~finite | ~np.all(valid, axis=1)
     for key, value in data.items():  # unusable replicates are refitted on the original data
-        data[key] = np.where(bad[:, None], np.asarray(glm.data[key])[None, :], value)
+        data[key] = np.where(bad[:, None], np.asarray(glm.data[key])[None, :],
+                             np.broadcast_to(value, safe.shape))
     return data, bad
 
 
@@ -81,10 +65,10 @@ def estimate_names(result: GlmmResult) -> tuple[list[str], list[str], list[str]]
     for term in design.re_terms:
         struct = term.structure
         for i, j in struct.entries():
-            row = _component_row(term.label, term.effect_names, struct.label, i, j,
+            row = component_row(term.label, term.effect_names, struct.label, i, j,
                                  0.0, 0.0, 0.0, 0.0, 1.0, 0)
             vc.append(f"{term.label}: {row['label']}")
-    aux = [f"/{n}" for n in aux_names(result.family, result.model.n_categories)]
+    aux = [f"/{n}" for n in result.family.aux_names(result.model.n_categories)]
     return list(design.x_names), vc, aux
 
 
@@ -181,29 +165,7 @@ class GlmmSimulator:
 
     def _outcomes(self, rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
         glm = self.result.design.glm
-        family = glm.family
-        if family.name == "binomial":
-            if family.link == "logit":
-                p = 1 / (1 + np.exp(-eta))
-            elif family.link == "probit":
-                from scipy.special import ndtr
-
-                p = ndtr(eta)
-            else:
-                p = -np.expm1(-np.exp(np.minimum(eta, 700)))
-            return rng.binomial(glm.data["trials"].astype(np.int64), p).astype(float)
-        mu = np.exp(eta)
-        if family.name == "poisson":
-            return rng.poisson(mu).astype(float)
-        if family.name == "nbinomial":
-            disp = float(np.exp(self.aux[0]))
-            # gamma–Poisson: mean μ; variance μ(1 + αμ) (mean) or μ(1 + δ) (constant)
-            shape = np.full_like(mu, 1 / disp) if family.dispersion == "mean" else mu / disp
-            return rng.poisson(rng.gamma(shape, mu / shape)).astype(float)
-        noise = (rng.logistic(size=eta.shape) if family.link == "logit"
-                 else rng.standard_normal(eta.shape))
-        codes = np.searchsorted(self.aux, eta + noise)  # y ≤ k  ⇔  η + ε ≤ cut_k
-        return np.asarray(glm.categories, dtype=float)[codes]
+        return glm.family.simulate(rng, eta, glm.trials, np.asarray(self.aux), glm.categories)
 
 
 # ---- the kind -----------------------------------------------------------------------------------

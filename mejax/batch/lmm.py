@@ -23,7 +23,7 @@ from ..linalg.blocks import rest_columns
 from ..linalg.residual_blocks import group_rows
 from ..linalg.traced_blocks import response_blocks
 from ..models.lmm import LmmStructure
-from ..results.mixed_result import MixedResult, _component_row
+from ..results.mixed_result import MixedResult, component_row
 from ..spec.design import Design
 from ..spec.model import DataError
 from .engine import run_batch
@@ -142,7 +142,7 @@ def varcomp_columns(design: Design, order: list[int], model: LmmStructure
         struct = term.structure
         names = []
         for i, j in struct.entries():
-            row = _component_row(term.label, term.effect_names, struct.label, i, j,
+            row = component_row(term.label, term.effect_names, struct.label, i, j,
                                  0.0, 0.0, 0.0, 0.0, 1.0, 0)
             names.append((f"{term.label}: {row['label']}", position))
             position += 1

@@ -17,14 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
-from scipy import special
 
-from ..models.families import aux_from_reported, aux_reported, n_aux
 from ..models.glmm import GlmmStructure, marginal_loglik, split_params
 from ..spec.design import Design
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
-from .optimize import _BFGS, ATOL, RTOL, expected_gain
+from .optimize import ATOL, RTOL, GainBFGS, expected_gain
 
 METHODS = {
     "laplace": "laplace", "mcaghq": "mcaghq", "mcaghermite": "mcaghq", "mvaghq": "mvaghq",
@@ -99,22 +97,12 @@ SEPARATION_EFFECT = 15.0  # |β|·sd(x) on the logit/probit scale: odds ratio e^
 
 def _separated_columns(design: Design, beta: np.ndarray) -> list[str]:
     """Coefficients running off to infinity, the mark of (quasi-)complete separation."""
-    if design.glm.family.name not in ("binomial", "ordinal"):
+    if not design.glm.family.may_separate:
         return []
     scale = design.x.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     return [name for name, b, s in zip(design.x_names, beta, scale)
             if abs(b) * s > SEPARATION_EFFECT]
-
-
-def _aux_start(design: Design) -> np.ndarray:
-    family = design.glm.family
-    if family.name == "ordinal":  # cutpoints at the marginal cumulative proportions
-        codes = design.glm.data["y_code"]
-        cum = np.cumsum(np.bincount(codes, minlength=design.glm.n_categories))[:-1] / len(codes)
-        cuts = special.logit(cum) if family.link == "logit" else special.ndtri(cum)
-        return np.asarray(aux_from_reported(jnp.asarray(cuts), family))
-    return np.zeros(n_aux(family, design.glm.n_categories))
 
 
 @partial(jax.jit, static_argnames=("model", "max_steps"))
@@ -125,7 +113,7 @@ def fit_glmm(params0, arrays, model: GlmmStructure, transform=None, max_steps: i
     the start (:func:`preconditioner`) its first steps are Newton-like; the
     reported gradient is in the parameters' own scale.
     """
-    solver = _BFGS(rtol=RTOL, atol=ATOL)
+    solver = GainBFGS(rtol=RTOL, atol=ATOL)
     t = jnp.eye(params0.shape[0]) if transform is None else transform
     sol = optx.minimise(
         lambda q, a: -marginal_loglik(params0 + t @ q, a, model) / a["nobs"], solver,
@@ -152,7 +140,7 @@ def reported_values(params, model: GlmmStructure):
         phi.append(struct.phi_from_sigma(sigma))
     entries = jnp.stack(entries) if entries else jnp.zeros(0)
     phi = jnp.concatenate(phi) if phi else jnp.zeros(0)
-    return entries, phi, aux_reported(aux, model.family)
+    return entries, phi, model.family.aux_reported(aux)
 
 
 def _observed_information(params, arrays, model: GlmmStructure):
@@ -210,8 +198,9 @@ def _run(params0, arrays, model, transform=None) -> dict:
 def fit_glmm_design(design: Design, method: str, nodes: int) -> dict:
     """Fit the model without and with random effects; returns arrays and diagnostics."""
     base_model, base_arrays = prepare(design, method, nodes, with_effects=False)
-    base = _run(np.concatenate([np.zeros(design.x.shape[1]), _aux_start(design)]),
-                base_arrays, base_model)
+    glm = design.glm
+    aux0 = glm.family.aux_start(glm.data, glm.n_categories)
+    base = _run(np.concatenate([np.zeros(design.x.shape[1]), aux0]), base_arrays, base_model)
     model, arrays = prepare(design, method, nodes)
     p = design.x.shape[1]
     theta0 = np.concatenate([s.theta_init() for s in model.structures])

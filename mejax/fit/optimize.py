@@ -43,13 +43,44 @@ def expected_gain(state, nobs):
     return 0.25 * nobs * jnp.abs(jnp.dot(grad, state.f_info.hessian_inv.mv(grad)))
 
 
-class _BFGS(optx.BFGS):
-    """optimistix BFGS that also requires a negligible expected gain before it stops."""
+class GainBFGS(optx.AbstractMinimiser):
+    """optimistix BFGS that also requires a negligible expected gain before it stops.
+
+    A wrapper, not a subclass: every step is BFGS's own; only the stopping rule adds
+    the expected log-likelihood gain (:func:`expected_gain`, needs ``args["nobs"]``).
+    """
+
+    inner: optx.BFGS
+
+    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
+        self.inner = optx.BFGS(rtol=rtol, atol=atol)
+
+    @property
+    def rtol(self):
+        return self.inner.rtol
+
+    @property
+    def atol(self):
+        return self.inner.atol
+
+    @property
+    def norm(self):
+        return self.inner.norm
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        return self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
+
+    def step(self, fn, y, args, options, state, tags):
+        return self.inner.step(fn, y, args, options, state, tags)
 
     def terminate(self, fn, y, args, options, state, tags):
+        done, result = self.inner.terminate(fn, y, args, options, state, tags)
         small = expected_gain(state, args["nobs"]) < GAIN_TOL
-        failed = state.result != optx.RESULTS.successful
-        return state.terminate & (small | failed), state.result
+        failed = result != optx.RESULTS.successful
+        return done & (small | failed), result
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        return self.inner.postprocess(fn, y, aux, args, options, state, tags, result)
 
 
 def _objective(theta, arrays, model: LmmStructure):
@@ -66,7 +97,7 @@ def _objective_with_factor(theta, arrays, model: LmmStructure):
 @partial(jax.jit, static_argnames=("model", "max_steps"))
 def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     """Fit and summarise one linear mixed model; returns a dict of arrays."""
-    solver = _BFGS(rtol=RTOL, atol=ATOL)
+    solver = GainBFGS(rtol=RTOL, atol=ATOL)
     sol = optx.minimise(
         lambda th, a: _objective_with_factor(th, a, model), solver, theta0, args=arrays,
         max_steps=max_steps, throw=False, has_aux=True,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..spec.design import ColumnFrame, _is_factor, _level_label, _levels, build_linear
+from ..spec import design as spec_design
+from ..spec.design import ColumnFrame, build_linear, level_label
 from ._common import HypothesisError
 
 
@@ -31,8 +32,8 @@ def fixed_vars(result) -> dict:
 def factor_levels(result) -> dict[str, list]:
     """Levels of every factor variable of the fixed part, from the estimation sample."""
     frame = _frame(result)
-    return {name: _levels(frame[name]) for name, var in fixed_vars(result).items()
-            if _is_factor(var, frame)}
+    return {name: spec_design.factor_levels(frame[name])
+            for name, var in fixed_vars(result).items() if spec_design.is_factor(var, frame)}
 
 
 def is_factor(result, name: str) -> bool:
@@ -48,9 +49,9 @@ def check_variable(result, name: str) -> None:
 def match_level(result, name: str, value):
     """The stored level of factor ``name`` that ``value`` (a label or value) denotes."""
     levels = factor_levels(result)[name]
-    label = _level_label(value) if not isinstance(value, str) else value.strip()
+    label = level_label(value) if not isinstance(value, str) else value.strip()
     for lv in levels:
-        if _level_label(lv) == label:
+        if level_label(lv) == label:
             return lv
     try:
         number = float(label)
@@ -60,7 +61,7 @@ def match_level(result, name: str, value):
         if number is not None and isinstance(lv, (int, float, np.number)) and lv == number:
             return lv
     raise HypothesisError(f"level {label} of {name!r} not found; levels are "
-                          f"{', '.join(_level_label(lv) for lv in levels)}")
+                          f"{', '.join(level_label(lv) for lv in levels)}")
 
 
 def counterfactual_frame(result, overrides: dict | None = None, frame_rows=None) -> ColumnFrame:

@@ -1,7 +1,7 @@
 """Traced pieces of Kenward–Roger and Satterthwaite: derivatives of Φ = Var(β̂) by autodiff.
 
 Everything runs through the structured factorization of
-:func:`mejax.models.lmm._factor`; no n×n matrix is ever formed. Kenward–Roger
+:func:`mejax.models.lmm.factorize`; no n×n matrix is ever formed. Kenward–Roger
 works in ψ = (variances/covariances of each random-effects term, σ²), in which
 V = ZGZ' + σ²I is linear, so the second derivative of Φ⁻¹ = X'V⁻¹X is exactly
 Q_ij + Q_ji (R_ij = 0), as pbkrtest assumes.
@@ -19,8 +19,8 @@ from ..cov.structures import CovStructure
 from ..linalg.blocked_cholesky import factor
 from ..models.lmm import (
     LmmStructure,
-    _factor,
     covariances,
+    factorize,
     loglik_theta,
     vcov_from_rx,
     with_log_sigma,
@@ -106,7 +106,7 @@ def kenward_roger_core(theta, sigma2, arrays, model: LmmStructure):
 
 def _vcov_theta_s(theta_s, arrays, model: LmmStructure):
     """Var(β̂) at (θ, log σ) without profiling: σ²(RX RX')⁻¹."""
-    _, lxx = _factor(theta_s[:-1], arrays, model)
+    _, lxx = factorize(theta_s[:-1], arrays, model)
     p = model.layout.p
     return vcov_from_rx(lxx[:p, :p], jnp.exp(2.0 * theta_s[-1]))
 

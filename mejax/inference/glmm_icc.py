@@ -12,25 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..spec.model import SpecError
 from .icc import _entry_index, _levels_top_down, icc_rows
-
-LATENT_VARIANCE = {"logit": np.pi**2 / 3, "probit": 1.0}
-
-
-def latent_variance(result) -> float:
-    """Variance of the latent level-1 error: π²/3 (logit) or 1 (probit)."""
-    family = result.family
-    if family.name not in ("binomial", "ordinal") or family.link not in LATENT_VARIANCE:
-        raise SpecError("estat icc is available after logit and probit models (melogit, "
-                        "meprobit, meologit, meoprobit); this model is "
-                        f"{family.name} with a {family.link} link")
-    return float(LATENT_VARIANCE[family.link])
 
 
 def icc(result) -> pd.DataFrame:
     """Latent-scale ICC per level (top level first), delta-method SE, logit-scale interval."""
-    resid = latent_variance(result)
+    resid = result.family.latent_variance()
     order = _levels_top_down(result)
     cov_params, jacs, values = result._information
     entries = np.asarray(values[0], dtype=float)

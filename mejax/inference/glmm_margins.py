@@ -25,9 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import glmm_response as resp
-from ..models.glmm import GlmmStructure, relative_factor, split_params
-from ..spec.design import _linear_vars
+from ..models.glmm import GlmmStructure, random_variance, relative_factor, split_params
+from ..spec.design import linear_vars
 from ._common import HypothesisError, PostResult, option_items, row_df
 from .counterfactual import counterfactual_frame, design_matrix
 from .glmm_predict import outcome_code
@@ -64,19 +63,20 @@ def parse_statistic(result, text: str | None) -> Statistic:
             raise HypothesisError(f"margins: predict option {name!r} not recognised")
     if len(kinds) > 1:
         raise HypothesisError(f"margins: predict({text}) names more than one statistic")
-    kind = {"n": "mu", "eta": "xb"}.get(kinds[0], kinds[0]) if kinds else (
-        "pr" if family.name == "ordinal" else "mu")
+    kind = ({"n": "mu", "eta": "xb"}.get(kinds[0], kinds[0]) if kinds
+            else family.default_statistic)
     fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"
     if fixedonly and "marginal" in opts:
         raise HypothesisError("margins: fixedonly and marginal cannot be combined")
     outcome = opts.get("outcome")
-    if kind == "mu" and family.name == "ordinal":
-        raise HypothesisError("margins: mu is not available after ordinal models; use pr")
+    if kind == "mu" and not family.has_mean:
+        raise HypothesisError(f"margins: mu is not available after {family.name} models; "
+                              "use pr")
     outcomes, count = None, None
-    if family.name == "ordinal" and kind == "pr":
+    if kind == "pr" and family.pr_outcome == "category":
         outcomes = ((outcome_code(result, outcome),) if outcome is not None
                     else tuple(range(len(result.design.glm.categories))))
-    elif kind == "pr" and family.name != "binomial":
+    elif kind == "pr" and family.pr_outcome == "count":
         if outcome is None:
             raise HypothesisError("margins: predict(pr) after a count model needs outcome(#): "
                                   "Pr(y = #)")
@@ -123,7 +123,7 @@ def _matrices(result, overrides: dict) -> tuple[np.ndarray, np.ndarray]:
     x = design_matrix(result, overrides)
     random_vars = set()
     for term in design.re_terms:
-        random_vars |= _linear_vars(term.effects) if term.effects is not None else set()
+        random_vars |= linear_vars(term.effects) if term.effects is not None else set()
     if not set(overrides) & random_vars:
         return x, _sample_z(result)
     frame = counterfactual_frame(result, overrides)
@@ -141,16 +141,14 @@ def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Stati
         return jnp.mean(eta)[None]
     var = None
     if stat.marginal and model.engine != "none":
-        var = resp.random_variance(z, relative_factor(thetas, model))
+        var = random_variance(z, relative_factor(thetas, model))
     family = model.family
     if stat.outcomes is not None:
-        probs = resp.category_probabilities(eta, aux, family.link, var)
+        probs = family.probability(eta, aux, var)
         return jnp.mean(probs, axis=0)[jnp.asarray(stat.outcomes)]
-    if stat.count is not None:
-        return jnp.mean(resp.count_probability(eta, stat.count, aux, family, var))[None]
     if stat.kind == "pr":
-        return jnp.mean(resp.success_probability(eta, family.link, var))[None]
-    return jnp.mean(resp.mean(eta, trials, family, var))[None]
+        return jnp.mean(family.probability(eta, aux, var, stat.count))[None]
+    return jnp.mean(family.mean(eta, trials, aux, var))[None]
 
 
 @partial(jax.jit, static_argnames=("model", "stat"))

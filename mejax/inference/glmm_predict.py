@@ -17,7 +17,7 @@ modes with a warning.
 Predictions (Stata's ``predict`` after ``me*``) plug the empirical Bayes
 effects into the linear predictor (``conditional``), leave them out
 (``fixedonly``), or integrate them out (``marginal``: the population-
-averaged mean, see :mod:`mejax.models.glmm_response`).
+averaged mean, by the family's ``mean`` and ``probability`` with ``var``).
 """
 
 from __future__ import annotations
@@ -30,18 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from scipy import special
 
-from ..models import glmm_response as resp
-from ..models.families import row_loglik
 from ..models.glmm import (
     conditional_posterior,
     posterior_moments,
+    random_variance,
     relative_factor,
     split_params,
 )
-from ..spec.design import _linear_vars
-from ..spec.glm_design import _offset
+from ..spec.design import linear_vars
 from ..spec.model import DataError, SpecError
 from .predict import _matrix, _new_frame, level_index, new_level_codes
 
@@ -196,17 +193,8 @@ def _in_sample(result) -> Rows:
     index = frame[design.response].index if frame is not None else pd.RangeIndex(design.nobs)
     z = (np.column_stack([t.z for t in design.re_terms]) if design.re_terms
          else np.zeros((design.nobs, 0)))
-    trials = glm.data.get("trials", np.ones(design.nobs))
-    return Rows(design.x, glm.offset, trials, z, [t.codes for t in design.re_terms],
+    return Rows(design.x, glm.offset, glm.trials, z, [t.codes for t in design.re_terms],
                 glm.data["y"], index, None)
-
-
-def _trials(family, frame, n: int) -> np.ndarray:
-    if family.name != "binomial" or family.trials is None:
-        return np.ones(n)
-    if isinstance(family.trials, str):
-        return frame.values(family.trials)
-    return np.full(n, float(family.trials))
 
 
 def _new_rows(result, data: pd.DataFrame, with_response: bool) -> Rows:
@@ -214,9 +202,9 @@ def _new_rows(result, data: pd.DataFrame, with_response: bool) -> Rows:
     family = result.family
     if design.fixed_part is None or design.frame is None:
         raise NotImplementedError("this result does not keep the model parts needed for data=")
-    needed = set(_linear_vars(design.fixed_part)) | family.columns()
+    needed = set(linear_vars(design.fixed_part)) | family.columns()
     for term in design.re_terms:
-        needed |= set(term.group_vars) | _linear_vars(term.effects)
+        needed |= set(term.group_vars) | linear_vars(term.effects)
     if with_response:
         needed.add(design.response)
     missing = sorted(n for n in family.columns() if n not in data.columns)
@@ -235,11 +223,9 @@ def _new_rows(result, data: pd.DataFrame, with_response: bool) -> Rows:
     z = np.column_stack(zs) if zs else np.zeros((n, 0))
     y = None
     if with_response:
-        y = frame.values(design.response)
-        if family.name == "binomial" and family.trials is None:
-            y = (y != 0).astype(float)
-    return Rows(x, _offset(family, frame) if n else np.zeros(0), _trials(family, frame, n), z,
-                codes, y, data.index, complete)
+        y = family.observed(frame.values(design.response))
+    offset = family.offset_values(frame) if n else np.zeros(0)
+    return Rows(x, offset, family.trials_values(frame, n), z, codes, y, data.index, complete)
 
 
 # ---- predictions -----------------------------------------------------------------------------
@@ -304,58 +290,29 @@ def _marginal_variance(result, z: np.ndarray) -> np.ndarray:
     if model.engine == "none":
         return np.zeros(len(z))
     _, thetas, _ = split_params(jnp.asarray(result._fit["params"]), model)
-    return np.asarray(resp.random_variance(jnp.asarray(z), relative_factor(thetas, model)))
+    return np.asarray(random_variance(jnp.asarray(z), relative_factor(thetas, model)))
 
 
 def _outcome_data(result, y: np.ndarray, trials: np.ndarray) -> dict:
-    family = result.family
-    if family.name == "binomial":
-        log_choose = (special.gammaln(trials + 1) - special.gammaln(y + 1)
-                      - special.gammaln(trials - y + 1))
-        return {"y": y, "trials": trials, "log_choose": log_choose}
-    if family.name in ("poisson", "nbinomial"):
-        return {"y": y, "log_fact": special.gammaln(y + 1)}
-    cats = np.asarray(result.design.glm.categories, dtype=float)
-    code = np.searchsorted(cats, y)
-    if np.any(code >= len(cats)) or np.any(cats[np.minimum(code, len(cats) - 1)] != y):
-        raise DataError(f"{result.design.response} has values that are not categories of the "
-                        "fitted model")
-    return {"y": y, "y_code": code.astype(np.int32)}
+    """The family's row arrays for observed outcomes (new data's too)."""
+    glm = result.design.glm
+    data, valid = glm.family.response_rows(y, trials, glm.categories)
+    if not np.all(valid):
+        raise DataError(f"{result.design.response} has values the fitted {glm.family.name} "
+                        "model cannot have (outside its categories or its range)")
+    return data
 
 
 def _residuals(result, kind: str, y, mu, trials) -> np.ndarray:
     """Raw, Pearson or deviance residuals of counts/successes given the mean mu."""
     family = result.family
-    if family.name == "ordinal":
-        raise SpecError(f"predict, {kind} is not available after ordinal models")
+    aux = np.asarray(_aux(result), dtype=float)
+    var = family.variance(mu, trials, aux)  # raises for families without residuals
     if kind == "residuals":
         return y - mu
-    aux = np.asarray(_aux(result), dtype=float)
-    if family.name == "binomial":
-        var = mu * (1 - mu / trials)
-    elif family.name == "poisson":
-        var = mu
-    elif family.dispersion == "mean":
-        var = mu * (1 + np.exp(aux[0]) * mu)
-    else:
-        var = mu * (1 + np.exp(aux[0]))
     if kind == "pearson":
         return (y - mu) / np.sqrt(var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if family.name == "binomial":
-            dev = 2 * (special.xlogy(y, y / mu) + special.xlogy(trials - y, (trials - y)
-                                                                 / (trials - mu)))
-        elif family.name == "poisson":
-            dev = 2 * (special.xlogy(y, y / mu) - (y - mu))
-        elif family.dispersion == "mean":
-            alpha = np.exp(aux[0])
-            dev = 2 * (special.xlogy(y, y / mu)
-                       - (y + 1 / alpha) * np.log((1 + alpha * y) / (1 + alpha * mu)))
-        else:  # constant dispersion: twice the log likelihood ratio against mu = y
-            data = _outcome_data(result, y, trials)
-            ll = lambda m: np.asarray(row_loglik(jnp.log(jnp.maximum(m, 1e-300)), data,  # noqa: E731
-                                                 jnp.asarray(aux), family))
-            dev = 2 * (ll(y) - ll(mu))
+    dev = family.deviance(y, mu, trials, aux)
     return np.sign(y - mu) * np.sqrt(np.maximum(dev, 0.0))
 
 
@@ -383,21 +340,20 @@ def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
     if kind == "eta":
         return eta
     eta_j, aux = jnp.asarray(eta), _aux(result)
-    if kind == "pr" and family.name == "ordinal":
-        probs = np.asarray(resp.category_probabilities(eta_j, aux, family.link, var))
-        if outcome is not None:
-            return probs[:, outcome_code(result, outcome)]
-        cats = result.design.glm.categories
-        return pd.DataFrame(probs, columns=[f"pr({c:g})" for c in cats])
-    if kind == "pr" and family.name != "binomial":
-        if outcome is None:
-            raise SpecError("predict, pr after a count model needs outcome=n: P(y = n)")
-        return np.asarray(resp.count_probability(eta_j, float(outcome), aux, family, var))
     if kind == "pr":
-        return np.asarray(resp.success_probability(eta_j, family.link, var))
-    if family.name == "ordinal":
-        raise SpecError(f"predict, {kind} is not available after ordinal models; use pr")
-    mu = np.asarray(resp.mean(eta_j, jnp.asarray(rows.trials), family, var))
+        cats = result.design.glm.categories
+        if family.pr_outcome == "category" and outcome is not None:  # one category
+            probs = np.asarray(family.probability(eta_j, aux, var))
+            return probs[:, outcome_code(result, outcome)]
+        probs = np.asarray(family.probability(eta_j, aux, var, outcome))
+        if probs.ndim == 2:
+            return pd.DataFrame(probs, columns=[f"pr({c:g})" for c in cats])
+        return probs
+    try:
+        mu = np.asarray(family.mean(eta_j, jnp.asarray(rows.trials), aux, var))
+    except SpecError:
+        raise SpecError(f"predict, {kind} is not available after {family.name} models; use pr") \
+            from None
     if kind == "mu":
         return mu
     if rows.y is None:
@@ -407,7 +363,7 @@ def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
             raise SpecError("predict, density is conditional on the random effects; "
                             "marginal is not allowed")
         data = _outcome_data(result, rows.y, rows.trials)
-        return np.exp(np.asarray(row_loglik(eta_j, data, aux, family)))
+        return np.exp(np.asarray(family.log_density(eta_j, data, aux)))
     return _residuals(result, kind, rows.y, mu, rows.trials)
 
 
@@ -419,8 +375,9 @@ def check_options(result, kind: str, conditional: str, marginal: bool) -> None:
                         f"got {conditional!r}")
     if marginal and kind in ("reffects", "reses", "density") + RESIDUAL_KINDS:
         raise SpecError(f"predict, {kind}: marginal is not allowed")
-    if kind == "mu" and result.family.name == "ordinal":
-        raise SpecError("predict, mu is not available after ordinal models; use pr")
+    family = result.family
+    if kind == "mu" and not family.has_mean:
+        raise SpecError(f"predict, mu is not available after {family.name} models; use pr")
 
 
 def predict(result, kind: str = "mu", data: pd.DataFrame | None = None,
@@ -481,7 +438,7 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
                         "marginal, outcome(), reses()")
     if len(kinds) > 1:
         raise SpecError(f"predict: only one of {', '.join(kinds)} allowed")
-    default = "pr" if result.family.name == "ordinal" else "mu"
+    default = result.family.default_statistic
     kind = kinds[0] if kinds else ("reffects" if "reses" in options else default)
     if "reses" in options and kind != "reffects":
         raise SpecError("predict: reses() goes with reffects")

@@ -238,7 +238,7 @@ def contrast(result, term: str) -> PostResult:
     Main effects compare asbalanced level margins (Stata's default); an
     interaction ``a#b`` tests all interaction contrasts of the cell margins.
     """
-    from ..spec.design import _level_label
+    from ..spec.design import level_label
 
     spec = term.strip()
     if not spec:
@@ -260,12 +260,12 @@ def contrast(result, term: str) -> PostResult:
             for a in la:
                 for b in lb:
                     grid = balanced_grid(result, {names[0]: a, names[1]: b})
-                    cell[(_level_label(a), _level_label(b))] = design_matrix(
+                    cell[(level_label(a), level_label(b))] = design_matrix(
                         result, None, grid).mean(axis=0)
-            a0, b0 = _level_label(la[0]), _level_label(lb[0])
+            a0, b0 = level_label(la[0]), level_label(lb[0])
             for a in la[1:]:
                 for b in lb[1:]:
-                    a1, b1 = _level_label(a), _level_label(b)
+                    a1, b1 = level_label(a), level_label(b)
                     R.append(cell[(a1, b1)] - cell[(a1, b0)] - cell[(a0, b1)] + cell[(a0, b0)])
             R = np.array(R)
         else:
@@ -304,7 +304,7 @@ def pwcompare(result, term: str, level: float | None = None) -> PostResult:
     Unadjusted (Stata's default ``mcompare(noadjust)``); each row ``j vs i``
     is margin(j) - margin(i), with SE, z (t), p and CI.
     """
-    from ..spec.design import _level_label
+    from ..spec.design import level_label
 
     level = result.level if level is None else float(level)
     names = _term_variables(result, term)
@@ -315,7 +315,7 @@ def pwcompare(result, term: str, level: float | None = None) -> PostResult:
     labels, W = [], []
     for i in range(len(levels)):
         for j in range(i + 1, len(levels)):
-            labels.append(f"{_level_label(levels[j])} vs {_level_label(levels[i])}")
+            labels.append(f"{level_label(levels[j])} vs {level_label(levels[i])}")
             W.append(L[j] - L[i])
     W = np.array(W)
     est = W @ result.fixef.to_numpy()

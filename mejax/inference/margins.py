@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ..spec.design import _level_label
+from ..spec.design import level_label
 from ._common import HypothesisError, PostResult, level_text, option_items, row_df
 from .counterfactual import check_variable, design_matrix, factor_levels, match_level
 from .counterfactual import is_factor as _is_factor_var
@@ -171,7 +171,7 @@ def margin_plan(result, spec: str = "", at=None, dydx=None, level: float | None 
             for cell in itertools.product(*levels):
                 base = {**scenario, **dict(zip(names, cell))}
                 label = {"_at": s_i + 1 if at else None, "term": "#".join(names) or None,
-                         "level": " ".join(_level_label(c) for c in cell) or None,
+                         "level": " ".join(level_label(c) for c in cell) or None,
                          **{f"at:{k}": v for k, v in scenario.items()},
                          **dict(zip(names, cell))}
                 if dydx is None:
@@ -191,7 +191,7 @@ def _effect_mats(result, var: str, base: dict, matrices=design_matrix):
     if _is_factor_var(result, var):
         levels = factor_levels(result)[var]
         lo = matrices(result, {**base, var: levels[0]})
-        return [(_level_label(lv), (matrices(result, {**base, var: lv}), lo, 1.0))
+        return [(level_label(lv), (matrices(result, {**base, var: lv}), lo, 1.0))
                 for lv in levels[1:]]
     frame = result.design.frame
     x = np.broadcast_to(np.asarray(base.get(var, frame.values(var)), dtype=float),
@@ -288,7 +288,7 @@ def _all_pinned(result, scenarios) -> bool:
 def _show(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.8g}"
-    return _level_label(value)
+    return level_label(value)
 
 
 # ---- marginsplot -------------------------------------------------------------------------------

@@ -36,11 +36,11 @@ from ..models.lmm import lambdas_from_theta
 from ..spec.design import (
     ColumnFrame,
     Design,
-    _is_factor,
-    _is_numeric_series,
-    _levels,
-    _linear_vars,
     build_linear,
+    factor_levels,
+    is_factor,
+    is_numeric_series,
+    linear_vars,
 )
 from ..spec.model import DataError, LinearPart, SpecError
 
@@ -328,7 +328,7 @@ def _new_frame(design: Design, data: pd.DataFrame, needed: set[str]):
     columns, numeric = {}, {}
     for name in sorted(needed):
         col = data[name]
-        if _is_numeric_series(col):
+        if is_numeric_series(col):
             values = col.to_numpy(dtype=float, na_value=np.nan)
             complete &= np.isfinite(values)
             numeric[name] = values
@@ -346,9 +346,9 @@ def _fixed_levels(design: Design, part: LinearPart, new: ColumnFrame) -> dict[st
     train = design.frame
     for term in part.terms:
         for var in term.vars:
-            if var.expr or var.name in levels or not _is_factor(var, train):
+            if var.expr or var.name in levels or not is_factor(var, train):
                 continue
-            known = _levels(train[var.name])
+            known = factor_levels(train[var.name])
             levels[var.name] = known
             if len(new):
                 unseen = ~pd.Series(new[var.name]).isin(known).to_numpy()
@@ -372,13 +372,13 @@ def _new_data(result, kind: str, data: pd.DataFrame):
     design = result.design
     if getattr(design, "fixed_part", None) is None or getattr(design, "frame", None) is None:
         raise NotImplementedError("this result does not keep the model parts needed for data=")
-    needed = set(_linear_vars(design.fixed_part))
+    needed = set(linear_vars(design.fixed_part))
     uses_random = kind in ("fitted", "residuals", "rstandard", "reffects")
     if uses_random:
         for term in design.re_terms:
             if term.effects is None:
                 raise NotImplementedError("this result does not keep the random-effects parts")
-            needed |= set(term.group_vars) | _linear_vars(term.effects)
+            needed |= set(term.group_vars) | linear_vars(term.effects)
     if kind in ("residuals", "rstandard"):
         needed.add(design.response)
         if kind == "rstandard" and design.residual is not None:

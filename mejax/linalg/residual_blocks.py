@@ -14,12 +14,16 @@ No n×n matrix is formed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..cov.residual import ResidualStructure
-from ..spec.residual_design import ResidualDesign
+
+if TYPE_CHECKING:  # host-side input only; linalg imports nothing above cov
+    from ..spec.residual_design import ResidualDesign
 from . import batched
 from .blocks import BlockLayout, bucket, pair_index, rest_columns
 

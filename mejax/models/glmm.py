@@ -36,10 +36,9 @@ from jax.scipy.linalg import block_diag, cho_solve
 from jax.scipy.special import logsumexp
 
 from ..cov.structures import CovStructure
+from ..families import Family
 from ..linalg import small
 from ..linalg.quadrature import product_grid
-from ..spec.family import Family
-from .families import eta_derivatives, n_aux, row_loglik
 
 LOG_PI = float(np.log(np.pi))
 NEWTON_MAX_STEPS = 100
@@ -75,7 +74,7 @@ class GlmmStructure:
         return sum(self.theta_sizes())
 
     def n_aux(self) -> int:
-        return n_aux(self.family, self.n_categories)
+        return self.family.n_aux(self.n_categories)
 
     def n_params(self) -> int:
         return self.p + self.n_theta() + self.n_aux()
@@ -95,6 +94,15 @@ def split_params(params, model: GlmmStructure):
 def relative_factor(thetas, model: GlmmStructure):
     """Block-diagonal Λ over all terms' effects (K×K)."""
     return block_diag(*[s.lam(t) for s, t in zip(model.structures, thetas)])
+
+
+def random_variance(z, lam):
+    """Variance of each row's random part z_i'b, b ~ N(0, ΛΛ'): |z_i'Λ|².
+
+    The population-averaged statistics integrate this normal contribution out
+    (:meth:`mejax.families.Family.mean` and ``probability`` with ``var``).
+    """
+    return jnp.sum((z @ lam) ** 2, axis=-1)
 
 
 def broadcast_data(data: dict, extra_dims: int) -> dict:
@@ -193,7 +201,7 @@ def _layout(arrays, model: GlmmStructure):
 def _objective_pieces(u, eta0, zl, arrays, aux, model, layout):
     """Per unit: h(u) = Σ log p(y|u) − ½|u|², its gradient, the curvature's factor."""
     eta = eta0 + layout.linear(zl, u)
-    ll, d1, d2 = eta_derivatives(eta, arrays["data"], aux, model.family)
+    ll, d1, d2 = model.family.eta_derivatives(eta, arrays["data"], aux)
     h = layout.unit_sum(ll) - layout.prior(u)
     grad = layout.gradient(zl, d1, u)
     low = layout.factor(layout.curvature(zl, -d2))
@@ -203,7 +211,7 @@ def _objective_pieces(u, eta0, zl, arrays, aux, model, layout):
 def _values(u, eta0, zl, arrays, aux, model, layout):
     """h(u) per unit (no derivatives): what the step-size search compares."""
     eta = eta0 + layout.linear(zl, u)
-    return layout.unit_sum(row_loglik(eta, arrays["data"], aux, model.family)) - layout.prior(u)
+    return layout.unit_sum(model.family.log_density(eta, arrays["data"], aux)) - layout.prior(u)
 
 
 def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
@@ -270,7 +278,7 @@ def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
     centre = eta0 + jnp.sum(zl * mu[g], axis=-1)
     spread = jnp.einsum("na,nab->nb", zl, scale[g])
     eta = centre[:, None] + jnp.sqrt(2.0) * spread @ xi.T  # (n, M)
-    ll = row_loglik(eta, broadcast_data(arrays["data"], 1), aux, model.family)
+    ll = model.family.log_density(eta, broadcast_data(arrays["data"], 1), aux)
     u = mu[:, None, :] + jnp.sqrt(2.0) * jnp.einsum("gab,mb->gma", scale, xi)  # (G, M, K)
     log_f = (layout.unit_sum(ll) - 0.5 * jnp.sum(u**2, axis=-1)
              + jnp.sum(xi**2, axis=-1)[None, :] + log_w[None, :])
@@ -339,7 +347,7 @@ def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
     """
     eta0, zl, aux = _predictor_parts(params, arrays, model)
     if model.engine == "none":
-        return jnp.sum(row_loglik(eta0, arrays["data"], aux, model.family))
+        return jnp.sum(model.family.log_density(eta0, arrays["data"], aux))
     if model.engine == "nested":  # adaptive quadrature over nested levels
         from .glmm_nested import nested_loglik
         return nested_loglik(eta0, zl, arrays, aux, model, order)

@@ -52,7 +52,6 @@ from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import MAX_GRID, product_grid
-from .families import eta_derivatives, row_loglik
 from .glmm import (
     MV_UPDATES,
     GlmmStructure,
@@ -133,7 +132,7 @@ class Elimination(NamedTuple):
 def eliminate(us, eta_off, sub: list[Level], data: dict, aux, family) -> Elimination:
     """h, and the eliminated curvature −∇²h and gradient ∇h, at the effects ``us``."""
     eta = _linear(eta_off, sub, us)
-    ll, d1, d2 = eta_derivatives(eta, broadcast_data(data, 1), aux, family)
+    ll, d1, d2 = family.eta_derivatives(eta, broadcast_data(data, 1), aux)
     zt = jnp.concatenate([lv.zl for lv in sub], axis=1)  # (N, K): the whole ancestor chain
     leaf = sub[-1]
     b = jax.ops.segment_sum(d1[..., None] * zt[:, None, :], leaf.group, leaf.n)
@@ -173,7 +172,7 @@ def newton_direction(elim: Elimination, sub: list[Level]) -> list:
 
 def _subtree_values(us, eta_off, sub: list[Level], data: dict, aux, family):
     """h = Σ log p − ½Σ|u|² per top group of ``sub``: (G_0, B)."""
-    ll = row_loglik(_linear(eta_off, sub, us), broadcast_data(data, 1), aux, family)
+    ll = family.log_density(_linear(eta_off, sub, us), broadcast_data(data, 1), aux)
     h = jax.ops.segment_sum(ll, sub[0].group, sub[0].n)
     for m, u in enumerate(us):
         h = h - 0.5 * _to_top(jnp.sum(u**2, axis=-1), sub, m)
@@ -277,7 +276,7 @@ def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
         u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
         eta = eta_off[..., None] + jnp.einsum("nk,nbmk->nbm", lv.zl, u[lv.group])
         if depth == len(levels) - 1:
-            ll = row_loglik(eta, broadcast_data(data, 2), aux, model.family)
+            ll = model.family.log_density(eta, broadcast_data(data, 2), aux)
             inner = jax.ops.segment_sum(ll, lv.group, lv.n)
         else:
             n, b, m = eta.shape

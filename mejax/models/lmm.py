@@ -69,7 +69,7 @@ def _residual_eta(theta, model: LmmStructure):
     return theta[sum(s.n_theta() for s in model.structures):]
 
 
-def _factor(theta, arrays, model: LmmStructure):
+def factorize(theta, arrays, model: LmmStructure):
     """(log|L_Z|² + log|R̃|, L_XX): the factorization every criterion starts from."""
     lams = lambdas_from_theta(theta, model)
     if model.residual is None:
@@ -106,7 +106,7 @@ def loglik_theta(theta_s, arrays, model: LmmStructure):
     variance (θ = 0 is an interior point).
     """
     theta, log_sigma = theta_s[:-1], theta_s[-1]
-    log_det, lxx = _factor(theta, arrays, model)
+    log_det, lxx = factorize(theta, arrays, model)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     s2 = jnp.exp(2.0 * log_sigma)
     return -0.5 * (log_det + log_det_x + dof * (LOG_2PI + 2.0 * log_sigma) + r2 / s2)
@@ -163,14 +163,14 @@ def to_interval_scale(value, scale: str):
 
 def deviance_and_factor(theta, arrays, model: LmmStructure):
     """The profiled deviance and the factorization behind it (see :func:`estimates_from_factor`)."""
-    log_det, lxx = _factor(theta, arrays, model)
+    log_det, lxx = factorize(theta, arrays, model)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     return _deviance(log_det, log_det_x, dof, r2), (log_det, lxx)
 
 
 def estimates(theta, arrays, model: LmmStructure):
     """β̂, σ̂², Var(β̂) = σ̂²(RX RX')⁻¹ = (X'V⁻¹X)⁻¹, and the criterion at θ."""
-    log_det, lxx = _factor(theta, arrays, model)
+    log_det, lxx = factorize(theta, arrays, model)
     return estimates_from_factor(log_det, lxx, arrays, model)
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..models.families import aux_names
 from .mixed_result import MixedResult
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
@@ -140,7 +139,7 @@ class GlmmResult(MixedResult):
     @cached_property
     def aux(self) -> pd.DataFrame:
         """Cutpoints (/cut1 ...) or the dispersion (/lnalpha, /lndelta) with SEs and CIs."""
-        names = aux_names(self.family, self.model.n_categories)
+        names = self.family.aux_names(self.model.n_categories)
         if not names:
             return pd.DataFrame(columns=["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower",
                                          "ci_upper"])
@@ -157,16 +156,17 @@ class GlmmResult(MixedResult):
     @property
     def cutpoints(self) -> pd.Series:
         """Ordinal cutpoints on Stata's scale (P(y ≤ k) = F(cut_k − xβ − Zb))."""
-        if self.family.name != "ordinal":
+        if not self.family.has_cutpoints:
             raise AttributeError("cutpoints exist for ordinal models only")
         return self.aux["Coefficient"].rename(lambda s: s.lstrip("/"))
 
     @property
     def dispersion(self) -> float:
         """α (mean dispersion) or δ (constant dispersion) of a negative binomial model."""
-        if self.family.name != "nbinomial":
+        value = self.family.dispersion_value(self.aux["Coefficient"].to_numpy())
+        if value is None:
             raise AttributeError("dispersion exists for negative binomial models only")
-        return float(np.exp(self.aux["Coefficient"].iloc[0]))
+        return value
 
     # ---- random effects ----------------------------------------------------------------------
     @cached_property

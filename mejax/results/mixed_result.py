@@ -150,7 +150,7 @@ class MixedResult:
         residual = self._fit["model"].residual
         if residual is None:
             se_res = float(np.sqrt(max(entries_cov[-1, -1], 0.0)))
-            ordered.append(_component_row(
+            ordered.append(component_row(
                 "Residual", [None], "", 0, 0, float(entries[-1]), se_res, phi[-1],
                 np.sqrt(max(phi_cov[-1, -1], 0.0)), z, 0,
             ))
@@ -190,7 +190,7 @@ class MixedResult:
                 est = float(entries[e_index])
                 se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
                 p_idx = phi_index + param
-                rows.append(_component_row(
+                rows.append(component_row(
                     term.label, term.effect_names, struct.label, i, j, est, se,
                     phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
                 ))
@@ -433,7 +433,7 @@ def _residual_row(title, by, name, scale, est, se, phi_est, phi_se, z, param):
 
 
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
-def _component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
+def component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
     """One varcomp row with its Stata label and interval (boundary values give inf/nan)."""
     is_var = i == j
     if group == "Residual":

@@ -26,7 +26,7 @@ _EXPR_NAMESPACE = {
 }
 
 
-def _is_numeric_series(col: pd.Series) -> bool:
+def is_numeric_series(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
@@ -111,7 +111,7 @@ def _expr_names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_EXPR_NAMESPACE)
 
 
-def _linear_vars(part: LinearPart) -> set[str]:
+def linear_vars(part: LinearPart) -> set[str]:
     names: set[str] = set()
     for term in part.terms:
         for var in term.vars:
@@ -120,9 +120,9 @@ def _linear_vars(part: LinearPart) -> set[str]:
 
 
 def _needed_columns(spec: ModelSpec) -> list[str]:
-    names = {spec.response} | _linear_vars(spec.fixed)
+    names = {spec.response} | linear_vars(spec.fixed)
     for part in spec.random:
-        names |= set(part.group) | _linear_vars(part.effects)
+        names |= set(part.group) | linear_vars(part.effects)
     if spec.residuals is not None:
         names |= spec.residuals.columns()
     if spec.family is not None:
@@ -144,12 +144,12 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         raise DataError("data set is empty")
     columns = {name: data[name] for name in needed}
     y = columns[spec.response]
-    if not _is_numeric_series(y):
+    if not is_numeric_series(y):
         raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
     complete = np.ones(len(data), dtype=bool)
     numeric: dict[str, np.ndarray] = {}
     for name, col in columns.items():
-        if _is_numeric_series(col):
+        if is_numeric_series(col):
             values = numeric[name] = col.to_numpy(dtype=float, na_value=np.nan)
             missing = np.isnan(values)
             if np.isinf(values).any():
@@ -166,13 +166,13 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
     return ColumnFrame(columns, numeric), n_dropped
 
 
-def _is_factor(var: Var, frame: ColumnFrame) -> bool:
+def is_factor(var: Var, frame: ColumnFrame) -> bool:
     if var.kind != "auto":
         return var.kind == "cat"
     return not frame.numeric[var.name]
 
 
-def _levels(col: pd.Series) -> list:
+def factor_levels(col: pd.Series) -> list:
     if isinstance(col.dtype, pd.CategoricalDtype):
         return [c for c in col.cat.categories if c in set(col.unique())]
     values = col.unique()
@@ -182,7 +182,7 @@ def _levels(col: pd.Series) -> list:
         return sorted(values, key=str)
 
 
-def _level_label(level) -> str:
+def level_label(level) -> str:
     if isinstance(level, (float, np.floating)) and float(level).is_integer():
         return str(int(level))
     return str(level)
@@ -198,10 +198,10 @@ def _base_index(var: Var, levels: list) -> int | None:
         return len(levels) - 1
     if var.base == "freq":
         raise SpecError("ib(freq). is not supported; name the base level")
-    labels = [_level_label(lv) for lv in levels]
-    if _level_label(var.base) not in labels:
+    labels = [level_label(lv) for lv in levels]
+    if level_label(var.base) not in labels:
         raise SpecError(f"base level {var.base} of {var.name!r} not found; levels are {labels}")
-    return labels.index(_level_label(var.base))
+    return labels.index(level_label(var.base))
 
 
 def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
@@ -225,18 +225,18 @@ def _numeric(var: Var, frame: ColumnFrame) -> np.ndarray:
 
 def _var_columns(var, frame, full, style, alone, levels=None):
     """Columns, names and (term, level) labels contributed by one variable."""
-    if not _is_factor(var, frame):
+    if not is_factor(var, frame):
         name = var.name if (style == "r" or alone) else f"c.{var.name}"
         return [_numeric(var, frame)], [name], [None]
     col = frame[var.name]
-    levels = levels[var.name] if levels and var.name in levels else _levels(col)
+    levels = levels[var.name] if levels and var.name in levels else factor_levels(col)
     base = None if full else _base_index(var, levels)
     codes = pd.Categorical(col, categories=levels).codes
     cols, names, labels = [], [], []
     for i, level in enumerate(levels):
         if i == base:
             continue
-        label = _level_label(level)
+        label = level_label(level)
         cols.append((codes == i).astype(float))
         names.append(f"{var.name}{label}" if style == "r" else f"{label}.{var.name}")
         labels.append(label)
@@ -267,16 +267,16 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str,
         alone = len(term.vars) == 1
         others = present - {term.key()}
         for var in term.vars:
-            full = _is_factor(var, frame) and _needs_full_coding(var, term, others)
+            full = is_factor(var, frame) and _needs_full_coding(var, term, others)
             vcols, vnames, vlabels = _var_columns(var, frame, full, style, alone, levels)
             sep = ":" if style == "r" else "#"
             cols = [a * b for a in cols for b in vcols]
             names = [f"{a}{sep}{b}" if a else b for a in names for b in vnames]
             labels = [a + [b] for a in labels for b in vlabels]
-        factor_vars = [v for v in term.vars if _is_factor(v, frame)]
+        factor_vars = [v for v in term.vars if is_factor(v, frame)]
         header = None
         if factor_vars and style == "stata":
-            header = "#".join(v.name if _is_factor(v, frame) else f"c.{v.name}" for v in term.vars)
+            header = "#".join(v.name if is_factor(v, frame) else f"c.{v.name}" for v in term.vars)
         for col, name, lab in zip(cols, names, labels):
             level = "#".join(x for x in lab if x is not None) or None
             mats.append(col)
@@ -284,10 +284,10 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str,
         if header and len(term.vars) == 1:
             var = term.vars[0]
             var_levels = (levels[var.name] if levels and var.name in levels
-                          else _levels(frame[var.name]))
+                          else factor_levels(frame[var.name]))
             base = _base_index(var, var_levels)
             if base is not None and not _needs_full_coding(var, term, others):
-                label = _level_label(var_levels[base])
+                label = level_label(var_levels[base])
                 bases.append(Column(f"{label}b.{var.name}", header, label))
     if part.intercept:
         cons = Column("(Intercept)" if style == "r" else "_cons", None, None)
@@ -348,7 +348,7 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
         glm = build_glm_data(spec.family, frame, y, spec.response)
         y = glm.data["y"]
     x, columns, bases = build_linear(fixed, frame, spec.style)
-    if glm is not None and glm.family.name == "ordinal":
+    if glm is not None and glm.family.has_cutpoints:
         # the cutpoints play the constant's part; factors keep their base levels
         keep = [i for i, c in enumerate(columns) if c.name not in ("_cons", "(Intercept)")]
         x, columns = x[:, keep], [columns[i] for i in keep]

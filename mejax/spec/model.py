@@ -9,19 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ..errors import DataError, SpecError
+
 if TYPE_CHECKING:
-    from .family import Family
+    from ..families import Family
     from .residuals import Residuals
 
 Style = Literal["r", "stata"]
 
 
-class SpecError(ValueError):
-    """A formula, command line or option that cannot be understood."""
-
-
-class DataError(ValueError):
-    """The data cannot be used for the requested model."""
+__all__ = ["DataError", "SpecError", "ModelSpec", "Var", "Term", "LinearPart", "RandomPart"]
 
 
 @dataclass(frozen=True)

@@ -263,12 +263,8 @@ def _glmm_family(cmd: str, options: dict):
     name, link = GLMM_COMMANDS[cmd]
     trials = options.pop("binomial", None)
     if trials is not None:
-        if name != "binomial":
-            raise SpecError(f"option binomial() is not allowed with {cmd}")
         trials = int(trials) if trials.isdigit() else trials
-    dispersion = options.pop("dispersion", "mean")
-    if dispersion != "mean" and name != "nbinomial":
-        raise SpecError(f"option dispersion() is not allowed with {cmd}")
+    dispersion = options.pop("dispersion", None)
     if options.pop("laplace", False):
         options["intmethod"] = "laplace"
     eform = [key for key in ("or", "irr", "eform") if options.pop(key, False)]
@@ -283,7 +279,8 @@ def _glmm_family(cmd: str, options: dict):
         options["intpoints"] = int(points)
     try:
         return make_family(name, link, trials=trials, offset=options.pop("offset", None),
-                           exposure=options.pop("exposure", None), dispersion=dispersion)
+                           exposure=options.pop("exposure", None), dispersion=dispersion,
+                           option_names={"trials": "binomial()", "dispersion": "dispersion()"})
     except SpecError as err:
         raise SpecError(f"{cmd}: {err}") from None
 

@@ -1,0 +1,113 @@
+"""Ordinal outcomes: cumulative logit or probit, P(y ≤ k) = F(c_k − η).
+
+The cutpoints are unconstrained as the first cutpoint and the logs of the
+gaps, so they are always increasing; Stata reports them as /cut1 ... .
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+from scipy import special
+
+from ..errors import DataError
+from .base import Family, ResponseRows
+from .binomial import LATENT_VARIANCE
+from .links import LOG_2PI, log_expit, log_interval, marginal_cdf
+
+_BIG = 1e4  # stands in for ±∞ at the ends of the cutpoints (F(−1e4) = 0 exactly)
+
+
+def cutpoints(aux):
+    """Increasing cutpoints from (first cutpoint, log gaps)."""
+    return jnp.concatenate([aux[:1], aux[0] + jnp.cumsum(jnp.exp(aux[1:]))])
+
+
+def _pdf_and_slope(x, log_prob, link: str):
+    """f(x)/P and f'(x)/P for the link's density f, relative to the category's P."""
+    if link == "logit":
+        log_f = log_expit(x) + log_expit(-x)
+        rel = jnp.exp(log_f - log_prob)
+        return rel, rel * jnp.tanh(-0.5 * x)  # f' = f(1 − 2F)
+    rel = jnp.exp(-0.5 * x**2 - 0.5 * LOG_2PI - log_prob)
+    return rel, -x * rel
+
+
+@dataclass(frozen=True)
+class Ordinal(Family):
+    name: ClassVar[str] = "ordinal"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit")
+    titles: ClassVar[dict[str, str]] = {
+        "logit": "Mixed-effects ologit regression", "probit": "Mixed-effects oprobit regression"}
+    base_models: ClassVar[dict[str, str]] = {"logit": "ologit model", "probit": "oprobit model"}
+    default_statistic: ClassVar[str] = "pr"
+    may_separate: ClassVar[bool] = True
+    has_cutpoints: ClassVar[bool] = True
+    has_mean: ClassVar[bool] = False
+    pr_outcome: ClassVar[str] = "category"
+
+    def validate(self, y, trials, response) -> ResponseRows:
+        categories = tuple(sorted(np.unique(y).tolist()))
+        if len(categories) < 2:
+            raise DataError(f"ordinal outcome {response} has a single category "
+                            f"({categories[0]:g}); there is nothing to model")
+        return ResponseRows(y, categories)
+
+    def response_rows(self, y, trials, categories=()):
+        cats = np.asarray(categories, dtype=float)
+        codes = np.searchsorted(cats, y)
+        inside = (codes < len(cats)) & (cats[np.minimum(codes, len(cats) - 1)] == y)
+        return {"y": np.where(inside, y, cats[0]),
+                "y_code": np.where(inside, codes, 0).astype(np.int32)}, inside
+
+    def n_aux(self, n_categories=0):
+        return n_categories - 1
+
+    def aux_names(self, n_categories=0):
+        return [f"cut{k}" for k in range(1, n_categories)]
+
+    def aux_start(self, data, n_categories=0):
+        """Cutpoints at the marginal cumulative proportions of the categories."""
+        codes = data["y_code"]
+        cum = np.cumsum(np.bincount(codes, minlength=n_categories))[:-1] / len(codes)
+        cuts = special.logit(cum) if self.link == "logit" else special.ndtri(cum)
+        return np.concatenate([cuts[:1], np.log(np.diff(cuts))])
+
+    def aux_reported(self, aux):
+        return cutpoints(aux)
+
+    def _bounds(self, eta, data, aux):
+        cuts = jnp.concatenate([jnp.array([-_BIG]), cutpoints(aux), jnp.array([_BIG])])
+        yi = data["y_code"]
+        return cuts[yi] - eta, cuts[yi + 1] - eta
+
+    def log_density(self, eta, data, aux):
+        lo, hi = self._bounds(eta, data, aux)
+        return log_interval(lo, hi, self.link)
+
+    def eta_derivatives(self, eta, data, aux):
+        ll = self.log_density(eta, data, aux)
+        lo, hi = self._bounds(eta, data, aux)
+        pdf_hi, slope_hi = _pdf_and_slope(hi, ll, self.link)
+        pdf_lo, slope_lo = _pdf_and_slope(lo, ll, self.link)
+        d1 = pdf_lo - pdf_hi
+        return ll, d1, slope_hi - slope_lo - d1**2
+
+    def probability(self, eta, aux, var=None, outcome=None):
+        """P(y = k), k = 0..K−1 (..., K); with ``var`` averaged over η + N(0, var)."""
+        cum = marginal_cdf(cutpoints(aux) - eta[..., None], self.link, var)
+        ones = jnp.ones(cum.shape[:-1] + (1,), dtype=cum.dtype)
+        return jnp.concatenate([cum, ones], axis=-1) - jnp.concatenate(
+            [jnp.zeros_like(ones), cum], axis=-1)
+
+    def latent_variance(self) -> float:
+        return LATENT_VARIANCE[self.link]
+
+    def simulate(self, rng, eta, trials, aux, categories=()):
+        noise = (rng.logistic(size=eta.shape) if self.link == "logit"
+                 else rng.standard_normal(eta.shape))
+        codes = np.searchsorted(aux, eta + noise)  # y ≤ k  ⇔  η + ε ≤ cut_k
+        return np.asarray(categories, dtype=float)[codes]
