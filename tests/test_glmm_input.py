@@ -26,7 +26,7 @@ def _binary(seed: int = 0, groups: int = 12, per: int = 10) -> pd.DataFrame:
     ("melogit y x || g:, intmethod(simpson)", "integration method"),
     ("melogit y x || g:, exposure(e)", "exposure"),
     ("melogit y x || g:, or irr", "cannot be combined"),
-    ("melogit y x || g:, reml", "unknown option"),
+    ("melogit y x || g:, reml", "reml is not an option of melogit"),
     ("melogit y x || g:, residuals(ar 1)", "residuals"),
     ("meologit y x || g:, dispersion(constant)", "dispersion"),
 ])
