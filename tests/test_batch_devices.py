@@ -41,8 +41,12 @@ SCRIPT = textwrap.dedent("""
     assert one.codes[5] == 2 and (np.delete(one.codes, 5) == 0).all()
     cols = one.estimate_columns
     # the partitioned program rounds a few gradients differently (about 1e-12), which can
-    # change a BFGS path: equal up to the optimiser's tolerance, most fits to the last bit
-    np.testing.assert_allclose(eight.frame[cols], one.frame[cols], rtol=1e-5)
+    # change a BFGS path: equal up to the optimiser's tolerance, most fits to the last bit.
+    # Each column is compared on its own scale: a covariance near zero (-0.57 beside
+    # variances of 35 and 205) is as precise as the variances, not relatively more so.
+    scale = np.nanmax(np.abs(one.frame[cols].to_numpy()), axis=0)
+    np.testing.assert_allclose(eight.frame[cols].to_numpy() / scale,
+                               one.frame[cols].to_numpy() / scale, rtol=0, atol=1e-5)
     np.testing.assert_allclose(eight.frame["loglik"], one.frame["loglik"], rtol=0, atol=1e-8)
     same = np.all(eight.frame[cols].to_numpy() == one.frame[cols].to_numpy(), axis=1)
     print("bitwise equal fits:", int(same.sum()), "of", len(same), "max rel diff:",
