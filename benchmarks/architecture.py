@@ -76,7 +76,7 @@ def private_cross_imports(root: Path) -> list[str]:
 def package_cycles(root: Path) -> list[tuple[str, str]]:
     import grimp
 
-    graph = grimp.build_graph(root.name)
+    graph = grimp.build_graph(root.name, exclude_type_checking_imports=True)
     packages = sorted({m.split(".")[1] for m in graph.modules if m.count(".") >= 1})
     cycles = []
     for a, b in itertools.combinations(packages, 2):

@@ -45,7 +45,8 @@ from .fit.optimize import ATOL, RTOL, GainBFGS, expected_gain
 from .linalg.traced_blocks import rest_values, row_structure, row_sums
 from .models.lmm import LOG_2PI, LmmStructure, estimates, factorize, lambdas_from_theta
 from .models.lmm import profiled_deviance as deviance
-from .spec.design import Design
+from .spec.design import Design, build_design
+from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 
 
@@ -115,8 +116,6 @@ def lmm_data(formula: str, data, *, reml: bool = False, covariance=None,
     ``weights``: a column name or an array of positive observation weights
     (rows in the estimation sample's order).
     """
-    from .spec.design import build_design
-    from .spec.formula import parse_formula
 
     design = build_design(parse_formula(formula), data, covariance)
     if isinstance(weights, str):

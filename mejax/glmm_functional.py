@@ -26,8 +26,10 @@ import equinox as eqx
 import jax
 import optimistix as optx
 
+from .api import meglm
 from .fit.optimize import ATOL, RTOL, GainBFGS
-from .models.glmm import GlmmStructure, marginal_loglik
+from .models.glmm import marginal_loglik
+from .models.glmm_structure import GlmmStructure
 
 
 class GlmmData(eqx.Module):
@@ -54,7 +56,6 @@ def glmm_data(formula: str, data, family: str = "binomial", link: str | None = N
     The fit gives the structure and the estimates, the default starting point
     of :func:`glmm_fit`. ``options`` are :func:`mejax.meglm`'s keywords.
     """
-    from .api import meglm
 
     fit = meglm(formula, data, family, link, **options)
     arrays = jax.tree_util.tree_map(jax.numpy.asarray, fit._fit["arrays"])

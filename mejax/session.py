@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .results.stata_table import StataText
+from .api import stata
+from .inference import icc as icc_mod
+from .inference._common import option_items, resolve_name
+from .inference.glmm_predict import predict_command
+from .inference.hypothesis import estat_ic, lrtest
+from .inference.margins import marginsplot
 from .session_data import DataCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
@@ -22,6 +27,7 @@ from .spec.model import DataError, SpecError
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
+from .text import StataText
 
 __all__ = ["StataSession", "SessionError", "parse_do"]
 
@@ -280,7 +286,6 @@ class StataSession(DataCommands):
 
     # ---- commands -----------------------------------------------------------------------------
     def _cmd_mixed(self, rest: str, line: str):
-        from .api import stata
 
         if self.default_level is not None and not re.search(r"\bl(e(v(el?)?)?)?\(", line):
             last = [p for _, p in split_top(line, ("||",))][-1]
@@ -341,7 +346,6 @@ class StataSession(DataCommands):
         return "\n".join(notes)
 
     def _predict_glmm(self, res, names: list[str], options: dict) -> str:
-        from .inference.glmm_predict import predict_command
 
         values, ses, notes = predict_command(res, options)
         if isinstance(values, pd.DataFrame):
@@ -390,13 +394,11 @@ class StataSession(DataCommands):
         body, opts = split_options(rest)
         sub = body.split()[0].lower() if body.split() else ""
         if sub == "ic":
-            from .inference.hypothesis import estat_ic
 
             return estat_ic(res)
         if sub == "icc":
             if not hasattr(res, "icc"):
                 raise SessionError("estat icc is not available in this version of mejax")
-            from .inference import icc as icc_mod
 
             table = res.icc()
             kwargs = {}
@@ -458,7 +460,6 @@ class StataSession(DataCommands):
         return self.last_margins
 
     def _cmd_marginsplot(self, rest: str, line: str):
-        from .inference.margins import marginsplot
 
         if self.last_margins is None:
             raise SessionError("marginsplot: previous command was not margins")
@@ -520,7 +521,6 @@ class StataSession(DataCommands):
         return estimates_table(models, show, formats, stats)
 
     def _cmd_lrtest(self, rest: str, line: str):
-        from .inference.hypothesis import lrtest
 
         names = self._split_options(rest)[0].split()
         if len(names) == 1:
@@ -544,7 +544,6 @@ class StataSession(DataCommands):
 # ---- small parsing helpers -------------------------------------------------------------------
 def _options(text: str) -> dict:
     """``a b(c d) e`` -> {'a': True, 'b': 'c d', 'e': True} (Stata option list)."""
-    from .inference._common import option_items
 
     return {name.lower(): True if arg is None else arg for name, arg in option_items(text)}
 
@@ -589,7 +588,6 @@ def _display(text: str, ctx: ExprContext) -> str:
 
 
 def _coef(res, name: str) -> str:
-    from .inference._common import resolve_name
 
     found = resolve_name(res, name)
     if found is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results.stata_table import fmt
 from .stata_expr import ExprError, column_values
+from .text import fmt
 
 __all__ = ["list_text", "summarize_text", "tabulate_text"]
 

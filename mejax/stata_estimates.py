@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .results.stata_table import fmt
 from .stata_expr import ExprError
+from .text import fmt
 
 __all__ = ["estimates_table", "recovariance", "re_covariances"]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import datasets
 from .stata_expr import ExprError
 from .stata_syntax import expand_varlist, split_options
 
@@ -64,7 +65,6 @@ def use(rest: str, sysuse: bool = False) -> tuple[pd.DataFrame, str]:
 
 
 def _bundled(name: str) -> pd.DataFrame | None:
-    from . import datasets
 
     stem = Path(name).stem.lower()
     return datasets.load(stem) if stem in datasets.names() else None

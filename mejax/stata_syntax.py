@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from .spec.formula import split_top
 from .stata_expr import ExprContext, ExprError, evaluate, resolve_variable
 
 __all__ = ["split_options", "split_qualifiers", "row_mask", "expand_varlist", "in_range_mask"]
@@ -129,7 +130,6 @@ def estimation_qualifiers(command: str) -> tuple[str, str | None, str | None]:
 
     Stata puts ``if``/``in`` at the end of the fixed-effects equation.
     """
-    from .spec.formula import split_top
 
     pieces = split_top(command, ("||",))
     body, opts = split_options(pieces[0][1])

@@ -12,8 +12,8 @@ import pytest
 
 import mejax
 from mejax.batch.lmm import LmmKind
+from mejax.batch.simulate import LmmSimulator
 from mejax.inference.power import coefficient_index, wald_p_values, wilson_interval
-from mejax.inference.simulate import LmmSimulator
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 

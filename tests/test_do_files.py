@@ -10,9 +10,9 @@ import pytest
 
 import mejax
 from mejax.cli import main
-from mejax.results.stata_table import fmt
 from mejax.session import SessionError, StataSession, parse_do
 from mejax.stata_expr import ExprError
+from mejax.text import fmt
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ from dataclasses import replace
 import pandas as pd
 
 from ..spec.design import build_design
+from ..spec.formula import parse_formula
 from ..spec.model import DataError, SpecError
+from ..spec.residuals import as_residuals
+from ..spec.stata import parse_stata
 from .kinds import kind_for
 from .lmm import fit_designs, fit_responses
 from .result import BatchResult
@@ -65,8 +68,6 @@ def fit_batch(model, responses=None, *, data=None, reml: bool = False, covarianc
 
 def _spec(model: str):
     """The ModelSpec of a formula or a Stata ``mixed`` command line."""
-    from ..spec.formula import parse_formula
-    from ..spec.stata import parse_stata
 
     spec = parse_stata(model) if "~" not in model else parse_formula(model)
     if spec.family is not None:
@@ -81,7 +82,6 @@ def _reml(model: str, reml: bool) -> bool:
 
 
 def _design(model: str, data: pd.DataFrame, covariance, residuals):
-    from ..spec.residuals import as_residuals
 
     spec = _spec(model)
     res = as_residuals(residuals)

@@ -12,21 +12,23 @@ a latent logistic/normal variable cut at the cutpoints for ordinal models).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ..fit.glmm import fit_glmm, is_converged_batch, reported_values
-from ..inference.simulate import SimTerm, psd_sqrt
-from ..models.glmm import GlmmStructure
-from ..results.glmm_result import GlmmResult
-from ..results.mixed_result import component_row
+from ..cov.labels import component_label
+from ..fit.glmm import fit_glmm, is_converged_batch, preconditioner, reported_values
+from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
-from .kinds import register_kind
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
+from .simulate import SimTerm, psd_sqrt
+
+if TYPE_CHECKING:  # the result types sit above the batch layer
+    from ..results.glmm_result import GlmmResult
 
 
 # ---- traced ------------------------------------------------------------------------------
@@ -65,9 +67,8 @@ def estimate_names(result: GlmmResult) -> tuple[list[str], list[str], list[str]]
     for term in design.re_terms:
         struct = term.structure
         for i, j in struct.entries():
-            row = component_row(term.label, term.effect_names, struct.label, i, j,
-                                 0.0, 0.0, 0.0, 0.0, 1.0, 0)
-            vc.append(f"{term.label}: {row['label']}")
+            label = component_label(term.label, term.effect_names, struct.label, i, j)[0]
+            vc.append(f"{term.label}: {label}")
     aux = [f"/{n}" for n in result.family.aux_names(result.model.n_categories)]
     return list(design.x_names), vc, aux
 
@@ -97,7 +98,6 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
 
 def _transform(result: GlmmResult) -> np.ndarray:
     """BFGS preconditioner from the original fit's information (identity if unusable)."""
-    from ..fit.glmm import preconditioner
 
     transform = preconditioner(result.observed_information, result.nobs)
     return np.eye(len(result.params)) if transform is None else transform
@@ -187,5 +187,3 @@ class GlmmKind:
         values = np.concatenate([result.fixef.to_numpy(), entries, aux_values])
         return pd.Series(values, index=fixef + vc + aux, name="estimate")
 
-
-register_kind(GlmmResult, GlmmKind())

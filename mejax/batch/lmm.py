@@ -11,11 +11,13 @@ block shapes (shape buckets) are stacked and fitted in one call.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 import pandas as pd
 
+from ..cov.labels import component_label
 from ..fit.mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, prepare
 from ..fit.optimize import fit_lmm, output_shapes
 from ..fit.start import MIN_RATIO
@@ -23,13 +25,15 @@ from ..linalg.blocks import rest_columns
 from ..linalg.residual_blocks import group_rows
 from ..linalg.traced_blocks import response_blocks
 from ..models.lmm import LmmStructure
-from ..results.mixed_result import MixedResult, component_row
 from ..spec.design import Design
 from ..spec.model import DataError
 from .engine import run_batch
-from .kinds import register_kind
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
+from .simulate import LmmSimulator
+
+if TYPE_CHECKING:  # the result types sit above the batch layer
+    from ..results.mixed_result import MixedResult
 
 # ---- traced ------------------------------------------------------------------------------
 
@@ -142,9 +146,8 @@ def varcomp_columns(design: Design, order: list[int], model: LmmStructure
         struct = term.structure
         names = []
         for i, j in struct.entries():
-            row = component_row(term.label, term.effect_names, struct.label, i, j,
-                                 0.0, 0.0, 0.0, 0.0, 1.0, 0)
-            names.append((f"{term.label}: {row['label']}", position))
+            label = component_label(term.label, term.effect_names, struct.label, i, j)[0]
+            names.append((f"{term.label}: {label}", position))
             position += 1
         by_term[term_i] = names
     ordered = [c for t in range(len(design.re_terms)) for c in by_term.get(t, [])]
@@ -298,8 +301,6 @@ class LmmKind:
 
     def simulator(self, result: MixedResult):
         self._check(result)
-        from ..inference.simulate import LmmSimulator
-
         return LmmSimulator.from_result(result)
 
     def point_estimates(self, result: MixedResult) -> pd.Series:
@@ -309,5 +310,3 @@ class LmmKind:
         values = np.concatenate([fit["beta"], np.asarray(fit["entries"])[perm]])
         return pd.Series(values, index=list(result.design.x_names) + names, name="estimate")
 
-
-register_kind(MixedResult, LmmKind())

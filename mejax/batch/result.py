@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..fit.mixed import ConvergenceWarning
+
 CONVERGED = 0
 NOT_CONVERGED = 1  # stopped without meeting the convergence criteria; estimates kept
 BAD_INPUT = 2  # non-finite values in this fit's data: not fitted, estimates NaN
@@ -82,7 +84,6 @@ class BatchResult:
 
 def warn_failures(codes: np.ndarray, what: str = "fits") -> None:
     """One warning that counts the fits that did not converge or failed."""
-    from ..fit.mixed import ConvergenceWarning
 
     bad = {STATUS[c]: int(np.sum(codes == c)) for c in (NOT_CONVERGED, BAD_INPUT, FAILED)
            if np.any(codes == c)}

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ..models.glmm import GlmmStructure, marginal_loglik, split_params
+from ..models.glmm import marginal_loglik
+from ..models.glmm_structure import GlmmStructure, split_params
 from ..spec.design import Design
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels

@@ -10,6 +10,7 @@ from ..cov.structures import NoEffects
 from ..linalg.blocks import crossprod_blocks
 from ..linalg.residual_blocks import residual_arrays, residual_structure, typical_distance
 from ..models.lmm import LmmStructure
+from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from .optimize import covariance_inference, fit_lmm, unflatten
 from .start import theta_start
@@ -58,7 +59,6 @@ def prepare(design: Design, reml: bool, devices=None):
         structures = (NoEffects(1),)
     xy = np.column_stack([design.x, design.y])
     if devices is not None and res is None:
-        from ..parallel import resolve_devices, sharded_crossprod_blocks
 
         devices = resolve_devices(devices)
     if devices is not None and len(devices) > 1 and res is None:

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import special
 
 from ..spec.model import SpecError
+from . import dof
 
 LINE = 78
 
@@ -76,10 +77,6 @@ def small_sample_f(result, R: np.ndarray, r: np.ndarray) -> dict | None:
     """
     ss = getattr(result, "small_sample", None)
     if ss is None or getattr(ss, "method", None) not in ("kroger", "satterthwaite"):
-        return None
-    try:
-        from . import dof
-    except ImportError:  # pragma: no cover - dof module absent
         return None
     beta = result.fixef.to_numpy()
     shift, *_ = np.linalg.lstsq(R, r, rcond=None)  # R (b - shift) = R b - r

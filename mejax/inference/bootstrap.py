@@ -1,7 +1,7 @@
 """Parametric bootstrap: simulate from the fitted model, refit every replicate in batch.
 
 Every replicate draws new random effects and residuals at the estimates
-(:mod:`mejax.inference.simulate`) and is refitted, starting from the
+(:mod:`mejax.batch.simulate`) and is refitted, starting from the
 estimates, in compiled vmapped chunks (:mod:`mejax.batch`). Percentile
 intervals use the converged replicates.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..batch.kinds import kind_for
 from ..batch.result import BatchResult
-from ..results.stata_table import StataText
+from ..text import StataText
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from ..spec.model import SpecError
+from .dof_kr import kenward_roger_core, satterthwaite_core
 
 METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
 _MIN_ABBREV = {"residual": "res", "repeated": "rep", "anova": "anova",
@@ -110,7 +111,6 @@ def kr_f_test(lmat, beta, extra) -> dict:
 
 def kroger(fit: dict) -> SmallSample:
     """Kenward–Roger as pbkrtest: Φ_A and the per-coefficient df (no residual structures)."""
-    from .dof_kr import kenward_roger_core
 
     model = fit["model"]
     if model.residual is not None:
@@ -148,7 +148,6 @@ def satterthwaite_f_test(lmat, beta, extra) -> dict:
 
 def satterthwaite(fit: dict) -> SmallSample:
     """df_c = 2 Φ_cc² / (g'Ag), g = ∂Φ_cc/∂(θ, log σ), A from the REML Hessian (lmerTest)."""
-    from .dof_kr import satterthwaite_core
 
     phi, jac, a = (np.asarray(v) for v in satterthwaite_core(
         fit["theta"], fit["sigma2"], fit["arrays"], fit["model"]))

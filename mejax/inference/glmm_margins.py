@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models.glmm import GlmmStructure, random_variance, relative_factor, split_params
+from ..models.glmm_structure import GlmmStructure, random_variance, relative_factor, split_params
 from ..spec.design import linear_vars
 from ._common import HypothesisError, PostResult, option_items, row_df
 from .counterfactual import counterfactual_frame, design_matrix

@@ -31,13 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from ..models.glmm import (
-    conditional_posterior,
-    posterior_moments,
-    random_variance,
-    relative_factor,
-    split_params,
-)
+from ..models.glmm import conditional_posterior, posterior_moments
+from ..models.glmm_structure import random_variance, relative_factor, split_params
 from ..spec.design import linear_vars
 from ..spec.model import DataError, SpecError
 from .predict import _matrix, _new_frame, level_index, new_level_codes

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..spec.design import level_label
+from ..text import fmt
 from ._common import (
     HypothesisError,
     PostResult,
@@ -31,6 +33,7 @@ from ._common import (
 )
 from .counterfactual import balanced_grid, check_variable, design_matrix, factor_levels
 from .counterfactual import is_factor as _is_factor_var
+from .fitted import FittedModel
 
 __all__ = ["test", "lincom", "contrast", "pwcompare", "lrtest", "estat_ic", "wald"]
 
@@ -170,7 +173,6 @@ def _estimate_table(result, stub: str, labels: list[str], est, se, df, level,
         df = float(df)
     frame = pd.DataFrame({"estimate": est, "std_err": se, zname: stat, "p": p,
                           "ci_lower": lo, "ci_upper": hi}, index=labels)
-    from ..results.stata_table import fmt
 
     lines = [rule()]
     lines += title_row or []
@@ -238,7 +240,6 @@ def contrast(result, term: str) -> PostResult:
     Main effects compare asbalanced level margins (Stata's default); an
     interaction ``a#b`` tests all interaction contrasts of the cell margins.
     """
-    from ..spec.design import level_label
 
     spec = term.strip()
     if not spec:
@@ -304,7 +305,6 @@ def pwcompare(result, term: str, level: float | None = None) -> PostResult:
     Unadjusted (Stata's default ``mcompare(noadjust)``); each row ``j vs i``
     is margin(j) - margin(i), with SE, z (t), p and CI.
     """
-    from ..spec.design import level_label
 
     level = result.level if level is None else float(level)
     names = _term_variables(result, term)
@@ -352,10 +352,8 @@ def lrtest(model1, model2, names: tuple[str, str] = ("A", "B")) -> PostResult:
     comparable). df is the difference in parameter counts. As Stata, a note
     says the test is conservative when variance parameters are tested.
     """
-    from ..results.mixed_result import MixedResult
-
     for m in (model1, model2):
-        if not isinstance(m, MixedResult):
+        if not isinstance(m, FittedModel):
             raise HypothesisError(f"lrtest needs two mixed results, got {type(m).__name__}")
     if model1.reml != model2.reml:
         raise HypothesisError("lrtest: models were estimated differently (one by ML, one by "
@@ -400,7 +398,6 @@ def estat_ic(results, names: list[str] | None = None) -> PostResult:
     if not isinstance(results, (list, tuple)):
         results = [results]
     names = names or ["."] * len(results)
-    from ..results.stata_table import fmt
 
     rows = []
     for name, res in zip(names, results):

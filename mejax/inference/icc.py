@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..results.stata_table import LINE, fmt
 from ..spec.model import SpecError
+from ..text import LINE, fmt
 
 
 def _intercept_only(term) -> bool:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..spec.design import level_label
 from ._common import HypothesisError, PostResult, level_text, option_items, row_df
-from .counterfactual import check_variable, design_matrix, factor_levels, match_level
+from .counterfactual import check_variable, design_matrix, factor_levels, fixed_vars, match_level
 from .counterfactual import is_factor as _is_factor_var
 from .hypothesis import _estimate_table
 
@@ -280,7 +280,6 @@ def _abbreviate(name: str, width: int = 12) -> str:
 
 def _all_pinned(result, scenarios) -> bool:
     """True when at() fixes every variable (Stata then says 'Adjusted predictions')."""
-    from .counterfactual import fixed_vars
 
     return all(set(fixed_vars(result)) <= set(sc) for sc in scenarios)
 

@@ -18,9 +18,10 @@ from scipy import special
 
 from ..batch.lmm import fit_responses
 from ..batch.result import CONVERGED, BatchResult
+from ..batch.simulate import LmmSimulator, term_covariances
 from ..spec.design import Design, build_design
+from ..spec.formula import parse_formula
 from ..spec.model import DataError, SpecError
-from .simulate import LmmSimulator, term_covariances
 
 
 @dataclass
@@ -144,7 +145,6 @@ def _from_result(result, fixef, varcomp, sigma2):
 
 
 def _from_formula(formula: str, data: pd.DataFrame, covariance, fixef, varcomp, sigma2):
-    from ..spec.formula import parse_formula
 
     if data is None:
         raise DataError("power() with a formula needs data= (the design: covariates and groups)")

@@ -27,87 +27,28 @@ second derivatives — the observed information needs those.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import block_diag, cho_solve
+from jax.scipy.linalg import cho_solve
 from jax.scipy.special import logsumexp
 
-from ..cov.structures import CovStructure
-from ..families import Family
 from ..linalg import small
-from ..linalg.quadrature import product_grid
+from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
+from .glmm_nested import nested_loglik
+from .glmm_structure import (
+    MV_UPDATES,
+    GlmmStructure,
+    broadcast_data,
+    relative_factor,
+    split_params,
+)
 
 LOG_PI = float(np.log(np.pi))
 NEWTON_MAX_STEPS = 100
 NEWTON_TOL = 1e-10
 STEP_SHRINK = 0.25  # step-size factor when a Newton step would lower h
 MAX_SHRINKS = 8
-MV_UPDATES = 1  # mean-variance adaptation steps after the mode-curvature start: one is
-# within 1e-8 of the converged log likelihood on cbpp and contraception (two: 1e-10), and
-# nested levels repeat the passes (updates + 1)^levels times
-
-
-@dataclass(frozen=True)
-class GlmmStructure:
-    """Static description of a GLMM (hashable: a jit static argument)."""
-
-    family: Family
-    n_categories: int
-    structures: tuple[CovStructure, ...]  # one per random-effect term, design order
-    engine: str  # "none" (no random effects), "grouped", "sparse" or "nested"
-    method: str  # "laplace", "mcaghq", "mvaghq" or "ghq"
-    nodes: int
-    p: int
-    n_units: int  # groups (grouped) or random effects q (sparse)
-
-    @property
-    def k(self) -> int:
-        return sum(s.k for s in self.structures)
-
-    def theta_sizes(self) -> list[int]:
-        return [s.n_theta() for s in self.structures]
-
-    def n_theta(self) -> int:
-        return sum(self.theta_sizes())
-
-    def n_aux(self) -> int:
-        return self.family.n_aux(self.n_categories)
-
-    def n_params(self) -> int:
-        return self.p + self.n_theta() + self.n_aux()
-
-
-def split_params(params, model: GlmmStructure):
-    """(β, [θ_t per term], aux) from the flat parameter vector."""
-    p, nt = model.p, model.n_theta()
-    beta, theta, aux = params[:p], params[p : p + nt], params[p + nt :]
-    thetas, start = [], 0
-    for size in model.theta_sizes():
-        thetas.append(theta[start : start + size])
-        start += size
-    return beta, thetas, aux
-
-
-def relative_factor(thetas, model: GlmmStructure):
-    """Block-diagonal Λ over all terms' effects (K×K)."""
-    return block_diag(*[s.lam(t) for s, t in zip(model.structures, thetas)])
-
-
-def random_variance(z, lam):
-    """Variance of each row's random part z_i'b, b ~ N(0, ΛΛ'): |z_i'Λ|².
-
-    The population-averaged statistics integrate this normal contribution out
-    (:meth:`mejax.families.Family.mean` and ``probability`` with ``var``).
-    """
-    return jnp.sum((z @ lam) ** 2, axis=-1)
-
-
-def broadcast_data(data: dict, extra_dims: int) -> dict:
-    """Row arrays with trailing axes, to broadcast against a (rows, ...) linear predictor."""
-    return {k: v.reshape(v.shape + (1,) * extra_dims) for k, v in data.items()}
 
 
 # ---- the two random-effects layouts -------------------------------------------------
@@ -286,24 +227,6 @@ def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
     return value, log_f, u
 
 
-def posterior_moments_at_nodes(log_f, u):
-    """Posterior mean (..., K) and covariance (..., K, K) of u from quadrature nodes.
-
-    ``log_f`` (..., M) are the log integrand values at the nodes ``u`` (..., M, K).
-    """
-    w = jax.nn.softmax(log_f, axis=-1)
-    mean = jnp.einsum("...m,...ma->...a", w, u)
-    d = u - mean[..., None, :]
-    return mean, jnp.einsum("...m,...ma,...mb->...ab", w, d, d)
-
-
-def curvature_scale(low):
-    """C = L'⁻¹ (so CC' = (LL')⁻¹, the inverse curvature) and log|C|, from its factor L."""
-    eye = jnp.broadcast_to(jnp.eye(low.shape[-1]), low.shape)
-    scale = jnp.swapaxes(small.solve_lower(low, eye), -1, -2)
-    return scale, -jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), axis=-1)
-
-
 def _mean_variance_step(log_f, u, eta0, zl, arrays, aux, model, layout):
     """The grid moved to the posterior mean and scaled by the posterior covariance."""
     mean, cov = posterior_moments_at_nodes(log_f, u)
@@ -349,7 +272,6 @@ def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
     if model.engine == "none":
         return jnp.sum(model.family.log_density(eta0, arrays["data"], aux))
     if model.engine == "nested":  # adaptive quadrature over nested levels
-        from .glmm_nested import nested_loglik
         return nested_loglik(eta0, zl, arrays, aux, model, order)
     layout = _layout(arrays, model)
     if model.engine == "grouped" and model.method == "ghq":

@@ -51,14 +51,8 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from ..linalg import small
-from ..linalg.quadrature import MAX_GRID, product_grid
-from .glmm import (
-    MV_UPDATES,
-    GlmmStructure,
-    broadcast_data,
-    curvature_scale,
-    posterior_moments_at_nodes,
-)
+from ..linalg.quadrature import MAX_GRID, curvature_scale, posterior_moments_at_nodes, product_grid
+from .glmm_structure import MV_UPDATES, GlmmStructure, broadcast_data
 
 LOG_PI = float(np.log(np.pi))
 SQRT2 = float(np.sqrt(2.0))

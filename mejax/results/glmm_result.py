@@ -17,6 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..batch.glmm import GlmmKind
+from ..batch.kinds import register_kind
+from ..inference.glmm_icc import icc
+from ..inference.glmm_margins import margins
+from ..inference.glmm_predict import predict, ranef
 from .mixed_result import MixedResult
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
@@ -233,7 +238,6 @@ class GlmmResult(MixedResult):
     def ranef(self, se: bool = True, ebmodes: bool = False, nodes: int | None = None,
               se_type: str | None = None) -> dict[str, pd.DataFrame]:
         """Empirical Bayes means (Stata's default) or modes of the random effects, with SEs."""
-        from ..inference.glmm_predict import ranef
 
         return ranef(self, se=se, ebmodes=ebmodes, nodes=nodes)
 
@@ -241,20 +245,20 @@ class GlmmResult(MixedResult):
                 conditional: str = "ebmeans", marginal: bool = False, outcome=None,
                 nodes: int | None = None):
         """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ..."""
-        from ..inference.glmm_predict import predict
 
         return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
                        outcome=outcome, nodes=nodes)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""
-        from ..inference.glmm_icc import icc
 
         return icc(self)
 
     def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,
                 predict: str | None = None):
         """Stata's ``margins``: by default the marginal (population-averaged) mean."""
-        from ..inference.glmm_margins import margins
 
         return margins(self, spec, at=at, dydx=dydx, level=level, predict=predict)
+
+
+register_kind(GlmmResult, GlmmKind())

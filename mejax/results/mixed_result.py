@@ -8,13 +8,26 @@ import numpy as np
 import pandas as pd
 from scipy import special  # scipy.stats costs 0.6 s of import time; special does not
 
+from ..batch.api import fit_batch
+from ..batch.kinds import register_kind
+from ..batch.lmm import LmmKind
+from ..cov.labels import component_label
+from ..inference.bootstrap import bootstrap
+from ..inference.dof import small_sample
+from ..inference.fitted import FittedModel
+from ..inference.hypothesis import contrast, estat_ic, lincom, pwcompare, test
+from ..inference.icc import icc
+from ..inference.margins import margins
+from ..inference.predict import predict, ranef
+from ..inference.simulate import simulate
 from ..spec.design import Design
-from .stata_table import StataText, render_html, render_summary
+from ..text import StataText
+from .stata_table import render_html, render_summary
 
 BOUNDARY_RELATIVE = 1e-6
 
 
-class MixedResult:
+class MixedResult(FittedModel):
     """Estimates, standard errors, tests and Stata-style output of ``mixed``.
 
     Attributes are computed on first access from the arrays the compiled fit
@@ -100,7 +113,6 @@ class MixedResult:
         """df (and KR covariance) of the fixed effects, or None without a dfmethod."""
         if self.dfmethod is None:
             return None
-        from ..inference.dof import small_sample
 
         return small_sample(self.dfmethod, self.design, self._fit)
 
@@ -291,37 +303,31 @@ class MixedResult:
     # ---- Wald tests and margins (mejax.inference.hypothesis / .margins) ----------------
     def test(self, hypothesis: str):
         """Stata's ``test``: Wald chi2 (F with dfmethod) of linear constraints on β."""
-        from ..inference.hypothesis import test
 
         return test(self, hypothesis)
 
     def lincom(self, expression: str, level: float | None = None):
         """Stata's ``lincom``: a linear combination of β with SE, z (t), p and CI."""
-        from ..inference.hypothesis import lincom
 
         return lincom(self, expression, level)
 
     def contrast(self, term: str):
         """Stata's ``contrast``: joint test of a factor term (asbalanced margins)."""
-        from ..inference.hypothesis import contrast
 
         return contrast(self, term)
 
     def pwcompare(self, term: str, level: float | None = None):
         """Stata's ``pwcompare``: unadjusted pairwise differences of a factor's margins."""
-        from ..inference.hypothesis import pwcompare
 
         return pwcompare(self, term, level)
 
     def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
         """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs."""
-        from ..inference.margins import margins
 
         return margins(self, spec, at=at, dydx=dydx, level=level)
 
     def estat_ic(self):
         """Stata's ``estat ic``: N, ll(model), df, AIC and BIC."""
-        from ..inference.hypothesis import estat_ic
 
         return estat_ic(self)
 
@@ -342,38 +348,32 @@ class MixedResult:
     # ---- prediction and ICC (mejax.inference.predict / .icc) -------------------------
     def ranef(self, se: bool = True, se_type: str | None = None) -> dict[str, pd.DataFrame]:
         """BLUPs by group label (levels × effects, plus ``se_<effect>`` columns)."""
-        from ..inference.predict import ranef
 
         return ranef(self, se=se, se_type=se_type)
 
     def predict(self, kind: str = "xb", data: pd.DataFrame | None = None):
         """Stata's ``predict``: xb, fitted, residuals, rstandard, reffects or stdp."""
-        from ..inference.predict import predict
 
         return predict(self, kind=kind, data=data)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: intraclass correlations with delta-method SEs."""
-        from ..inference.icc import icc
 
         return icc(self)
 
     # ---- simulation, bootstrap, batch refits (mejax.batch / inference.bootstrap) -----
     def simulate(self, n: int = 1, seed=None) -> np.ndarray:
         """(n, nobs) responses drawn from the fitted model: new random effects and residuals."""
-        from ..inference.simulate import simulate
 
         return simulate(self, n, seed)
 
     def bootstrap(self, n: int = 1000, seed=None, **options):
         """Parametric bootstrap: ``n`` simulated replicates refitted in batch, percentile CIs."""
-        from ..inference.bootstrap import bootstrap
 
         return bootstrap(self, n, seed, **options)
 
     def refit_batch(self, responses, **options):
         """Refit this model to every row of ``responses`` (B × nobs) in compiled batches."""
-        from ..batch.api import fit_batch
 
         return fit_batch(self, responses, **options)
 
@@ -436,17 +436,7 @@ def _residual_row(title, by, name, scale, est, se, phi_est, phi_se, z, param):
 def component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, param):
     """One varcomp row with its Stata label and interval (boundary values give inf/nan)."""
     is_var = i == j
-    if group == "Residual":
-        label = "var(Residual)"
-        var1 = var2 = None
-    elif is_var:
-        var1, var2 = names[i], None
-        label = (f"var({' '.join(names)})" if structure in ("Identity", "Exchangeable")
-                 and len(names) > 1 else f"var({names[i]})")
-    else:
-        var1, var2 = names[min(i, j)], names[max(i, j)]
-        label = (f"cov({' '.join(names)})" if structure == "Exchangeable"
-                 else f"cov({names[min(i, j)]},{names[max(i, j)]})")
+    label, var1, var2 = component_label(group, names, structure, i, j)
     if is_var:
         lo, hi = np.exp(2 * (phi_est - z * phi_se)), np.exp(2 * (phi_est + z * phi_se))
         corr = np.nan
@@ -464,3 +454,6 @@ def component_row(group, names, structure, i, j, est, se, phi_est, phi_se, z, pa
         "sd_or_corr": float(sd), "sd_or_corr_se": float(sd_se),
         "sd_or_corr_lower": float(sd_lo), "sd_or_corr_upper": float(sd_hi),
     }
+
+
+register_kind(MixedResult, LmmKind())

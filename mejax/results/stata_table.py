@@ -6,32 +6,8 @@ import html
 
 import numpy as np
 
-LINE = 78
-
-
-class StataText(str):
-    """A block of Stata-style output that shows itself as text in a REPL."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def fmt(x, width: int = 10) -> str:
-    """Stata's %9.0g-like number: up to 7 significant digits in ``width`` characters."""
-    if x is None or not np.isfinite(x):
-        return ".".rjust(width)
-    for digits in range(7, 0, -1):
-        text = f"{x:.{digits}g}"
-        if "e" in text:
-            mant, exp = text.split("e")
-            text = f"{mant}e{exp[0]}{exp[1:].lstrip('0').rjust(2, '0')}"
-        if text.startswith("0."):
-            text = text[1:]
-        elif text.startswith("-0."):
-            text = "-" + text[2:]
-        if len(text) <= width - 1:
-            return text.rjust(width)
-    return text.rjust(width)
+from ..inference.dof import TITLES
+from ..text import LINE, fmt
 
 
 def _title(res) -> str:
@@ -70,7 +46,6 @@ def _header(res) -> list[str]:
 
 
 def _df_lines(res, wald, loglik: str, prob: str) -> list[str]:
-    from ..inference.dof import TITLES
 
     df = res.df.to_numpy()
     f_name = f"F({wald['df1']}, {wald['df2']:.2f})" if wald["df1"] else "F(0, .)"

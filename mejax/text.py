@@ -1,0 +1,38 @@
+"""Stata's number format and blocks of Stata-style text (host side, no mejax imports).
+
+Every layer that prints (post-estimation, results, sessions) formats numbers
+the same way, so the formatting lives at the bottom of the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LINE", "StataText", "fmt"]
+
+LINE = 78
+
+
+class StataText(str):
+    """A block of Stata-style output that shows itself as text in a REPL."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def fmt(x, width: int = 10) -> str:
+    """Stata's %9.0g-like number: up to 7 significant digits in ``width`` characters."""
+    if x is None or not np.isfinite(x):
+        return ".".rjust(width)
+    for digits in range(7, 0, -1):
+        text = f"{x:.{digits}g}"
+        if "e" in text:
+            mant, exp = text.split("e")
+            text = f"{mant}e{exp[0]}{exp[1:].lstrip('0').rjust(2, '0')}"
+        if text.startswith("0."):
+            text = text[1:]
+        elif text.startswith("-0."):
+            text = "-" + text[2:]
+        if len(text) <= width - 1:
+            return text.rjust(width)
+    return text.rjust(width)
