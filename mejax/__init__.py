@@ -18,7 +18,8 @@ from .api import (  # noqa: E402
     stata,
 )
 from .api_checks import BinaryOutcomeWarning  # noqa: E402
-from .batch import BatchResult, fit_batch  # noqa: E402
+from .batch import BatchResult  # noqa: E402
+from .batch_api import fit_batch  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402

@@ -79,3 +79,29 @@ def test_ordinal_and_negative_binomial_simulate_valid_outcomes():
     assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
     batch = mejax.fit_batch(nb, counts[:3])
     assert "/lnalpha" in batch.frame.columns
+
+
+def test_batch_from_a_glmm_formula_or_command_equals_refits_of_the_fit(cbpp_fit):
+    data = mejax.datasets.load("cbpp")
+    y = cbpp_fit.simulate(3, seed=5)
+    want = mejax.fit_batch(cbpp_fit, y).frame
+    formula = mejax.fit_batch(CBPP, y, data=data, family="binomial", method="laplace").frame
+    numeric = [c for c in want.columns if c != "status"]
+    np.testing.assert_allclose(formula[numeric].to_numpy(float), want[numeric].to_numpy(float),
+                               rtol=1e-10)
+    # a command line, with data that lack the response (the first replicate stands in)
+    command = mejax.fit_batch("melogit incidence i.period || herd:, binomial(size) laplace", y,
+                              data=data.drop(columns="incidence")).frame
+    np.testing.assert_allclose(command["loglik"], want["loglik"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(command["_cons"], want["(Intercept)"], atol=1e-4)
+
+
+def test_glmm_batch_options_are_checked():
+    data = mejax.datasets.load("cbpp")
+    with pytest.raises(mejax.SpecError, match="one data frame"):
+        mejax.fit_batch(CBPP, None, data=data, family="binomial")
+    with pytest.raises(mejax.SpecError, match="options of linear models"):
+        mejax.fit_batch(CBPP, np.zeros((1, len(data))), data=data, family="binomial", reml=True)
+    with pytest.raises(mejax.SpecError, match="options of GLMMs"):
+        mejax.fit_batch("incidence ~ 1 + (1 | herd)", np.zeros((1, len(data))), data=data,
+                        method="laplace")

@@ -71,8 +71,8 @@ def _spec(model: str):
 
     spec = parse_stata(model) if "~" not in model else parse_formula(model)
     if spec.family is not None:
-        raise SpecError("batch fits from a GLMM command need a fitted model: "
-                        "fit_batch(fit, Y)")
+        raise SpecError("batch fits of a GLMM start from its fit: use mejax.fit_batch "
+                        "(which fits the me* command or formula first) or fit_batch(fit, Y)")
     return spec
 
 
