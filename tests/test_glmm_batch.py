@@ -105,3 +105,26 @@ def test_glmm_batch_options_are_checked():
     with pytest.raises(mejax.SpecError, match="options of GLMMs"):
         mejax.fit_batch("incidence ~ 1 + (1 | herd)", np.zeros((1, len(data))), data=data,
                         method="laplace")
+
+
+def test_batch_refits_give_each_fits_standard_errors(cbpp_fit):
+    from mejax.batch.glmm import fit_glmm_responses
+
+    data = mejax.datasets.load("cbpp")
+    y = cbpp_fit.simulate(2, seed=5)
+    batch = fit_glmm_responses(cbpp_fit, y, with_vcov=True)
+    one = mejax.melogit(CBPP, data.assign(incidence=y[0]), method="laplace")
+    np.testing.assert_allclose(np.sqrt(np.diag(batch.outputs["vcov"][0])), one.fixef_se,
+                               rtol=1e-5)
+
+
+def test_glmm_power_holds_its_size_and_detects_a_large_effect(cbpp_fit):
+    null = mejax.power(cbpp_fit, test="period4", fixef={"period4": 0.0}, n_sim=200, seed=1,
+                       progress=False)
+    assert null.n_used >= 195
+    assert 0.0 < null.power < 0.12  # Wald z with 15 herds: near alpha = 0.05
+    strong = mejax.power(cbpp_fit, test="period", fixef={"period2": -2.0}, n_sim=100, seed=2,
+                         progress=False)
+    assert strong.test == ["period2", "period3", "period4"] and strong.power > 0.9
+    with pytest.raises(mejax.SpecError, match="has none"):
+        mejax.power(cbpp_fit, test="period2", sigma2=1.0, n_sim=10)

@@ -19,7 +19,7 @@ from scipy import optimize
 from scipy.special import expit
 
 import mejax
-from mejax.fit.glmm import _observed_information
+from mejax.fit.glmm import observed_information
 from mejax.models.glmm import marginal_loglik
 
 
@@ -84,7 +84,7 @@ def test_observed_information_equals_autodiff_hessian():
     model, arrays = res.model, res._fit["arrays"]
     params = jnp.asarray(res.params)
     exact = -jax.hessian(marginal_loglik)(params, arrays, model, 2)
-    differenced = _observed_information(params, arrays, model)
+    differenced = observed_information(params, arrays, model)
     np.testing.assert_allclose(differenced, exact, rtol=1e-6, atol=1e-6)
     # one Newton step through the mode would not give exact second derivatives
     one_step = -jax.hessian(marginal_loglik)(params, arrays, model, 1)

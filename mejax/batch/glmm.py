@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..cov.labels import component_label
-from ..fit.glmm import fit_glmm, is_converged_batch, preconditioner, reported_values
+from ..fit.glmm import (
+    fit_glmm,
+    is_converged_batch,
+    observed_information,
+    preconditioner,
+    reported_values,
+)
 from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
 from .responses import count_responses, take_responses
@@ -42,6 +48,22 @@ def _fit_responses(model: GlmmStructure, batched: dict, shared: dict):
             out["params"][: model.p], entries, aux, jnp.stack([
                 out["loglik"], out["success"].astype(float), out["steps"].astype(float),
                 out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)])])
+
+    return jax.vmap(one)(batched["data"])
+
+
+def _fit_responses_with_vcov(model: GlmmStructure, batched: dict, shared: dict):
+    """:func:`_fit_responses` plus each fit's Var(β̂) (from its observed information)."""
+    def one(data):
+        arrays = {**shared["arrays"], "data": data}
+        out = fit_glmm(shared["params0"], arrays, model, shared["transform"])
+        entries, _, aux = reported_values(out["params"], model)
+        info = observed_information(out["params"], arrays, model)
+        vcov = jnp.linalg.inv(info)[: model.p, : model.p]
+        return jnp.concatenate([
+            out["params"][: model.p], entries, aux, jnp.stack([
+                out["loglik"], out["success"].astype(float), out["steps"].astype(float),
+                out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)]), vcov.ravel()])
 
     return jax.vmap(one)(batched["data"])
 
@@ -75,8 +97,12 @@ def estimate_names(result: GlmmResult) -> tuple[list[str], list[str], list[str]]
 
 def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
                        chunk_size: int | None = None, progress: bool | None = None,
-                       devices=None, desc: str = "fits") -> BatchResult:
-    """Refit ``result``'s model to a (B, nobs) stack of responses (or ``n`` made on demand)."""
+                       devices=None, desc: str = "fits", with_vcov: bool = False) -> BatchResult:
+    """Refit ``result``'s model to a (B, nobs) stack of responses (or ``n`` made on demand).
+
+    ``with_vcov`` also gives every fit's Var(β̂) (``outputs["vcov"]``, for Wald
+    tests), at the cost of its observed information.
+    """
     design, model = result.design, result.model
     bad_rows: list[np.ndarray] = []
 
@@ -90,7 +116,9 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
     arrays = {k: v for k, v in result._fit["arrays"].items() if k != "data"}
     shared = {"arrays": arrays, "params0": np.asarray(result.params),
               "transform": _transform(result)}
-    run = run_batch("glmm_responses", _fit_responses, model, chunk, shared, total,
+    name, fn = (("glmm_responses_vcov", _fit_responses_with_vcov) if with_vcov
+                else ("glmm_responses", _fit_responses))
+    run = run_batch(name, fn, model, chunk, shared, total,
                     design.nobs, chunk_size=chunk_size, progress=progress, devices=devices,
                     desc=desc)
     return _result(result, run.outputs, np.concatenate(bad_rows), run.timings)
@@ -107,7 +135,7 @@ def _result(result: GlmmResult, flat: np.ndarray, bad: np.ndarray, timings) -> B
     fixef, vc, aux = estimate_names(result)
     width = len(fixef) + len(vc) + len(aux)
     estimates = flat[:, :width].copy()
-    loglik, success, steps, gain, max_grad = flat[:, width:].T
+    loglik, success, steps, gain, max_grad = flat[:, width : width + 5].T
     finite = np.all(np.isfinite(estimates), axis=1) & np.isfinite(loglik)
     converged = is_converged_batch(success > 0.5, finite, max_grad, gain)
     codes = status_codes(bad, finite, converged)
@@ -121,7 +149,11 @@ def _result(result: GlmmResult, flat: np.ndarray, bad: np.ndarray, timings) -> B
     frame["steps"] = np.where(codes == BAD_INPUT, 0, steps).astype(int)
     frame.index.name = "fit"
     warn_failures(codes)
-    outputs = {"estimates": estimates, "loglik": loglik, "steps": steps}
+    outputs = {"estimates": estimates, "loglik": loglik, "steps": steps,
+               "beta": estimates[:, : len(fixef)]}
+    if flat.shape[1] > width + 5:  # Var(β̂) of every fit
+        p = len(fixef)
+        outputs["vcov"] = flat[:, width + 5 :].reshape(-1, p, p)
     return BatchResult(frame, columns, fixef, outputs, timings, "glmm")
 
 
@@ -141,18 +173,18 @@ class GlmmSimulator:
 
     @classmethod
     def from_result(cls, result: GlmmResult) -> GlmmSimulator:
-        entries, _, aux = (np.asarray(v) for v in reported_values(
-            jnp.asarray(result.params), result.model))
-        terms, position = [], 0
-        for term in result.design.re_terms:
-            struct = term.structure
-            sigma = np.zeros((struct.k, struct.k))
-            for i, j in struct.entries():
-                sigma[i, j] = sigma[j, i] = entries[position]
-                position += 1
-            terms.append(SimTerm(term.codes, term.z, psd_sqrt(sigma), term.n_levels))
-        eta = result.design.x @ result.fixef.to_numpy() + result.design.glm.offset
-        return cls(result, eta, terms, aux)
+        return cls.from_parameters(result, result.fixef.to_numpy(), term_covariances(result))
+
+    @classmethod
+    def from_parameters(cls, result: GlmmResult, beta, covariances: dict[int, np.ndarray]):
+        """At β and Σ_t per term (index in ``design.re_terms``); aux at the estimates."""
+        _, _, aux = reported_values(jnp.asarray(result.params), result.model)
+        terms = [SimTerm(term.codes, term.z,
+                         psd_sqrt(np.atleast_2d(np.asarray(covariances[i], dtype=float))),
+                         term.n_levels)
+                 for i, term in enumerate(result.design.re_terms)]
+        eta = result.design.x @ np.asarray(beta, dtype=float) + result.design.glm.offset
+        return cls(result, eta, terms, np.asarray(aux))
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, nobs) outcomes; consecutive calls continue one random stream."""
@@ -166,6 +198,20 @@ class GlmmSimulator:
     def _outcomes(self, rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
         glm = self.result.design.glm
         return glm.family.simulate(rng, eta, glm.trials, np.asarray(self.aux), glm.categories)
+
+
+def term_covariances(result: GlmmResult) -> dict[int, np.ndarray]:
+    """Σ̂_t of every term (keyed by index in ``design.re_terms``) at the estimates."""
+    entries = np.asarray(reported_values(jnp.asarray(result.params), result.model)[0])
+    covs, position = {}, 0
+    for index, term in enumerate(result.design.re_terms):
+        struct = term.structure
+        sigma = np.zeros((struct.k, struct.k))
+        for i, j in struct.entries():
+            sigma[i, j] = sigma[j, i] = entries[position]
+            position += 1
+        covs[index] = sigma
+    return covs
 
 
 # ---- the kind -----------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def reported_values(params, model: GlmmStructure):
     return entries, phi, model.family.aux_reported(aux)
 
 
-def _observed_information(params, arrays, model: GlmmStructure):
+def observed_information(params, arrays, model: GlmmStructure):
     """−∇²log L by central differences of the exact autodiff gradient.
 
     The gradient is exact (two Newton steps through the mode), so the
@@ -163,7 +163,7 @@ def _observed_information(params, arrays, model: GlmmStructure):
 @partial(jax.jit, static_argnames=("model",))
 def information_and_jacobians(params, arrays, model: GlmmStructure):
     """Observed information −∇²log L and the Jacobians of the reported values."""
-    info = _observed_information(params, arrays, model)
+    info = observed_information(params, arrays, model)
     jacs = jax.jacfwd(reported_values)(params, model)
     return info, jacs, reported_values(params, model)
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..batch.glmm import GlmmSimulator, fit_glmm_responses
+from ..batch.glmm import term_covariances as glmm_term_covariances
 from ..batch.lmm import fit_responses
 from ..batch.result import CONVERGED, BatchResult
 from ..batch.simulate import LmmSimulator, term_covariances
@@ -103,8 +105,8 @@ def _term_index(design: Design, group: str) -> int:
     raise SpecError(f"no random-effect term {group!r}; the terms are {labels}")
 
 
-def _parameters(design: Design, fixef, varcomp, sigma2, base=None):
-    """β, Σ_t per term and σ² from user values, over ``base`` (a fit's estimates) if given."""
+def _fixed_and_covariances(design: Design, fixef, varcomp, base=None):
+    """β and Σ_t per term from user values, over ``base`` (a fit's estimates) if given."""
     names = list(design.x_names)
     beta = np.zeros(len(names)) if base is None else np.array(base["beta"], dtype=float)
     for name, value in dict(fixef or {}).items():
@@ -126,6 +128,12 @@ def _parameters(design: Design, fixef, varcomp, sigma2, base=None):
     if missing:
         raise SpecError(f"give the variance of every random-effect term: varcomp= is missing "
                         f"{missing}")
+    return beta, covs
+
+
+def _parameters(design: Design, fixef, varcomp, sigma2, base=None):
+    """β, Σ_t per term and σ² from user values, over ``base`` (a fit's estimates) if given."""
+    beta, covs = _fixed_and_covariances(design, fixef, varcomp, base)
     s2 = base["sigma2"] if sigma2 is None and base is not None else sigma2
     if s2 is None or not float(s2) > 0:
         raise SpecError("give a positive residual variance sigma2=")
@@ -156,6 +164,18 @@ def _from_formula(formula: str, data: pd.DataFrame, covariance, fixef, varcomp, 
     return design, _parameters(design, fixef, varcomp, sigma2)
 
 
+def _glmm_refits(result, fixef, varcomp, sigma2, rng, n_sim: int, options: dict):
+    """Outcomes simulated from a fitted GLMM (with values changed) and their refits with Var(β̂)."""
+    if sigma2 is not None:
+        raise SpecError("sigma2= is the residual variance of a linear model; a GLMM has none "
+                        "(its family fixes the level-1 variance)")
+    base = {"beta": result.fixef.to_numpy(), "covs": glmm_term_covariances(result)}
+    beta, covs = _fixed_and_covariances(result.design, fixef, varcomp, base)
+    simulator = GlmmSimulator.from_parameters(result, beta, covs)
+    return fit_glmm_responses(result, lambda lo, hi: simulator.draw(rng, hi - lo), n_sim,
+                              with_vcov=True, **options)
+
+
 def power(model, data: pd.DataFrame | None = None, *, test, fixef: dict | None = None,
           varcomp: dict | None = None, sigma2: float | None = None, n_sim: int = 1000,
           alpha: float = 0.05, reml: bool = False, covariance=None, seed=None,
@@ -168,8 +188,10 @@ def power(model, data: pd.DataFrame | None = None, *, test, fixef: dict | None =
     ``fixef`` (coefficient name -> value; unnamed coefficients are 0),
     ``varcomp`` (group label -> variance, or the k×k covariance matrix of the
     term's effects) and ``sigma2`` (residual variance). Or ``model`` is a fitted
-    :class:`~mejax.MixedResult`, whose estimates are the truth except the values
-    given. ``test`` is a coefficient name, a list of names or a factor's name.
+    model (``mejax.mixed`` or a GLMM such as ``mejax.melogit``), whose estimates
+    are the truth except the values given (a GLMM's family parameters, such as
+    cutpoints or the dispersion, stay at their estimates). ``test`` is a
+    coefficient name, a list of names or a factor's name.
     ``n_sim`` responses are simulated (reproducible with ``seed``), refitted in
     compiled batches (ML unless ``reml``), and each fit's Wald test is applied.
     """
@@ -178,16 +200,23 @@ def power(model, data: pd.DataFrame | None = None, *, test, fixef: dict | None =
     n_sim = int(n_sim)
     if n_sim < 1:
         raise ValueError(f"n_sim must be positive, got {n_sim}")
-    if isinstance(model, str):
-        design, (beta, covs, s2) = _from_formula(model, data, covariance, fixef, varcomp, sigma2)
-    else:
-        design, reml, (beta, covs, s2) = _from_result(model, fixef, varcomp, sigma2)
-    index = coefficient_index(list(design.x_names), test)
-    simulator = LmmSimulator.from_parameters(design, beta, covs, s2)
+    options = {"chunk_size": chunk_size, "progress": progress, "devices": devices,
+               "desc": "power"}
     rng = np.random.default_rng(seed)
-    batch = fit_responses(design, reml, lambda lo, hi: simulator.draw(rng, hi - lo), n_sim,
-                          chunk_size=chunk_size, progress=progress, devices=devices,
-                          desc="power")
+    if not isinstance(model, str) and model.design.glm is not None:
+        design = model.design
+        index = coefficient_index(list(design.x_names), test)
+        batch = _glmm_refits(model, fixef, varcomp, sigma2, rng, n_sim, options)
+    else:
+        if isinstance(model, str):
+            design, (beta, covs, s2) = _from_formula(model, data, covariance, fixef, varcomp,
+                                                     sigma2)
+        else:
+            design, reml, (beta, covs, s2) = _from_result(model, fixef, varcomp, sigma2)
+        index = coefficient_index(list(design.x_names), test)
+        simulator = LmmSimulator.from_parameters(design, beta, covs, s2)
+        batch = fit_responses(design, reml, lambda lo, hi: simulator.draw(rng, hi - lo), n_sim,
+                              **options)
     ok = batch.codes == CONVERGED
     p = np.where(ok, wald_p_values(batch.outputs["beta"], batch.outputs["vcov"], index), np.nan)
     rejections = int(np.sum(p[ok] < alpha))
