@@ -140,7 +140,7 @@ def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Stati
     if stat.kind == "xb":
         return jnp.mean(eta)[None]
     var = None
-    if stat.marginal and model.engine != "none":
+    if stat.marginal and model.integration.has_effects:
         var = random_variance(z, relative_factor(thetas, model))
     family = model.family
     if stat.outcomes is not None:

@@ -23,6 +23,7 @@ averaged mean, by the family's ``mean`` and ``probability`` with ``var``).
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import jax
@@ -42,6 +43,8 @@ KINDS = ("mu", "pr", "eta", "xb", "stdp", "reffects", "reses", "density", "resid
 CONDITIONAL = ("ebmeans", "ebmodes", "fixedonly")
 EB_NODES = 7  # integration points of ebmeans after Laplace fits
 RESIDUAL_KINDS = ("residuals", "pearson", "deviance")
+# Empirical Bayes effects per fitted result, computed once (weakly keyed: they go with it)
+_EB_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _posterior = jax.jit(conditional_posterior, static_argnames=("model",))
 _moments = jax.jit(posterior_moments, static_argnames=("model", "nodes"))
 
@@ -111,7 +114,7 @@ def _modes(result) -> list[TermEffects]:
     mode, low, _ = _posterior(params, arrays, model)
     mode, low = np.asarray(mode, dtype=float), np.asarray(low, dtype=float)
     lams = _lambdas(params, model)
-    if model.engine == "grouped":
+    if model.integration.per_group:
         low_inv = np.linalg.inv(low)  # H⁻¹ = L'⁻¹L⁻¹ per group
         return _grouped_effects(mode, np.einsum("gji,gjk->gik", low_inv, low_inv), lams, model)
     h_inv = scipy.linalg.cho_solve((low, True), np.eye(len(mode)))
@@ -133,25 +136,24 @@ def eb_nodes(result, nodes: int | None = None) -> int:
         if int(nodes) < 1:
             raise SpecError(f"intpoints({nodes}) must be a positive integer")
         return int(nodes)
-    return model.nodes if model.method != "laplace" and model.nodes > 1 else EB_NODES
+    return model.integration.posterior_nodes(EB_NODES)
 
 
 def eb_effects(result, ebmodes: bool = False, nodes: int | None = None) -> list[TermEffects]:
     """Empirical Bayes means (default) or modes of every term (cached on the result)."""
-    model = result.model
-    if model.engine == "none":
+    integration = result.model.integration
+    if not integration.has_effects:
         return []
-    means = not ebmodes and model.engine == "grouped"
+    means = not ebmodes and integration.has_posterior_means
     if not ebmodes and not means:
         warnings.warn("empirical Bayes means need the joint integral over nested or crossed "
                       "levels; using the empirical Bayes modes (ebmodes) instead", stacklevel=3)
     nodes = eb_nodes(result, nodes)
-    key = f"_eb_means_{nodes}" if means else "_eb_modes"
-    cached = result.__dict__.get(key)
-    if cached is None:
-        cached = _means(result, nodes) if means else _modes(result)
-        result.__dict__[key] = cached
-    return cached
+    key = ("means", nodes) if means else ("modes",)
+    cache = _EB_CACHE.setdefault(result, {})
+    if key not in cache:
+        cache[key] = _means(result, nodes) if means else _modes(result)
+    return cache[key]
 
 
 def ranef(result, se: bool = True, ebmodes: bool = False,
@@ -162,7 +164,8 @@ def ranef(result, se: bool = True, ebmodes: bool = False,
     square roots of the inverse curvature for the modes (lme4's condVar).
     """
     design = result.design
-    kind = "ebmodes" if ebmodes or result.model.engine != "grouped" else "ebmeans"
+    kind = ("ebmodes" if ebmodes or not result.model.integration.has_posterior_means
+            else "ebmeans")
     out: dict[str, pd.DataFrame] = {}
     for te in eb_effects(result, ebmodes, nodes):
         term = design.re_terms[te.index]
@@ -282,7 +285,7 @@ def _aux(result):
 def _marginal_variance(result, z: np.ndarray) -> np.ndarray:
     """Variance of each row's random part z'b (0 without random effects)."""
     model = result.model
-    if model.engine == "none":
+    if not model.integration.has_effects:
         return np.zeros(len(z))
     _, thetas, _ = split_params(jnp.asarray(result._fit["params"]), model)
     return np.asarray(random_variance(jnp.asarray(z), relative_factor(thetas, model)))
@@ -329,7 +332,7 @@ def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
     eta, var = xb, None
     if marginal:
         var = jnp.asarray(_marginal_variance(result, rows.z))
-    elif conditional != "fixedonly" and result.model.engine != "none":
+    elif conditional != "fixedonly" and result.model.integration.has_effects:
         eta = xb + _random_part(result, rows, eb_effects(result, conditional == "ebmodes",
                                                          nodes))
     if kind == "eta":
@@ -457,9 +460,9 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
 
 def _predict_notes(result, kind: str, conditional: str, marginal: bool,
                    nodes: int | None) -> list[str]:
-    if kind in ("xb", "stdp") or result.model.engine == "none":
+    if kind in ("xb", "stdp") or not result.model.integration.has_effects:
         return []
-    means = conditional == "ebmeans" and result.model.engine == "grouped"
+    means = conditional == "ebmeans" and result.model.integration.has_posterior_means
     quad = f"(using {eb_nodes(result, nodes)} quadrature points)"
     if kind in ("reffects", "reses"):
         return ([f"(calculating posterior {'means' if means else 'modes'} of random effects)"]

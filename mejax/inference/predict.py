@@ -23,6 +23,7 @@ estimation of β, ML ones treat β as known); ``"stata"`` picks that rule.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -128,15 +129,19 @@ def _first_blocks(a_inv: np.ndarray, w: sparse.spmatrix, chol, n1: int, k1: int)
     return out
 
 
+# BLUPs per fitted result (weakly keyed: they go with it)
+_BLUP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def blups(result) -> list[TermBlups]:
-    """BLUPs and both kinds of variance for every random-effects term (cached on the result)."""
-    cached = result.__dict__.get("_blups")
+    """BLUPs and both kinds of variance for every random-effects term (computed once per fit)."""
+    cached = _BLUP_CACHE.get(result)
     if cached is not None:
         return cached
     design, fit = result.design, result._fit
     order = list(fit["order"])
     if not order:
-        result.__dict__["_blups"] = []
+        _BLUP_CACHE[result] = []
         return []
     lams = _lambdas(result)[: len(order)]
     whiten = _whitener(result)
@@ -204,7 +209,7 @@ def blups(result) -> list[TermBlups]:
             s2 * np.einsum("ij,gjk,lk->gil", lam, c_comp, lam),
         ))
     out.sort(key=lambda t: t.index)
-    result.__dict__["_blups"] = out
+    _BLUP_CACHE[result] = out
     return out
 
 

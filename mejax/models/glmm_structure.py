@@ -14,6 +14,7 @@ from jax.scipy.linalg import block_diag
 
 from ..cov.structures import CovStructure
 from ..families import Family
+from .integration import Integration
 
 MV_UPDATES = 1  # mean-variance adaptation steps after the mode-curvature start: one is
 # within 1e-8 of the converged log likelihood on cbpp and contraception (two: 1e-10), and
@@ -32,6 +33,10 @@ class GlmmStructure:
     nodes: int
     p: int
     n_units: int  # groups (grouped) or random effects q (sparse)
+
+    @property
+    def integration(self) -> Integration:
+        return Integration(self.engine, self.method, self.nodes)
 
     @property
     def k(self) -> int:

@@ -46,14 +46,11 @@ class GlmmResult(MixedResult):
     def integration(self) -> str:
         """Integration method actually used (crossed models use Laplace; one adaptive node is
         the Laplace approximation)."""
-        model = self.model
-        if model.engine == "sparse" or (model.nodes == 1 and model.method != "ghq"):
-            return "laplace"
-        return model.method
+        return self.model.integration.used
 
     @property
     def nodes(self) -> int:
-        return 1 if self.integration == "laplace" else self.model.nodes
+        return self.model.integration.used_nodes
 
     @property
     def title(self) -> str:
@@ -215,7 +212,7 @@ class GlmmResult(MixedResult):
         if self._fit.get("separated"):
             out.append(f"possible perfect separation by {', '.join(self._fit['separated'])}: "
                        "those estimates are not meaningful")
-        if self.model.engine == "sparse" and self.model.method != "laplace":
+        if self.model.integration.fell_back_to_laplace:
             out.append("adaptive quadrature is available for one level or nested levels of "
                        "random effects; this model with crossed levels was fitted by the "
                        "Laplace approximation")
