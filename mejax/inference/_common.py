@@ -42,26 +42,16 @@ class HypothesisError(SpecError):
 def residual_df(result, weights: np.ndarray | None = None) -> float | None:
     """Denominator df for a test whose rows load on coefficients with ``weights``.
 
-    Uses ``result.df`` when a dfmethod() set it (a scalar, or one value per
-    coefficient as a Series/array/dict); without it returns None (chi2/z).
+    Uses ``result.df`` when a dfmethod() set it (one value per coefficient);
+    without it returns None (chi2/z).
     For per-coefficient df a linear combination takes the smallest df of the
     coefficients it involves, a conservative choice.
     """
-    df = getattr(result, "df", None)
-    if df is None or callable(df):
+    df = result.df  # a Series (one df per coefficient) or None
+    if df is None:
         return None
-    if np.isscalar(df):
-        value = float(df)
-        return value if np.isfinite(value) and value > 0 else None
     names = list(result.fixef.index)
-    if isinstance(df, dict):
-        values = np.array([float(df.get(n, np.nan)) for n in names])
-    elif hasattr(df, "reindex"):
-        values = np.asarray(df.reindex(names), dtype=float)
-    else:
-        values = np.asarray(df, dtype=float).ravel()
-        if values.shape != (len(names),):
-            return None
+    values = np.asarray(df.reindex(names), dtype=float)
     if weights is not None:
         used = np.abs(np.atleast_2d(weights)).sum(axis=0) > 0
         values = values[used] if used.any() else values
@@ -75,8 +65,8 @@ def small_sample_f(result, R: np.ndarray, r: np.ndarray) -> dict | None:
     None when the result has no small-sample machinery (then callers use
     :func:`residual_df` or chi2). Other dfmethods use the smallest df involved.
     """
-    ss = getattr(result, "small_sample", None)
-    if ss is None or getattr(ss, "method", None) not in ("kroger", "satterthwaite"):
+    ss = result.small_sample
+    if ss is None or ss.method not in ("kroger", "satterthwaite"):
         return None
     beta = result.fixef.to_numpy()
     shift, *_ = np.linalg.lstsq(R, r, rcond=None)  # R (b - shift) = R b - r
@@ -89,7 +79,7 @@ def small_sample_f(result, R: np.ndarray, r: np.ndarray) -> dict | None:
 def row_df(result, W: np.ndarray) -> np.ndarray | float | None:
     """Denominator df of each single linear combination (row of ``W``), or None (z)."""
     W = np.atleast_2d(W)
-    if getattr(result, "small_sample", None) is not None:
+    if result.small_sample is not None:
         dfs = []
         for w in W:
             res = small_sample_f(result, w[None, :], np.zeros(1))

@@ -93,5 +93,5 @@ def bootstrap(result, n: int = 1000, seed=None, *, level: float | None = None,
     batch = kind.refit(result, lambda lo, hi: simulator.draw(rng, hi - lo), n,
                        start="estimate", chunk_size=chunk_size, progress=progress,
                        devices=devices, desc="bootstrap")
-    level = float(getattr(result, "level", 95.0) if level is None else level)
+    level = float(result.level if level is None else level)
     return BootstrapResult(batch.frame, kind.point_estimates(result), batch, level, seed)

@@ -13,7 +13,7 @@ from ._common import HypothesisError
 
 def _frame(result) -> ColumnFrame:
     design = result.design
-    if getattr(design, "frame", None) is None or getattr(design, "fixed_part", None) is None:
+    if design.frame is None or design.fixed_part is None:
         raise HypothesisError("this result does not keep its estimation sample; refit it "
                               "with this version of mejax to use margins/contrast")
     return design.frame

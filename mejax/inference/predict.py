@@ -227,7 +227,7 @@ def new_level_codes(design: Design, term, frame) -> np.ndarray:
 
 def level_index(design: Design, term) -> pd.Index:
     """The term's group levels in code order, with their original values."""
-    frame = getattr(design, "frame", None)
+    frame = design.frame
     if frame is None:
         return pd.RangeIndex(term.n_levels, name=term.label)
     if len(term.group_vars) == 1:
@@ -281,7 +281,7 @@ def _reffect_columns(design: Design, term) -> list[str]:
 
 def _in_sample(result, kind: str) -> pd.Series | pd.DataFrame:
     design = result.design
-    frame = getattr(design, "frame", None)
+    frame = design.frame
     index = frame[design.response].index if frame is not None else pd.RangeIndex(design.nobs)
     x = design.x
     beta = np.asarray(result._fit["beta"])
@@ -375,7 +375,7 @@ def _matrix(design: Design, part: LinearPart, frame: ColumnFrame, names: list[st
 
 def _new_data(result, kind: str, data: pd.DataFrame):
     design = result.design
-    if getattr(design, "fixed_part", None) is None or getattr(design, "frame", None) is None:
+    if design.fixed_part is None or design.frame is None:
         raise NotImplementedError("this result does not keep the model parts needed for data=")
     needed = set(linear_vars(design.fixed_part))
     uses_random = kind in ("fitted", "residuals", "rstandard", "reffects")

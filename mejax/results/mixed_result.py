@@ -34,6 +34,14 @@ class MixedResult(FittedModel):
     returned, so a fit costs nothing for tables nobody looks at.
     """
 
+
+    # what only some models have (GLMMs override them): Stata's title, the integration
+    # method, the exponentiated-coefficient label and the family's extra parameters
+    title: str | None = None
+    integration: str | None = None
+    eform: str | None = None
+    aux: pd.DataFrame | None = None
+
     def __init__(self, design: Design, fit: dict, reml: bool, level: float = 95.0,
                  options: dict | None = None):
         self.design = design

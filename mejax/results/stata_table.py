@@ -11,7 +11,7 @@ from ..text import LINE, fmt
 
 
 def _title(res) -> str:
-    return getattr(res, "title", None) or f"Mixed-effects {res.method} regression"
+    return res.title or f"Mixed-effects {res.method} regression"
 
 
 def _header(res) -> list[str]:
@@ -33,7 +33,7 @@ def _header(res) -> list[str]:
         out += _group_table(groups)
     wald = res.wald_test
     out.append("")
-    if getattr(res, "integration", None):  # GLMMs: Stata's integration line
+    if res.integration:  # GLMMs: Stata's integration line
         points = ("Integration pts.", f"{res.nodes}")
         out += [_pair(f"Integration method: {res.method}", points), ""]
     loglik = f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}"
@@ -82,7 +82,7 @@ def _group_table(groups) -> list[str]:
 def _coef_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
     stat = "t" if res.df is not None else "z"
-    coef = getattr(res, "eform", None) or "Coefficient"
+    coef = res.eform or "Coefficient"
     out = ["-" * LINE,
            f"{res.design.response[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
            f"[{level}% conf. interval]",
@@ -106,7 +106,7 @@ def _coef_table(res) -> list[str]:
         out.append(_coef_line(label, row, coef, stat))
     for name in res.omitted:
         out.append(f"{name[:12]:>12} |          0  (omitted)")
-    aux = getattr(res, "aux", None)
+    aux = res.aux
     if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha
         out.append("-" * 13 + "+" + "-" * (LINE - 14))
         for name, row in aux.iterrows():
