@@ -31,7 +31,7 @@ from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
-from .simulate import SimTerm, psd_sqrt
+from .simulate import SimTerm, covariances_from_entries, psd_sqrt
 
 if TYPE_CHECKING:  # the result types sit above the batch layer
     from ..results.glmm_result import GlmmResult
@@ -202,16 +202,8 @@ class GlmmSimulator:
 
 def term_covariances(result: GlmmResult) -> dict[int, np.ndarray]:
     """Σ̂_t of every term (keyed by index in ``design.re_terms``) at the estimates."""
-    entries = np.asarray(reported_values(jnp.asarray(result.params), result.model)[0])
-    covs, position = {}, 0
-    for index, term in enumerate(result.design.re_terms):
-        struct = term.structure
-        sigma = np.zeros((struct.k, struct.k))
-        for i, j in struct.entries():
-            sigma[i, j] = sigma[j, i] = entries[position]
-            position += 1
-        covs[index] = sigma
-    return covs
+    entries = reported_values(jnp.asarray(result.params), result.model)[0]
+    return covariances_from_entries(result.design, entries, range(len(result.design.re_terms)))
 
 
 # ---- the kind -----------------------------------------------------------------------------------

@@ -119,9 +119,14 @@ def _relative_cov(residual, eta, arrays):
 
 def term_covariances(design: Design, fit: dict) -> dict[int, np.ndarray]:
     """Σ̂_t of every term (keyed by index in ``design.re_terms``) from the reported entries."""
-    entries = np.asarray(fit["entries"])
+    return covariances_from_entries(design, fit["entries"], fit["order"])
+
+
+def covariances_from_entries(design: Design, entries, order) -> dict[int, np.ndarray]:
+    """Σ_t per term from reported entries that list the terms in ``order`` (term indices)."""
+    entries = np.asarray(entries)
     covs, position = {}, 0
-    for term_i in fit["order"]:
+    for term_i in order:
         struct = design.re_terms[term_i].structure
         sigma = np.zeros((struct.k, struct.k))
         for i, j in struct.entries():
