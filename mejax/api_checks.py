@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .families import FAMILIES, family_of_link
+from .spec.family import COMMANDS
 from .spec.model import SpecError
 
 __all__ = ["ArgumentError", "BinaryOutcomeWarning", "check_keywords", "check_family",
@@ -86,16 +88,12 @@ def _hint(kind: str, name: str, key: str, accepted: list[str]) -> str:
     return f"it takes {', '.join(a + '=' for a in accepted[2:])}"
 
 
-# links people pass as a family -> (the family, the command that fits it)
-_LINK_FAMILY = {"logit": ("binomial", "melogit"), "probit": ("binomial", "meprobit"),
-                "cloglog": ("binomial", "mecloglog"), "log": ("poisson", "mepoisson")}
-
-
 def check_family(family) -> None:
     """``family="logit"`` (a link) or ``"gaussian"`` (a linear model): say what to write."""
     key = str(family).strip().lower()
-    if key in _LINK_FAMILY:
-        name, cmd = _LINK_FAMILY[key]
+    name = family_of_link(key) if key not in FAMILIES else None
+    if name is not None:
+        cmd = next(c for c, fam_link in COMMANDS.items() if fam_link == (name, key))
         raise SpecError(f"family={family!r} is a link of the {name} family, not a family: use "
                         f"family={name!r}, link={key!r} (or mejax.{cmd})")
     if key in ("gaussian", "normal", "linear", "identity"):

@@ -22,7 +22,13 @@ ALIASES = {
 }
 
 __all__ = ["Family", "ResponseRows", "Binomial", "Poisson", "NegativeBinomial", "Ordinal",
-           "FAMILIES", "make_family", "eta_derivatives_autodiff"]
+           "FAMILIES", "family_of_link", "make_family", "eta_derivatives_autodiff"]
+
+
+def family_of_link(link: str) -> str | None:
+    """The first family that offers ``link`` (for messages when a link is given as a family)."""
+    key = str(link).strip().lower()
+    return next((name for name, cls in FAMILIES.items() if key in cls.links), None)
 
 
 def make_family(family: str, link: str | None = None, *, trials=None, offset=None,
@@ -36,10 +42,8 @@ def make_family(family: str, link: str | None = None, *, trials=None, offset=Non
     spelled = {"trials": "trials", "dispersion": "dispersion", **(option_names or {})}
     key = str(family).strip().lower()
     if key not in ALIASES:
-        hint = ""
-        if any(key in cls.links for cls in FAMILIES.values()):
-            owners = [n for n, cls in FAMILIES.items() if key in cls.links]
-            hint = f" ({key!r} is a link: use family={owners[0]!r}, link={key!r})"
+        owner = family_of_link(key)
+        hint = f" ({key!r} is a link: use family={owner!r}, link={key!r})" if owner else ""
         raise SpecError(f"unknown family {family!r}; use one of {', '.join(FAMILIES)}{hint}")
     cls = FAMILIES[ALIASES[key]]
     link = cls.links[0] if link is None else str(link).strip().lower()
