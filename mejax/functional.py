@@ -116,7 +116,6 @@ def lmm_data(formula: str, data, *, reml: bool = False, covariance=None,
     ``weights``: a column name or an array of positive observation weights
     (rows in the estimation sample's order).
     """
-
     design = build_design(parse_formula(formula), data, covariance)
     if isinstance(weights, str):
         if weights not in data.columns:

@@ -56,7 +56,6 @@ def glmm_data(formula: str, data, family: str = "binomial", link: str | None = N
     The fit gives the structure and the estimates, the default starting point
     of :func:`glmm_fit`. ``options`` are :func:`mejax.meglm`'s keywords.
     """
-
     fit = meglm(formula, data, family, link, **options)
     arrays = jax.tree_util.tree_map(jax.numpy.asarray, fit._fit["arrays"])
     return GlmmData(arrays, jax.numpy.asarray(fit.params), fit.model)

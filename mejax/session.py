@@ -286,7 +286,6 @@ class StataSession(DataCommands):
 
     # ---- commands -----------------------------------------------------------------------------
     def _cmd_mixed(self, rest: str, line: str):
-
         if self.default_level is not None and not re.search(r"\bl(e(v(el?)?)?)?\(", line):
             last = [p for _, p in split_top(line, ("||",))][-1]
             line += f" level({self.default_level:g})" if "," in last else \
@@ -308,7 +307,7 @@ class StataSession(DataCommands):
         if not names:
             raise SessionError("predict needs a new variable name: predict newvar [, xb ...]")
         options = _options(opts)
-        if hasattr(res, "family"):  # after me* commands
+        if res.design.glm is not None:  # after me* commands
             return self._predict_glmm(res, names, options)
         kinds = [k for k in options if k in _PREDICT_KINDS]
         unknown = [k for k in options if k not in _PREDICT_KINDS and k != "reses"]
@@ -320,8 +319,6 @@ class StataSession(DataCommands):
         kind = kinds[0] if kinds else ("reffects" if "reses" in options else "xb")
         if "reses" in options and kind != "reffects":
             raise SessionError("predict: reses() goes with reffects")
-        if not hasattr(res, "predict"):
-            raise SessionError("predict is not available in this version of mejax")
         notes = []
         if kind == "reffects":
             frame = res.predict(kind="reffects")
@@ -346,7 +343,6 @@ class StataSession(DataCommands):
         return "\n".join(notes)
 
     def _predict_glmm(self, res, names: list[str], options: dict) -> str:
-
         values, ses, notes = predict_command(res, options)
         if isinstance(values, pd.DataFrame):
             targets = _expand_names(names, list(values.columns), "predict")
@@ -394,17 +390,9 @@ class StataSession(DataCommands):
         body, opts = split_options(rest)
         sub = body.split()[0].lower() if body.split() else ""
         if sub == "ic":
-
             return estat_ic(res)
         if sub == "icc":
-            if not hasattr(res, "icc"):
-                raise SessionError("estat icc is not available in this version of mejax")
-
-            table = res.icc()
-            kwargs = {}
-            if hasattr(icc_mod, "icc_title"):
-                kwargs["title"] = icc_mod.icc_title(res)
-            return icc_mod.render_icc(table, res.level, **kwargs)
+            return icc_mod.render_icc(res.icc(), res.level, title=icc_mod.icc_title(res))
         if len(sub) >= 5 and "recovariance".startswith(sub):
             options = _options(opts)
             bad = [k for k in options if k not in ("level", "correlation", "corr")]
@@ -460,7 +448,6 @@ class StataSession(DataCommands):
         return self.last_margins
 
     def _cmd_marginsplot(self, rest: str, line: str):
-
         if self.last_margins is None:
             raise SessionError("marginsplot: previous command was not margins")
         fig = marginsplot(self.last_margins)
@@ -521,7 +508,6 @@ class StataSession(DataCommands):
         return estimates_table(models, show, formats, stats)
 
     def _cmd_lrtest(self, rest: str, line: str):
-
         names = self._split_options(rest)[0].split()
         if len(names) == 1:
             names.append(".")
@@ -544,7 +530,6 @@ class StataSession(DataCommands):
 # ---- small parsing helpers -------------------------------------------------------------------
 def _options(text: str) -> dict:
     """``a b(c d) e`` -> {'a': True, 'b': 'c d', 'e': True} (Stata option list)."""
-
     return {name.lower(): True if arg is None else arg for name, arg in option_items(text)}
 
 
@@ -588,7 +573,6 @@ def _display(text: str, ctx: ExprContext) -> str:
 
 
 def _coef(res, name: str) -> str:
-
     found = resolve_name(res, name)
     if found is None:
         raise SessionError(f"{name} is a base level (coefficient 0)")

@@ -65,7 +65,6 @@ def use(rest: str, sysuse: bool = False) -> tuple[pd.DataFrame, str]:
 
 
 def _bundled(name: str) -> pd.DataFrame | None:
-
     stem = Path(name).stem.lower()
     return datasets.load(stem) if stem in datasets.names() else None
 

@@ -130,7 +130,6 @@ def estimation_qualifiers(command: str) -> tuple[str, str | None, str | None]:
 
     Stata puts ``if``/``in`` at the end of the fixed-effects equation.
     """
-
     pieces = split_top(command, ("||",))
     body, opts = split_options(pieces[0][1])
     head, if_exp, in_text = split_qualifiers(body)

@@ -68,7 +68,6 @@ def fit_batch(model, responses=None, *, data=None, reml: bool = False, covarianc
 
 def _spec(model: str):
     """The ModelSpec of a formula or a Stata ``mixed`` command line."""
-
     spec = parse_stata(model) if "~" not in model else parse_formula(model)
     if spec.family is not None:
         raise SpecError("batch fits of a GLMM start from its fit: use mejax.fit_batch "
@@ -82,7 +81,6 @@ def _reml(model: str, reml: bool) -> bool:
 
 
 def _design(model: str, data: pd.DataFrame, covariance, residuals):
-
     spec = _spec(model)
     res = as_residuals(residuals)
     if res is not None:

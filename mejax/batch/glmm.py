@@ -126,7 +126,6 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
 
 def _transform(result: GlmmResult) -> np.ndarray:
     """BFGS preconditioner from the original fit's information (identity if unusable)."""
-
     transform = preconditioner(result.observed_information, result.nobs)
     return np.eye(len(result.params)) if transform is None else transform
 

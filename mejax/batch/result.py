@@ -84,7 +84,6 @@ class BatchResult:
 
 def warn_failures(codes: np.ndarray, what: str = "fits") -> None:
     """One warning that counts the fits that did not converge or failed."""
-
     bad = {STATUS[c]: int(np.sum(codes == c)) for c in (NOT_CONVERGED, BAD_INPUT, FAILED)
            if np.any(codes == c)}
     if bad:

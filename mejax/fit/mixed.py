@@ -59,7 +59,6 @@ def prepare(design: Design, reml: bool, devices=None):
         structures = (NoEffects(1),)
     xy = np.column_stack([design.x, design.y])
     if devices is not None and res is None:
-
         devices = resolve_devices(devices)
     if devices is not None and len(devices) > 1 and res is None:
         layout, arrays = sharded_crossprod_blocks(codes, zs, xy, n_levels, devices)

@@ -111,7 +111,6 @@ def kr_f_test(lmat, beta, extra) -> dict:
 
 def kroger(fit: dict) -> SmallSample:
     """Kenward–Roger as pbkrtest: Φ_A and the per-coefficient df (no residual structures)."""
-
     model = fit["model"]
     if model.residual is not None:
         raise SpecError("dfmethod(kroger) is not supported with residuals(); "
@@ -148,7 +147,6 @@ def satterthwaite_f_test(lmat, beta, extra) -> dict:
 
 def satterthwaite(fit: dict) -> SmallSample:
     """df_c = 2 Φ_cc² / (g'Ag), g = ∂Φ_cc/∂(θ, log σ), A from the REML Hessian (lmerTest)."""
-
     phi, jac, a = (np.asarray(v) for v in satterthwaite_core(
         fit["theta"], fit["sigma2"], fit["arrays"], fit["model"]))
     g = np.einsum("cci->ci", jac)

@@ -240,7 +240,6 @@ def contrast(result, term: str) -> PostResult:
     Main effects compare asbalanced level margins (Stata's default); an
     interaction ``a#b`` tests all interaction contrasts of the cell margins.
     """
-
     spec = term.strip()
     if not spec:
         raise HypothesisError("contrast needs a factor term, e.g. 'contrast a'")
@@ -305,7 +304,6 @@ def pwcompare(result, term: str, level: float | None = None) -> PostResult:
     Unadjusted (Stata's default ``mcompare(noadjust)``); each row ``j vs i``
     is margin(j) - margin(i), with SE, z (t), p and CI.
     """
-
     level = result.level if level is None else float(level)
     names = _term_variables(result, term)
     if len(names) != 1:

@@ -280,7 +280,6 @@ def _abbreviate(name: str, width: int = 12) -> str:
 
 def _all_pinned(result, scenarios) -> bool:
     """True when at() fixes every variable (Stata then says 'Adjusted predictions')."""
-
     return all(set(fixed_vars(result)) <= set(sc) for sc in scenarios)
 
 

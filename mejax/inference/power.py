@@ -153,7 +153,6 @@ def _from_result(result, fixef, varcomp, sigma2):
 
 
 def _from_formula(formula: str, data: pd.DataFrame, covariance, fixef, varcomp, sigma2):
-
     if data is None:
         raise DataError("power() with a formula needs data= (the design: covariates and groups)")
     spec = parse_formula(formula)

@@ -235,26 +235,22 @@ class GlmmResult(MixedResult):
     def ranef(self, se: bool = True, ebmodes: bool = False, nodes: int | None = None,
               se_type: str | None = None) -> dict[str, pd.DataFrame]:
         """Empirical Bayes means (Stata's default) or modes of the random effects, with SEs."""
-
         return ranef(self, se=se, ebmodes=ebmodes, nodes=nodes)
 
     def predict(self, kind: str = "mu", data: pd.DataFrame | None = None,
                 conditional: str = "ebmeans", marginal: bool = False, outcome=None,
                 nodes: int | None = None):
         """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ..."""
-
         return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
                        outcome=outcome, nodes=nodes)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""
-
         return icc(self)
 
     def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,
                 predict: str | None = None):
         """Stata's ``margins``: by default the marginal (population-averaged) mean."""
-
         return margins(self, spec, at=at, dydx=dydx, level=level, predict=predict)
 
 

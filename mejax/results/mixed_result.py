@@ -311,32 +311,26 @@ class MixedResult(FittedModel):
     # ---- Wald tests and margins (mejax.inference.hypothesis / .margins) ----------------
     def test(self, hypothesis: str):
         """Stata's ``test``: Wald chi2 (F with dfmethod) of linear constraints on β."""
-
         return test(self, hypothesis)
 
     def lincom(self, expression: str, level: float | None = None):
         """Stata's ``lincom``: a linear combination of β with SE, z (t), p and CI."""
-
         return lincom(self, expression, level)
 
     def contrast(self, term: str):
         """Stata's ``contrast``: joint test of a factor term (asbalanced margins)."""
-
         return contrast(self, term)
 
     def pwcompare(self, term: str, level: float | None = None):
         """Stata's ``pwcompare``: unadjusted pairwise differences of a factor's margins."""
-
         return pwcompare(self, term, level)
 
     def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
         """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs."""
-
         return margins(self, spec, at=at, dydx=dydx, level=level)
 
     def estat_ic(self):
         """Stata's ``estat ic``: N, ll(model), df, AIC and BIC."""
-
         return estat_ic(self)
 
     @property
@@ -356,33 +350,27 @@ class MixedResult(FittedModel):
     # ---- prediction and ICC (mejax.inference.predict / .icc) -------------------------
     def ranef(self, se: bool = True, se_type: str | None = None) -> dict[str, pd.DataFrame]:
         """BLUPs by group label (levels × effects, plus ``se_<effect>`` columns)."""
-
         return ranef(self, se=se, se_type=se_type)
 
     def predict(self, kind: str = "xb", data: pd.DataFrame | None = None):
         """Stata's ``predict``: xb, fitted, residuals, rstandard, reffects or stdp."""
-
         return predict(self, kind=kind, data=data)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: intraclass correlations with delta-method SEs."""
-
         return icc(self)
 
     # ---- simulation, bootstrap, batch refits (mejax.batch / inference.bootstrap) -----
     def simulate(self, n: int = 1, seed=None) -> np.ndarray:
         """(n, nobs) responses drawn from the fitted model: new random effects and residuals."""
-
         return simulate(self, n, seed)
 
     def bootstrap(self, n: int = 1000, seed=None, **options):
         """Parametric bootstrap: ``n`` simulated replicates refitted in batch, percentile CIs."""
-
         return bootstrap(self, n, seed, **options)
 
     def refit_batch(self, responses, **options):
         """Refit this model to every row of ``responses`` (B × nobs) in compiled batches."""
-
         return fit_batch(self, responses, **options)
 
     # ---- output ---------------------------------------------------------------------

@@ -46,7 +46,6 @@ def _header(res) -> list[str]:
 
 
 def _df_lines(res, wald, loglik: str, prob: str) -> list[str]:
-
     df = res.df.to_numpy()
     f_name = f"F({wald['df1']}, {wald['df2']:.2f})" if wald["df1"] else "F(0, .)"
     first = f"{'DF method: ' + TITLES[res.dfmethod]:<48}DF:"
