@@ -38,32 +38,29 @@ if TYPE_CHECKING:  # the result types sit above the batch layer
 
 
 # ---- traced ------------------------------------------------------------------------------
+def _refit(data, model: GlmmStructure, shared: dict):
+    """One response's fit: (estimates and diagnostics as one vector, the optimum, its arrays)."""
+    arrays = {**shared["arrays"], "data": data}
+    out = fit_glmm(shared["params0"], arrays, model, shared["transform"])
+    entries, _, aux = reported_values(out["params"], model)
+    summary = jnp.concatenate([
+        out["params"][: model.p], entries, aux, jnp.stack([
+            out["loglik"], out["success"].astype(float), out["steps"].astype(float),
+            out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)])])
+    return summary, out["params"], arrays
+
+
 def _fit_responses(model: GlmmStructure, batched: dict, shared: dict):
     """Fit every response's row data in ``batched["data"]`` (vmapped fit_glmm)."""
-    def one(data):
-        out = fit_glmm(shared["params0"], {**shared["arrays"], "data": data}, model,
-                       shared["transform"])
-        entries, _, aux = reported_values(out["params"], model)
-        return jnp.concatenate([
-            out["params"][: model.p], entries, aux, jnp.stack([
-                out["loglik"], out["success"].astype(float), out["steps"].astype(float),
-                out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)])])
-
-    return jax.vmap(one)(batched["data"])
+    return jax.vmap(lambda data: _refit(data, model, shared)[0])(batched["data"])
 
 
 def _fit_responses_with_vcov(model: GlmmStructure, batched: dict, shared: dict):
     """:func:`_fit_responses` plus each fit's Var(β̂) (from its observed information)."""
     def one(data):
-        arrays = {**shared["arrays"], "data": data}
-        out = fit_glmm(shared["params0"], arrays, model, shared["transform"])
-        entries, _, aux = reported_values(out["params"], model)
-        info = observed_information(out["params"], arrays, model)
-        vcov = jnp.linalg.inv(info)[: model.p, : model.p]
-        return jnp.concatenate([
-            out["params"][: model.p], entries, aux, jnp.stack([
-                out["loglik"], out["success"].astype(float), out["steps"].astype(float),
-                out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)]), vcov.ravel()])
+        summary, params, arrays = _refit(data, model, shared)
+        info = observed_information(params, arrays, model)
+        return jnp.concatenate([summary, jnp.linalg.inv(info)[: model.p, : model.p].ravel()])
 
     return jax.vmap(one)(batched["data"])
 
@@ -172,18 +169,23 @@ class GlmmSimulator:
 
     @classmethod
     def from_result(cls, result: GlmmResult) -> GlmmSimulator:
-        return cls.from_parameters(result, result.fixef.to_numpy(), term_covariances(result))
+        return cls.from_parameters(result)
 
     @classmethod
-    def from_parameters(cls, result: GlmmResult, beta, covariances: dict[int, np.ndarray]):
-        """At β and Σ_t per term (index in ``design.re_terms``); aux at the estimates."""
-        _, _, aux = reported_values(jnp.asarray(result.params), result.model)
+    def from_parameters(cls, result: GlmmResult, beta=None,
+                        covariances: dict[int, np.ndarray] | None = None) -> GlmmSimulator:
+        """At β and Σ_t per term (index in ``design.re_terms``), each the estimate when not
+        given; the family's extra parameters at their estimates."""
+        entries, _, aux = reported_values(jnp.asarray(result.params), result.model)
+        design = result.design
+        if covariances is None:
+            covariances = covariances_from_entries(design, entries, range(len(design.re_terms)))
+        beta = result.fixef.to_numpy() if beta is None else np.asarray(beta, dtype=float)
         terms = [SimTerm(term.codes, term.z,
                          psd_sqrt(np.atleast_2d(np.asarray(covariances[i], dtype=float))),
                          term.n_levels)
-                 for i, term in enumerate(result.design.re_terms)]
-        eta = result.design.x @ np.asarray(beta, dtype=float) + result.design.glm.offset
-        return cls(result, eta, terms, np.asarray(aux))
+                 for i, term in enumerate(design.re_terms)]
+        return cls(result, design.x @ beta + design.glm.offset, terms, np.asarray(aux))
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, nobs) outcomes; consecutive calls continue one random stream."""

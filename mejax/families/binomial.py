@@ -14,7 +14,7 @@ from scipy import special
 
 from ..errors import DataError, SpecError
 from .base import Family, ResponseRows, is_integer
-from .links import LOG_2PI, cdf, gauss_hermite_mean, log1mexp, log_expit
+from .links import LOG_2PI, cdf, log1mexp, log_expit, marginal_cdf
 
 LATENT_VARIANCE = {"logit": float(np.pi**2 / 3), "probit": 1.0}
 
@@ -122,11 +122,7 @@ class Binomial(Family):
 
     def probability(self, eta, aux, var=None, outcome=None):
         """P(y = 1 | η) of a binomial row; with ``var`` averaged over η + N(0, var)."""
-        if var is None:
-            return cdf(eta, self.link)
-        if self.link == "probit":
-            return jax.scipy.special.ndtr(eta / jnp.sqrt(1.0 + var))
-        return gauss_hermite_mean(lambda e: cdf(e, self.link), eta, var)
+        return marginal_cdf(eta[..., None], self.link, var)[..., 0]
 
     def mean(self, eta, trials, aux, var=None):
         return trials * self.probability(eta, aux, var)
