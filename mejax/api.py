@@ -86,15 +86,22 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     return _fit_glmm(build_design(spec, data, covariance), level, options)
 
 
+def cbind_parts(formula: str) -> tuple[str, str] | None:
+    """(successes, the other part) of lme4's ``cbind(successes, ...) ~ ...``; None otherwise."""
+    lhs, sep, _ = formula.partition("~")
+    match = re.fullmatch(r"\s*cbind\(\s*(\w+)\s*,\s*(.+?)\s*\)\s*", lhs)
+    return match.groups() if sep and match else None
+
+
 def _cbind_response(formula: str, data: pd.DataFrame, trials):
     """lme4's ``cbind(successes, n - successes)`` or ``cbind(successes, failures)`` response."""
-    lhs, sep, rhs = formula.partition("~")
-    match = re.fullmatch(r"\s*cbind\(\s*(\w+)\s*,\s*(.+?)\s*\)\s*", lhs)
-    if not sep or not match:
+    parts = cbind_parts(formula)
+    if parts is None:
         return formula, data, trials
+    rhs = formula.partition("~")[2]
     if trials is not None:
         raise SpecError("give the binomial trials either in cbind() or as trials=, not both")
-    successes, other = match.groups()
+    successes, other = parts
     total = re.fullmatch(rf"(\w+)\s*-\s*{successes}", other)
     if total:
         return f"{successes} ~{rhs}", data, total.group(1)

@@ -10,12 +10,10 @@ refitted to every response.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-from .api import meglm, stata
+from .api import cbind_parts, meglm, stata
 from .batch import api as batch_api
 from .batch.result import BatchResult
 from .spec.formula import parse_formula
@@ -68,8 +66,8 @@ def _is_glmm(model: str, family: str | None) -> bool:
 
 def _with_response(model: str, data: pd.DataFrame, responses) -> pd.DataFrame:
     """``data`` with its response column, taken from the first response if it has none."""
-    cbind = re.match(r"\s*cbind\(\s*(\w+)", model.partition("~")[0]) if "~" in model else None
-    response = cbind.group(1) if cbind else _spec(model).response
+    cbind = cbind_parts(model)
+    response = cbind[0] if cbind else _spec(model).response
     if response in data.columns:
         return data
     first = np.asarray(responses, dtype=float)
