@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..cov.residual import ResidualStructure
+from . import batched
+from .blocks import BlockLayout, bucket, pair_index, rest_columns
 
 if TYPE_CHECKING:  # host-side input only; linalg imports nothing above cov
     from ..spec.residual_design import ResidualDesign
-from . import batched
-from .blocks import BlockLayout, bucket, pair_index, rest_columns
 
 
 def group_rows(res: ResidualDesign) -> tuple[np.ndarray, np.ndarray]:

@@ -5,9 +5,9 @@ Random-effect blocks are tiny (k is the number of effects in a term, usually
 batch turns it into a handful of fused elementwise kernels, which compile in a
 fraction of the time of batched LAPACK calls and differentiate cleanly to any
 order. The unrolled program grows like k³, so above ``UNROLL_MAX`` (a size that
-users control: fixed effects, random coefficients, nested effects) the same
-routines run as a scan over columns (:mod:`mejax.linalg.batched`), whose
-program size does not depend on k.
+users control: fixed effects, random coefficients, nested effects) a single
+matrix goes to LAPACK and a batch of them to a scan over columns
+(:mod:`mejax.linalg.batched`); neither program grows with k.
 """
 
 from __future__ import annotations
