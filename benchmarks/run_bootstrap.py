@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
+from fresh import fresh_process  # noqa: E402
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 
@@ -59,16 +59,11 @@ print(json.dumps({"call_s": t2 - t1, "process_s": t2 - t0, "n_failed": n_failed}
 
 def mejax_process(mode: str, nsim: int, cache_dir: str) -> dict:
     """A fresh Python process: import, fit, then one timed bootstrap or batch-fit call."""
-    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
-    env.pop("MEJAX_NO_CACHE", None)
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROCESS_SCRIPT, mode, str(nsim), FORMULA],
-                          capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-800:]}
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall_s"] = wall
+    run = fresh_process(PROCESS_SCRIPT, mode, nsim, FORMULA, cache_dir=cache_dir)
+    if "error" in run:
+        return run
+    out = json.loads(run["stdout"].strip().splitlines()[-1])
+    out["wall_s"] = run["process_s"]
     return out
 
 

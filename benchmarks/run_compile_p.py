@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
+from fresh import fresh_process  # noqa: E402
 
 ROWS, GROUPS = 3000, 50
 
@@ -69,15 +67,11 @@ def simulate(levels: int, path: Path) -> None:
 
 def time_mejax(kind: str, csv: Path) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "MEJAX_CACHE_DIR": cache}
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", PROCESS_SCRIPT, kind, str(csv)],
-                              capture_output=True, text=True, env=env, check=False)
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-800:]}
-    imp, fit, table, loglik, converged = proc.stdout.split()[-5:]
-    return {"process_s": wall, "import_s": float(imp), "fit_s": float(fit),
+        run = fresh_process(PROCESS_SCRIPT, kind, csv, cache_dir=cache)
+    if "error" in run:
+        return run
+    imp, fit, table, loglik, converged = run["stdout"].split()[-5:]
+    return {"process_s": run["process_s"], "import_s": float(imp), "fit_s": float(fit),
             "table_s": float(table), "loglik": float(loglik), "converged": converged == "True"}
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
+from fresh import fresh_process  # noqa: E402
 
 DATA = HERE.parent / "mejax" / "datasets" / "data"
 CONTRACEPTION = "c_use ~ urban + age + child1 + child2 + child3 + (1 + urban | district)"
@@ -68,16 +68,13 @@ print(f"{t2 - t0} {t2 - t1} {boot.n_failed}")
 
 
 def mejax_bootstrap(nsim: int, cache_dir: str) -> dict:
-    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", BOOTSTRAP_SCRIPT, CBPP, str(nsim)],
-                          capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-500:]}
-    inner, boot_s, failed = proc.stdout.split()[-3:]
-    return {"process_s": wall, "in_process_s": float(inner), "bootstrap_s": float(boot_s),
-            "per_refit_s": float(boot_s) / nsim, "n_failed": int(failed)}
+    run = fresh_process(BOOTSTRAP_SCRIPT, CBPP, nsim, cache_dir=cache_dir)
+    if "error" in run:
+        return run
+    inner, boot_s, failed = run["stdout"].split()[-3:]
+    return {"process_s": run["process_s"], "in_process_s": float(inner),
+            "bootstrap_s": float(boot_s), "per_refit_s": float(boot_s) / nsim,
+            "n_failed": int(failed)}
 
 
 def mejax_warm(name: str, n: int) -> dict:
@@ -103,16 +100,12 @@ def mejax_warm(name: str, n: int) -> dict:
 
 def mejax_process(name: str, cache_dir: str) -> dict:
     dataset, formula, kwargs = MODELS[name]
-    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROCESS_SCRIPT, dataset, formula,
-                           json.dumps(kwargs)], capture_output=True, text=True, env=env,
-                          check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-500:]}
-    inner, loglik, converged = proc.stdout.split()[-3:]
-    return {"process_s": wall, "in_process_s": float(inner), "loglik": float(loglik),
+    run = fresh_process(PROCESS_SCRIPT, dataset, formula, json.dumps(kwargs),
+                        cache_dir=cache_dir)
+    if "error" in run:
+        return run
+    inner, loglik, converged = run["stdout"].split()[-3:]
+    return {"process_s": run["process_s"], "in_process_s": float(inner), "loglik": float(loglik),
             "converged": converged == "True"}
 
 

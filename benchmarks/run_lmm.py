@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
+from fresh import fresh_process  # noqa: E402
 
 SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
 INSTEVAL_FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"
@@ -60,15 +60,11 @@ def mejax_sleepstudy_warm(n: int = 300) -> dict:
 
 def mejax_process(dataset: str, formula: str, cache_dir: str) -> dict:
     """Wall time of a fresh Python process: import, load data, fit."""
-    env = {**os.environ, "MEJAX_CACHE_DIR": cache_dir}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROCESS_SCRIPT, dataset, formula],
-                          capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-500:]}
-    inner, loglik, peak_mb, converged = proc.stdout.split()[-4:]
-    return {"process_s": wall, "in_process_s": float(inner), "loglik": float(loglik),
+    run = fresh_process(PROCESS_SCRIPT, dataset, formula, cache_dir=cache_dir)
+    if "error" in run:
+        return run
+    inner, loglik, peak_mb, converged = run["stdout"].split()[-4:]
+    return {"process_s": run["process_s"], "in_process_s": float(inner), "loglik": float(loglik),
             "peak_mb": float(peak_mb), "converged": converged == "True"}
 
 
