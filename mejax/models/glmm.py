@@ -35,7 +35,8 @@ from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
-from .glmm_nested import nested_loglik
+from .density import eta_derivatives, log_density, weighted_total
+from .glmm_nested import nested_cluster_logliks
 from .glmm_structure import (
     MV_UPDATES,
     GlmmStructure,
@@ -142,7 +143,7 @@ def _layout(arrays, model: GlmmStructure):
 def _objective_pieces(u, eta0, zl, arrays, aux, model, layout):
     """Per unit: h(u) = Σ log p(y|u) − ½|u|², its gradient, the curvature's factor."""
     eta = eta0 + layout.linear(zl, u)
-    ll, d1, d2 = model.family.eta_derivatives(eta, arrays["data"], aux)
+    ll, d1, d2 = eta_derivatives(model.family, eta, arrays["data"], aux)
     h = layout.unit_sum(ll) - layout.prior(u)
     grad = layout.gradient(zl, d1, u)
     low = layout.factor(layout.curvature(zl, -d2))
@@ -152,7 +153,7 @@ def _objective_pieces(u, eta0, zl, arrays, aux, model, layout):
 def _values(u, eta0, zl, arrays, aux, model, layout):
     """h(u) per unit (no derivatives): what the step-size search compares."""
     eta = eta0 + layout.linear(zl, u)
-    return layout.unit_sum(model.family.log_density(eta, arrays["data"], aux)) - layout.prior(u)
+    return layout.unit_sum(log_density(model.family, eta, arrays["data"], aux)) - layout.prior(u)
 
 
 def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
@@ -219,7 +220,7 @@ def _quadrature(mu, scale, log_det_scale, eta0, zl, arrays, aux, model, layout):
     centre = eta0 + jnp.sum(zl * mu[g], axis=-1)
     spread = jnp.einsum("na,nab->nb", zl, scale[g])
     eta = centre[:, None] + jnp.sqrt(2.0) * spread @ xi.T  # (n, M)
-    ll = model.family.log_density(eta, broadcast_data(arrays["data"], 1), aux)
+    ll = log_density(model.family, eta, broadcast_data(arrays["data"], 1), aux)
     u = mu[:, None, :] + jnp.sqrt(2.0) * jnp.einsum("gab,mb->gma", scale, xi)  # (G, M, K)
     log_f = (layout.unit_sum(ll) - 0.5 * jnp.sum(u**2, axis=-1)
              + jnp.sum(xi**2, axis=-1)[None, :] + log_w[None, :])
@@ -262,25 +263,32 @@ def _predictor_parts(params, arrays, model: GlmmStructure):
     return eta0, zl, aux
 
 
-def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
-    """log L(β, θ, aux) = Σ log ∫ p(y | u) φ(u) du by the model's integration method.
+def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
+    """log ∫ p(y | u) φ(u) du per top-level cluster, by the model's integration method.
 
-    ``order`` is the highest derivative that must be exact (1 for the fit's
-    gradient, 2 for the observed information).
+    The clusters are the groups of one level or of the top of nested levels,
+    the rows without random effects, and the whole sample (one value) for
+    crossed effects. ``order`` is the highest derivative that must be exact
+    (1 for the fit's gradient, 2 for the observed information).
     """
     eta0, zl, aux = _predictor_parts(params, arrays, model)
     if model.engine == "none":
-        return jnp.sum(model.family.log_density(eta0, arrays["data"], aux))
+        return log_density(model.family, eta0, arrays["data"], aux)
     if model.engine == "nested":  # adaptive quadrature over nested levels
-        return nested_loglik(eta0, zl, arrays, aux, model, order)
+        return nested_cluster_logliks(eta0, zl, arrays, aux, model, order)
     layout = _layout(arrays, model)
     if model.engine == "grouped" and model.method == "ghq":
-        return jnp.sum(_grouped_integral(None, None, eta0, zl, arrays, aux, model, layout))
+        return _grouped_integral(None, None, eta0, zl, arrays, aux, model, layout)
     mode = _differentiable_mode(eta0, zl, arrays, aux, model, layout, order)
     h, _, low = _objective_pieces(mode, eta0, zl, arrays, aux, model, layout)
     if model.method == "laplace" or model.engine == "sparse":
-        return jnp.sum(h - 0.5 * layout.log_det(low))
-    return jnp.sum(_grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout))
+        return h - 0.5 * layout.log_det(low)
+    return _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout)
+
+
+def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):
+    """log L(β, θ, aux) = Σ_c w_c log ∫ p(y_c | u) φ(u) du (w_c = 1 without weights)."""
+    return weighted_total(cluster_logliks(params, arrays, model, order), arrays)
 
 
 def _at_modes(params, arrays, model: GlmmStructure):

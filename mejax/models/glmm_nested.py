@@ -52,6 +52,7 @@ from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import MAX_GRID, curvature_scale, posterior_moments_at_nodes, product_grid
+from .density import eta_derivatives, log_density
 from .glmm_structure import MV_UPDATES, GlmmStructure, broadcast_data
 
 LOG_PI = float(np.log(np.pi))
@@ -64,11 +65,16 @@ STEP_SLACK = 1e-12  # relative fall of h taken for rounding (keeps full steps at
 
 
 class Level(NamedTuple):
-    """One nested level: row codes (N,), parent codes (G,), rows of ZΛ (N, k)."""
+    """One nested level: row codes (N,), parent codes (G,), rows of ZΛ (N, k).
+
+    ``weight`` (G,): the groups' pseudo-likelihood weights, which multiply the
+    log of each group's integral inside its parent's (None: unweighted).
+    """
 
     group: jax.Array
     parent: jax.Array
     zl: jax.Array
+    weight: jax.Array | None = None
 
     @property
     def n(self) -> int:
@@ -81,7 +87,7 @@ class Level(NamedTuple):
 
 def levels_from(arrays: dict, zl) -> list[Level]:
     """The levels, top first, from the engine's arrays and ZΛ (all effects' columns)."""
-    return [Level(lv["group"], lv["parent"], jnp.take(zl, lv["cols"], axis=1))
+    return [Level(lv["group"], lv["parent"], jnp.take(zl, lv["cols"], axis=1), lv.get("weight"))
             for lv in arrays["levels"]]
 
 
@@ -126,7 +132,7 @@ class Elimination(NamedTuple):
 def eliminate(us, eta_off, sub: list[Level], data: dict, aux, family) -> Elimination:
     """h, and the eliminated curvature −∇²h and gradient ∇h, at the effects ``us``."""
     eta = _linear(eta_off, sub, us)
-    ll, d1, d2 = family.eta_derivatives(eta, broadcast_data(data, 1), aux)
+    ll, d1, d2 = eta_derivatives(family, eta, broadcast_data(data, 1), aux)
     zt = jnp.concatenate([lv.zl for lv in sub], axis=1)  # (N, K): the whole ancestor chain
     leaf = sub[-1]
     b = jax.ops.segment_sum(d1[..., None] * zt[:, None, :], leaf.group, leaf.n)
@@ -166,7 +172,7 @@ def newton_direction(elim: Elimination, sub: list[Level]) -> list:
 
 def _subtree_values(us, eta_off, sub: list[Level], data: dict, aux, family):
     """h = Σ log p − ½Σ|u|² per top group of ``sub``: (G_0, B)."""
-    ll = family.log_density(_linear(eta_off, sub, us), broadcast_data(data, 1), aux)
+    ll = log_density(family, _linear(eta_off, sub, us), broadcast_data(data, 1), aux)
     h = jax.ops.segment_sum(ll, sub[0].group, sub[0].n)
     for m, u in enumerate(us):
         h = h - 0.5 * _to_top(jnp.sum(u**2, axis=-1), sub, m)
@@ -270,13 +276,15 @@ def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
         u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
         eta = eta_off[..., None] + jnp.einsum("nk,nbmk->nbm", lv.zl, u[lv.group])
         if depth == len(levels) - 1:
-            ll = model.family.log_density(eta, broadcast_data(data, 2), aux)
+            ll = log_density(model.family, eta, broadcast_data(data, 2), aux)
             inner = jax.ops.segment_sum(ll, lv.group, lv.n)
         else:
             n, b, m = eta.shape
             warm = None if modes is None else _warm_start(u, modes, elim, sub)
             child = level_integrals(depth + 1, eta.reshape(n, b * m), levels, data, aux, model,
                                     order, warm)
+            if levels[depth + 1].weight is not None:
+                child = levels[depth + 1].weight[:, None] * child
             inner = jax.ops.segment_sum(child, levels[depth + 1].parent, lv.n).reshape(-1, b, m)
         log_f = inner - 0.5 * jnp.sum(u**2, axis=-1) + fixed
         return log_det_scale + logsumexp(log_f, axis=-1), log_f, u
@@ -312,12 +320,11 @@ def check_grid(model: GlmmStructure, ks: list[int]) -> None:
             "approximation")
 
 
-def nested_loglik(eta0, zl, arrays: dict, aux, model: GlmmStructure, order: int = 2):
-    """Σ over top groups of the log of the recursively integrated likelihood.
+def nested_cluster_logliks(eta0, zl, arrays: dict, aux, model: GlmmStructure, order: int = 2):
+    """The log of the recursively integrated likelihood of every top group: (G_0,).
 
     ``order``: the highest derivative that must be exact (Newton steps in the graph).
     """
     levels = levels_from(arrays, zl)
     check_grid(model, [lv.k for lv in levels])
-    return jnp.sum(level_integrals(0, eta0[:, None], levels, arrays["data"], aux, model,
-                                   order))
+    return level_integrals(0, eta0[:, None], levels, arrays["data"], aux, model, order)[:, 0]
