@@ -8,6 +8,7 @@ from dataclasses import replace
 import pandas as pd
 
 from .api_checks import check_family, check_keywords, stata_numeric_columns, warn_binary_outcome
+from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
@@ -19,14 +20,35 @@ from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
+from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
+from .weighting import as_survey, fit_inputs
+
+
+def svy_prefix(command: str, survey, subpop: str | None):
+    """``svy[, subpop(var)]: cmd ...`` -> (cmd ..., the design, subpop)."""
+    m = re.match(r"^\s*svy\s*(?:,\s*(?P<opts>[^:]*))?:\s*(?P<rest>.*)$", command)
+    if m is None:
+        return command, as_survey(survey), subpop
+    if survey is None:
+        raise SpecError("svy: needs a survey design: svyset it first (in a StataSession or "
+                        "do-file), or pass survey='psu, strata(...) ...' to mejax.stata")
+    opts = (m.group("opts") or "").strip()
+    if opts:
+        sub = re.fullmatch(r"subpop\(\s*(\w+)\s*\)", opts)
+        if sub is None:
+            raise SpecError(f"svy: option {opts!r} is not available (svy, subpop(varname):)")
+        subpop = sub.group(1)
+    return m.group("rest"), as_survey(survey), subpop
 
 
 @check_keywords("mixed")
 def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=None,
           residuals=None, level: float = 95.0, dfmethod: str | None = None,
-          devices=None) -> MixedResult:
+          devices=None, weights: str | None = None, level_weights: dict | None = None,
+          pwscale: str | None = None, vce: str | None = None, survey=None,
+          subpop: str | None = None) -> MixedResult:
     """Fit a linear mixed model from an lme4-style formula.
 
     ``covariance`` overrides the random-effects covariance structure: one of
@@ -41,6 +63,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     ``group=`` says otherwise. ML by default, as Stata; ``reml=True`` for REML.
     ``devices`` (an int, a list of JAX devices or "all") sums the cross-product
     blocks over row shards on several devices (:mod:`mejax.parallel`).
+    ``weights``, ``level_weights``, ``pwscale``, ``vce``, ``survey`` and ``subpop``
+    are :func:`meglm`'s: the pseudo-likelihood fit (by ML) with a sandwich variance.
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
@@ -51,6 +75,14 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     res = as_residuals(residuals)
     if res is not None:
         spec = replace(spec, residuals=res)
+    weighting = Weighting(weights, dict(level_weights or {}), pwscale)
+    if weighting.any or vce is not None or survey is not None or subpop is not None:
+        if covariance is not None:
+            raise SpecError("covariance= with weights: give the structure in the formula "
+                            "('||' for independent) or use mejax.stata's covariance()")
+        options = {"reml": reml, **({"dfmethod": dfmethod} if dfmethod else {})}
+        return _weighted_linear(spec, data, level, options, weighting, vce,
+                                as_survey(survey), subpop)
     design = build_design(spec, data, covariance)
     options = {"dfmethod": dfmethod} if dfmethod else None
     return MixedResult(design, fit_design(design, reml, devices), reml, level, options)
@@ -60,7 +92,10 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
 def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str | None = None,
           *, trials=None, offset: str | None = None, exposure: str | None = None,
           dispersion: str | None = None, method: str | None = None, nodes: int | None = None,
-          covariance=None, level: float = 95.0, eform: str | None = None) -> GlmmResult:
+          covariance=None, level: float = 95.0, eform: str | None = None,
+          weights: str | None = None, level_weights: dict | None = None,
+          pwscale: str | None = None, vce: str | None = None, survey=None,
+          subpop: str | None = None) -> GlmmResult:
     """Fit a generalized linear mixed model from an lme4-style formula.
 
     ``family`` is "binomial" (Bernoulli without ``trials``; ``trials`` is a
@@ -73,6 +108,14 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     are integrated recursively, level by level; crossed levels use the
     Laplace approximation. ``eform`` ("or", "irr") shows exponentiated
     coefficients.
+
+    Sampling weights (pseudo-maximum likelihood, as Stata's ``[pw=]`` and
+    ``pweight()``): ``weights`` names the rows' weight column, ``level_weights``
+    maps a level's grouping variable to its weight column, ``pwscale`` ("size",
+    "effective", "gk") rescales the rows' weights. ``vce`` is "oim" (default),
+    "robust" or "cluster var". ``survey`` (a svyset specification such as
+    ``"psu, strata(st) weight(w2) || _n, weight(w1)"`` or a
+    :class:`mejax.SurveyDesign`) fits as Stata's ``svy:``, with ``subpop``.
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
@@ -83,7 +126,10 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
                       dispersion=dispersion)
     spec = replace(parse_formula(formula), family=fam)
     options = {"intmethod": method, "intpoints": nodes, "eform": eform}
-    return _fit_glmm(build_design(spec, data, covariance), level, options)
+    design = build_design(spec, data, covariance)
+    weighting = Weighting(weights, dict(level_weights or {}), pwscale)
+    sample = fit_inputs(design, data, weighting, vce, as_survey(survey), subpop)
+    return _fit_glmm(design, level, options, *sample)
 
 
 def cbind_parts(formula: str) -> tuple[str, str] | None:
@@ -121,11 +167,14 @@ def _glmm_command(name: str, family: str, link: str):
     def fit(formula: str, data: pd.DataFrame, *, trials=None, offset: str | None = None,
             exposure: str | None = None, dispersion: str | None = None,
             method: str | None = None, nodes: int | None = None, covariance=None,
-            level: float = 95.0, eform: str | None = None) -> GlmmResult:
+            level: float = 95.0, eform: str | None = None, weights: str | None = None,
+            level_weights: dict | None = None, pwscale: str | None = None,
+            vce: str | None = None, survey=None, subpop: str | None = None) -> GlmmResult:
         extra = {} if dispersion is None else {"dispersion": dispersion}
         return meglm(formula, data, family, link, trials=trials, offset=offset,
                      exposure=exposure, method=method, nodes=nodes, covariance=covariance,
-                     level=level, eform=eform, **extra)
+                     level=level, eform=eform, weights=weights, level_weights=level_weights,
+                     pwscale=pwscale, vce=vce, survey=survey, subpop=subpop, **extra)
 
     fit.__name__ = fit.__qualname__ = name
     fit.__doc__ = (f"{family.capitalize()} mixed model with a {link} link (Stata's ``{name}``): "
@@ -147,7 +196,8 @@ mepoisson = _glmm_command("mepoisson", "poisson", "log")
 menbreg = _glmm_command("menbreg", "nbinomial", "log")
 
 
-def _fit_glmm(design, level: float, options: dict) -> GlmmResult:
+def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None = None,
+              sampling: SamplingUnits | None = None) -> GlmmResult:
     try:
         method = canonical_method(options.get("intmethod"))
     except ValueError as err:
@@ -161,21 +211,32 @@ def _fit_glmm(design, level: float, options: dict) -> GlmmResult:
     if options.get("eform") not in (None, "or", "irr", "eform"):
         raise SpecError("eform must be 'or', 'irr' or None")
     options = {k: v for k, v in options.items() if v is not None}
-    return GlmmResult(design, fit_glmm_design(design, method, nodes), level, options)
+    fit = fit_glmm_design(design, method, nodes, weights)
+    fit.update(weights=weights, sampling=sampling)
+    return GlmmResult(design, fit, level, options)
 
 
-def stata(command: str, data: pd.DataFrame) -> MixedResult:
+def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = None
+          ) -> MixedResult:
     """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``.
 
     ``mixed`` and the GLMM commands ``melogit``, ``meprobit``, ``mecloglog``,
     ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted, with
-    ``if`` and ``in`` qualifiers after the fixed part (``mixed y x if age > 10 || id:``).
+    ``if`` and ``in`` qualifiers after the fixed part (``mixed y x if age > 10 || id:``),
+    sampling weights ``[pw=w]`` with ``pweight()`` at higher levels and ``pwscale()``,
+    ``vce(robust)`` and ``vce(cluster var)``. A ``svy:`` prefix (or ``survey=``, a
+    svyset specification) fits with the survey design's weights and linearized variance.
     """
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
+    command, survey, subpop = svy_prefix(command, survey, subpop)
+    command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
     options = dict(spec.options)
+    weighting = Weighting(weight[1] if weight else None, options.pop("level_weights", {}),
+                          options.pop("pwscale", None))
+    vce = options.pop("vce", None)
     level = float(options.get("level", 95.0))
     _check_level(level)
     if isinstance(data, pd.DataFrame):
@@ -183,13 +244,35 @@ def stata(command: str, data: pd.DataFrame) -> MixedResult:
             data = data[row_mask(ExprContext(data), if_exp, in_text)]
         data = stata_numeric_columns(data, spec)
     design = build_design(spec, data)
+    sample = fit_inputs(design, data, weighting, vce, survey, subpop)
+    if spec.family is None and sample != (None, None):
+        return _weighted_linear(spec, data, level, options, weighting, vce, survey, subpop)
     if spec.family is not None:
-        return _fit_glmm(design, level, options)
+        return _fit_glmm(design, level, options, *sample)
     warn_binary_outcome(data, spec.response, f"melogit {spec.response} ... || ...:")
     reml = bool(options.get("reml", False))
     if "dfmethod" in options:
         options["dfmethod"] = canonical_dfmethod(options["dfmethod"], reml)
     return MixedResult(design, fit_design(design, reml), reml, level, options)
+
+
+def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, survey,
+                     subpop) -> GlmmResult:
+    """A linear mixed model with weights or a sandwich variance: the Gaussian family on the
+    general engine (its Laplace approximation is the exact integral)."""
+    why = "pseudo-likelihood (sampling weights, vce(robust|cluster) or svy)"
+    if options.get("reml"):
+        raise SpecError(f"REML is not allowed with {why}; fit by ML (the default)")
+    if spec.residuals is not None:
+        raise SpecError(f"residual structures are not available with {why} yet")
+    if "dfmethod" in options:
+        raise SpecError(f"dfmethod() is not allowed with {why}")
+    spec = replace(spec, family=Gaussian())
+    design = build_design(spec, data)
+    sample = fit_inputs(design, data, weighting, vce, survey, subpop)
+    glmm_options = {"intmethod": "laplace", **{k: v for k, v in options.items()
+                                               if k not in ("reml", "mle")}}
+    return _fit_glmm(design, level, glmm_options, *sample)
 
 
 def _check_level(level: float) -> None:

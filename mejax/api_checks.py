@@ -51,7 +51,6 @@ _HINTS = {
         "reml": _LINEAR_ONLY, "REML": _LINEAR_ONLY,
         "nAGQ": "use method='mcaghq', nodes=<nAGQ> (lme4's nAGQ; method='laplace' for 1)",
         "groups": _GROUPS_HINT, "re_formula": _GROUPS_HINT,
-        "weights": "weights are not supported for GLMMs; use trials= for binomial counts",
     },
 }
 

@@ -24,6 +24,7 @@ from .session_data import DataCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
+from .spec.survey import SurveyDesign, parse_svyset
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
@@ -57,7 +58,7 @@ _ABBREVIATIONS = {
     "webuse": "webuse", "import": "import", "save": "sa", "export": "export",
     "generate": "g", "replace": "replace", "keep": "keep", "drop": "drop", "sort": "so",
     "rename": "ren", "list": "l", "summarize": "su", "tabulate": "ta", "count": "cou",
-    "exit": "exit", "log": "log",
+    "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy",
 }
 _ABBREVIATIONS.update({cmd: cmd for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
 _ESTIMATION = {"mixed", "xtmixed", *GLMM_COMMANDS}
@@ -155,6 +156,7 @@ class StataSession(DataCommands):
         self.r: dict = {}
         self.rng = np.random.default_rng()
         self.default_level: float | None = None
+        self.survey: SurveyDesign | None = None  # what svyset declared
 
     # ---- running ------------------------------------------------------------------------
     def run(self, command: str) -> StataText:
@@ -291,6 +293,30 @@ class StataSession(DataCommands):
             line += f" level({self.default_level:g})" if "," in last else \
                 f", level({self.default_level:g})"
         self.results = stata(line, self.data)
+        return self.results.summary()
+
+    def _cmd_svyset(self, rest: str, line: str):
+        """Declare (``svyset psu, ...``), show (``svyset``) or clear the survey design."""
+        text = rest.strip()
+        if text == "clear":
+            self.survey = None
+            return ""
+        if text:
+            survey = parse_svyset(text)
+            missing = sorted(survey.columns() - set(map(str, self.data.columns)))
+            if missing:
+                raise SessionError(f"svyset: variable(s) {', '.join(missing)} not found",
+                                   rc=111)
+            self.survey = survey
+        if self.survey is None:
+            return "no survey characteristics are set"
+        return self.survey.describe()
+
+    def _cmd_svy(self, rest: str, line: str):
+        """``svy[, subpop(var)]: command``: the fit with the svyset design."""
+        if self.survey is None:
+            raise SessionError("data not set up for svy, use svyset", rc=119)
+        self.results = stata(line, self.data, survey=self.survey)
         return self.results.summary()
 
     def _cmd_exit(self, rest: str, line: str):

@@ -25,6 +25,7 @@ _FILES = {
     "epilepsy": "epilepsy.csv",
     "wine": "wine.csv",
     "insteval": "insteval.csv.gz",
+    "apiclus2": "apiclus2.csv",
 }
 
 __all__ = ["names", "load", "SCHEMAS"]

@@ -10,19 +10,22 @@ from ..errors import SpecError
 from .base import Family, ResponseRows, eta_derivatives_autodiff
 from .binomial import Binomial
 from .counts import NegativeBinomial, Poisson
+from .gaussian import Gaussian
 from .ordinal import Ordinal
 
 FAMILIES: dict[str, type[Family]] = {
     "binomial": Binomial, "poisson": Poisson, "nbinomial": NegativeBinomial, "ordinal": Ordinal,
+    "gaussian": Gaussian,
 }
 ALIASES = {
     "binomial": "binomial", "bernoulli": "binomial", "binary": "binomial",
     "poisson": "poisson", "nbinomial": "nbinomial", "negative binomial": "nbinomial",
     "nbreg": "nbinomial", "negbin": "nbinomial", "ordinal": "ordinal", "ologit": "ordinal",
+    "gaussian": "gaussian", "normal": "gaussian",
 }
 
 __all__ = ["Family", "ResponseRows", "Binomial", "Poisson", "NegativeBinomial", "Ordinal",
-           "FAMILIES", "family_of_link", "make_family", "eta_derivatives_autodiff"]
+           "Gaussian", "FAMILIES", "family_of_link", "make_family", "eta_derivatives_autodiff"]
 
 
 def family_of_link(link: str) -> str | None:

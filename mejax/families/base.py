@@ -62,6 +62,8 @@ class Family(abc.ABC):
     has_mean: ClassVar[bool] = True  # False: predict probabilities, not a mean
     has_cutpoints: ClassVar[bool] = False  # they stand in for the constant
     options: ClassVar[tuple[str, ...]] = ()  # family-specific fields (trials, dispersion)
+    residual_variance_aux: ClassVar[bool] = False  # the aux is σ²_e, a variance component
+    exact_laplace: ClassVar[bool] = False  # Gaussian in u: Laplace is the exact integral
 
     def __post_init__(self):
         if self.link not in self.links:

@@ -18,9 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ..models.glmm import marginal_loglik
+from ..errors import SpecError
+from ..models.density import CLUSTER_WEIGHT, ROW_WEIGHT
+from ..models.glmm import cluster_logliks, marginal_loglik
 from ..models.glmm_structure import GlmmStructure, split_params
 from ..spec.design import Design
+from ..spec.survey import PseudoWeights
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
 from .optimize import ATOL, RTOL, GainBFGS, expected_gain
@@ -71,12 +74,18 @@ def _random_arrays(design: Design, engine: str) -> tuple[dict, int]:
     return {"cols": np.concatenate(cols, axis=1).astype(np.int32), "z": z}, offset
 
 
-def prepare(design: Design, method: str, nodes: int, with_effects: bool = True):
-    """Static structure and arrays; ``with_effects=False`` gives the model without them."""
+def prepare(design: Design, method: str, nodes: int, with_effects: bool = True,
+            weights: PseudoWeights | None = None):
+    """Static structure and arrays; ``with_effects=False`` gives the model without them.
+
+    ``weights``: pseudo-likelihood weights of the rows and of each level's groups.
+    """
     glm = design.glm
     family = design.glm.family
     arrays = {"x": design.x, "offset": glm.offset, "data": dict(glm.data),
               "nobs": np.float64(design.nobs)}
+    if weights is not None and weights.rows is not None:
+        arrays["data"][ROW_WEIGHT] = weights.rows
     engine = _engine(design) if with_effects else "none"
     n_units = 0
     structures: tuple = ()
@@ -86,11 +95,28 @@ def prepare(design: Design, method: str, nodes: int, with_effects: bool = True):
             extra["levels"] = level_arrays(design)
         arrays.update(extra)
         structures = tuple(t.structure for t in design.re_terms)
+        if weights is not None:
+            _level_weights(arrays, engine, weights)
     if engine == "nested" and method == "laplace":
         method, nodes = "mcaghq", 1  # exactly the Laplace approximation
     model = GlmmStructure(family, glm.n_categories, structures, engine, method, int(nodes),
                           design.x.shape[1], n_units)
     return model, arrays
+
+
+def _level_weights(arrays: dict, engine: str, weights: PseudoWeights) -> None:
+    """Group weights into the engine's arrays: the top level's per cluster, the rest per level."""
+    if not any(w is not None for w in weights.levels):
+        return
+    if engine == "sparse":
+        raise SpecError("weights at the levels of crossed random effects: pseudo-likelihood "
+                        "needs nested levels (each group inside one group of the level above)")
+    top, lower = weights.levels[0], weights.levels[1:]
+    if top is not None:
+        arrays[CLUSTER_WEIGHT] = top
+    if engine == "nested":
+        arrays["levels"] = (arrays["levels"][0],) + tuple(
+            lv if w is None else {**lv, "weight": w} for lv, w in zip(arrays["levels"][1:], lower))
 
 
 SEPARATION_EFFECT = 15.0  # |β|·sd(x) on the logit/probit scale: odds ratio e^15 per sd
@@ -196,13 +222,30 @@ def _run(params0, arrays, model, transform=None) -> dict:
     return out
 
 
-def fit_glmm_design(design: Design, method: str, nodes: int) -> dict:
-    """Fit the model without and with random effects; returns arrays and diagnostics."""
-    base_model, base_arrays = prepare(design, method, nodes, with_effects=False)
+@partial(jax.jit, static_argnames=("model",))
+def cluster_scores(params, arrays, model: GlmmStructure):
+    """∂(w_c log L_c)/∂params for every top-level cluster c: (C, P), for sandwich variances."""
+    def weighted(p):
+        values = cluster_logliks(p, arrays, model)
+        weight = arrays.get(CLUSTER_WEIGHT)
+        return values if weight is None else weight * values
+
+    return jax.jacfwd(weighted)(params)
+
+
+def fit_glmm_design(design: Design, method: str, nodes: int,
+                    weights: PseudoWeights | None = None) -> dict:
+    """Fit the model without and with random effects; returns arrays and diagnostics.
+
+    With ``weights`` the fit maximises the pseudo-likelihood; ``cluster_scores``
+    in the result gives the per-cluster scores its sandwich variance needs.
+    """
+    base_model, base_arrays = prepare(design, method, nodes, with_effects=False,
+                                      weights=weights)
     glm = design.glm
     aux0 = glm.family.aux_start(glm.data, glm.n_categories)
     base = _run(np.concatenate([np.zeros(design.x.shape[1]), aux0]), base_arrays, base_model)
-    model, arrays = prepare(design, method, nodes)
+    model, arrays = prepare(design, method, nodes, weights=weights)
     p = design.x.shape[1]
     theta0 = np.concatenate([s.theta_init() for s in model.structures])
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
@@ -228,5 +271,9 @@ def fit_glmm_design(design: Design, method: str, nodes: int) -> dict:
         info, jacs, values = information_and_jacobians(jnp.asarray(out["params"]), arrays, model)
         return np.asarray(info), [np.asarray(j) for j in jacs], [np.asarray(v) for v in values]
 
+    def scores():
+        return np.asarray(cluster_scores(jnp.asarray(out["params"]), arrays, model))
+
     out["inference"] = inference
+    out["cluster_scores"] = scores
     return out

@@ -59,3 +59,21 @@ def level_arrays(design: Design) -> tuple[dict, ...]:
                     "cols": z_cols.astype(np.int32)})
         upper_codes = term.codes
     return tuple(out)
+
+
+def model_levels(design: Design) -> list[tuple[str, np.ndarray, int]]:
+    """(label, row codes, number of groups) of every random-effects level, top first.
+
+    One level when every term shares its grouping; the nested chain otherwise
+    (crossed designs have no order of levels: an empty list).
+    """
+    terms = design.re_terms
+    if not terms:
+        return []
+    if all(t.group_vars == terms[0].group_vars for t in terms[1:]):
+        return [(terms[0].label, terms[0].codes, terms[0].n_levels)]
+    levels = nested_levels(design)
+    if levels is None:
+        return []
+    return [(terms[idx[0]].label, terms[idx[0]].codes, terms[idx[0]].n_levels)
+            for idx in levels]

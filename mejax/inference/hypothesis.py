@@ -353,6 +353,11 @@ def lrtest(model1, model2, names: tuple[str, str] = ("A", "B")) -> PostResult:
     for m in (model1, model2):
         if not isinstance(m, FittedModel):
             raise HypothesisError(f"lrtest needs two mixed results, got {type(m).__name__}")
+        if m.pseudo:
+            raise HypothesisError(
+                f"lrtest is not appropriate with {'survey' if m.survey else 'weighted or robust'}"
+                " estimation results: a pseudo-likelihood ratio has no chi2 distribution; use "
+                "test (Wald) instead")
     if model1.reml != model2.reml:
         raise HypothesisError("lrtest: models were estimated differently (one by ML, one by "
                               "REML); refit both with the same method")

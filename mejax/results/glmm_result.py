@@ -22,7 +22,9 @@ from ..batch.kinds import register_kind
 from ..inference.glmm_icc import icc
 from ..inference.glmm_margins import margins
 from ..inference.glmm_predict import predict, ranef
-from .mixed_result import MixedResult
+from ..inference.sandwich import sandwich
+from ..spec.survey import SamplingUnits
+from .mixed_result import MixedResult, component_row
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
                 "ghq": "ghermite"}
@@ -47,6 +49,11 @@ class GlmmResult(MixedResult):
         """Integration method actually used (crossed models use Laplace; one adaptive node is
         the Laplace approximation)."""
         return self.model.integration.used
+
+    @property
+    def shows_integration(self) -> bool:
+        """Stata's integration line: not for Gaussian outcomes, integrated exactly."""
+        return not self.family.exact_laplace
 
     @property
     def nodes(self) -> int:
@@ -100,12 +107,60 @@ class GlmmResult(MixedResult):
             cov = np.linalg.inv(info)
         except np.linalg.LinAlgError:
             cov = np.linalg.pinv(info)
+        if self.sampling is not None:
+            cov = sandwich(cov, self._fit["cluster_scores"](), self.sampling)
         return cov, jacs, values
 
     @property
     def params_vcov(self) -> np.ndarray:
-        """Inverse observed information of all parameters (optimisation scale)."""
+        """Variance of all parameters (optimisation scale): the inverse observed
+        information, or the sandwich around it with vce(robust), vce(cluster) or svy."""
         return self._information[0]
+
+    # ---- weights and survey designs ---------------------------------------------------
+    @property
+    def sampling(self) -> SamplingUnits | None:
+        """The PSUs, strata and fpc of a sandwich variance (None: observed information)."""
+        return self._fit.get("sampling")
+
+    @property
+    def vce(self) -> str:
+        """"oim", "robust", "cluster" or "linearized" (survey)."""
+        return "oim" if self.sampling is None else self.sampling.kind
+
+    @property
+    def pseudo(self) -> bool:
+        """Weighted or robust: a pseudo-likelihood, for which LR tests are not valid."""
+        weights = self._fit.get("weights")
+        return self.sampling is not None or (weights is not None and weights.any)
+
+    @property
+    def survey(self) -> bool:
+        return self.vce == "linearized"
+
+    @property
+    def population(self) -> float | None:
+        weights = self._fit.get("weights")
+        return None if weights is None else weights.population
+
+    @cached_property
+    def df(self) -> pd.Series | None:
+        """The design degrees of freedom of every coefficient under svy (t tests)."""
+        if not self.survey:
+            return None
+        return pd.Series(float(self.sampling.design_df), index=self.design.x_names, name="df")
+
+    @cached_property
+    def wald_test(self) -> dict:
+        """Wald chi2 of all coefficients but the constant; svy: Stata's adjusted Wald F."""
+        test = super().wald_test
+        if not self.survey or not test["df"]:
+            return test
+        k, d, chi2 = test["df"], float(self.sampling.design_df), test["chi2"]
+        df2 = d - k + 1
+        f = chi2 * df2 / (d * k) if df2 > 0 else np.nan
+        p = float(special.fdtrc(k, df2, f)) if df2 > 0 else np.nan
+        return {"chi2": np.nan, "df": k, "F": f, "df1": k, "df2": df2, "p": p}
 
     @cached_property
     def vcov_unadjusted(self) -> pd.DataFrame:
@@ -142,7 +197,7 @@ class GlmmResult(MixedResult):
     def aux(self) -> pd.DataFrame:
         """Cutpoints (/cut1 ...) or the dispersion (/lnalpha, /lndelta) with SEs and CIs."""
         names = self.family.aux_names(self.model.n_categories)
-        if not names:
+        if not names or self.family.residual_variance_aux:  # σ²_e: in varcomp
             return pd.DataFrame(columns=["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower",
                                          "ci_upper"])
         cov, jacs, values = self._information
@@ -177,6 +232,12 @@ class GlmmResult(MixedResult):
         entries_cov = jacs[0] @ cov @ jacs[0].T
         phi_cov = jacs[1] @ cov @ jacs[1].T
         rows = self._random_effect_rows(values[0], values[1], entries_cov, phi_cov)
+        if self.family.residual_variance_aux:  # Gaussian: σ²_e = exp(2 ln σ_e)
+            var = float(values[2][0])
+            aux_cov = jacs[2] @ cov @ jacs[2].T
+            se = float(np.sqrt(max(aux_cov[0, 0], 0.0)))
+            rows.append(component_row("Residual", [None], "", 0, 0, var, se,
+                                      0.5 * np.log(var), se / (2 * var), self._z, 0))
         return self._varcomp_frame(rows)
 
     @property
@@ -195,7 +256,10 @@ class GlmmResult(MixedResult):
         return float(self._fit["base_loglik"])
 
     @cached_property
-    def lr_test(self) -> dict:
+    def lr_test(self) -> dict | None:
+        """LR test against the model without random effects; None for pseudo-likelihoods."""
+        if self.pseudo:
+            return None
         df = self.model.n_theta()
         stat = max(2 * (self.loglik - self.linear_loglik), 0.0)
         if df == 1:

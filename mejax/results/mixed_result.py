@@ -41,6 +41,13 @@ class MixedResult(FittedModel):
     integration: str | None = None
     eform: str | None = None
     aux: pd.DataFrame | None = None
+    # weighted and sandwich-variance fits (GLMMs with weights, vce() or svy) override these
+    vce: str = "oim"
+    shows_integration: bool = False
+    pseudo: bool = False
+    survey: bool = False
+    sampling = None
+    population: float | None = None
 
     def __init__(self, design: Design, fit: dict, reml: bool, level: float = 95.0,
                  options: dict | None = None):

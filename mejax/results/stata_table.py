@@ -7,11 +7,22 @@ import html
 import numpy as np
 
 from ..inference.dof import TITLES
+from ..inference.sandwich import TITLES as VCE_TITLES
 from ..text import LINE, fmt
 
 
 def _title(res) -> str:
-    return res.title or f"Mixed-effects {res.method} regression"
+    title = res.title or f"Mixed-effects {res.method} regression"
+    return f"Survey: {title}" if res.survey else title
+
+
+def _survey_lines(res) -> list[str]:
+    """Stata's svy header: strata, PSUs, population size, design df."""
+    units = res.sampling
+    return [_pair(f"Number of strata = {units.n_strata:>6,}", ("Number of obs", f"{res.nobs:,}")),
+            _pair(f"Number of PSUs   = {units.n_psu:>6,}",
+                  ("Population size", f"{res.population:,.0f}")),
+            _pair("", ("Design df", f"{units.design_df:,}"))]
 
 
 def _header(res) -> list[str]:
@@ -19,25 +30,36 @@ def _header(res) -> list[str]:
     out = []
     right = [("Number of obs", f"{res.nobs:,}")]
     groups = res.groups
+    if res.survey:  # title and design first; the groups below them
+        out += [title, ""] + _survey_lines(res) + [""]
     if len(groups) == 1:
         g = groups.iloc[0]
         left = [title, f"Group variable: {g['group']}", "", "", "", ""]
+        if res.survey:
+            left, right = left[1:], []
         right += [("Number of groups", f"{g['n_groups']:,}"), ("Obs per group:", None),
                   ("min", f"{g['min']:,}"), ("avg", f"{g['avg']:.1f}"), ("max", f"{g['max']:,}")]
         for i in range(max(len(left), len(right))):
             lt = left[i] if i < len(left) else ""
             out.append(_pair(lt, right[i] if i < len(right) else None))
     else:
-        out.append(_pair(title, right[0]))
-        out.append("")
+        if not res.survey:
+            out.append(_pair(title, right[0]))
+            out.append("")
         out += _group_table(groups)
     wald = res.wald_test
     out.append("")
-    if res.integration:  # GLMMs: Stata's integration line
+    if res.shows_integration:  # GLMMs: Stata's integration line
         points = ("Integration pts.", f"{res.nodes}")
         out += [_pair(f"Integration method: {res.method}", points), ""]
-    loglik = f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}"
+    kind = "pseudolikelihood" if res.pseudo else "likelihood"
+    loglik = f"Log {'restricted-' if res.reml else ''}{kind} = {res.loglik:.8g}"
     prob = "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}"
+    if res.survey:  # the adjusted Wald F on the design df
+        f_name = f"F({wald['df1']}, {wald['df2']:g})" if wald["df"] else "F(0, .)"
+        out.append(_pair("", (f_name, fmt(wald.get("F", np.nan), 10).strip())))
+        out.append(_pair(loglik, ("Prob > F", prob)))
+        return out
     if res.df is not None:  # Stata's dfmethod() header: DF summary and the F test
         return out[:-1] + _df_lines(res, wald, loglik, prob)
     out.append(_pair("", (f"Wald chi2({wald['df']})", fmt(wald["chi2"], 10).strip())))
@@ -82,7 +104,8 @@ def _coef_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
     stat = "t" if res.df is not None else "z"
     coef = res.eform or "Coefficient"
-    out = ["-" * LINE,
+    vce = VCE_TITLES.get(res.vce)
+    out = ["-" * LINE] + ([f"{'':13}|{vce:>25}"] if vce else []) + [
            f"{res.design.response[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
            f"[{level}% conf. interval]",
            "-" * 13 + "+" + "-" * (LINE - 14)]
@@ -173,7 +196,8 @@ def _lr_line(res) -> list[str]:
 
 
 def render_summary(res) -> str:
-    lines = _header(res) + [""] + _coef_table(res) + _re_table(res) + _lr_line(res)
+    lr = _lr_line(res) if res.lr_test is not None else []
+    lines = _header(res) + [""] + _coef_table(res) + _re_table(res) + lr
     for note in res.notes:
         lines.append(f"Note: {note}.")
     return "\n".join(lines)

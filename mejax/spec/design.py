@@ -37,8 +37,10 @@ class ColumnFrame:
     numeric columns are converted to float arrays and classified here, once.
     """
 
-    def __init__(self, columns: dict[str, pd.Series], values: dict[str, np.ndarray]):
+    def __init__(self, columns: dict[str, pd.Series], values: dict[str, np.ndarray],
+                 kept: np.ndarray | None = None):
         self._columns = columns
+        self.kept = kept  # mask of the data's rows these columns hold (listwise deletion)
         self._n = len(next(iter(columns.values()))) if columns else 0
         self.numeric = {name: name in values for name in columns}
         self._values = values
@@ -163,7 +165,7 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
     if n_dropped:
         columns = {name: col[complete] for name, col in columns.items()}
         numeric = {name: values[complete] for name, values in numeric.items()}
-    return ColumnFrame(columns, numeric), n_dropped
+    return ColumnFrame(columns, numeric, complete), n_dropped
 
 
 def is_factor(var: Var, frame: ColumnFrame) -> bool:

@@ -50,6 +50,8 @@ GLOBAL_OPTIONS = {
     "mle": ("ml", False),
     **COMMON_OPTIONS,
     "dfmethod": ("dfm", True),
+    "pwscale": ("pwscale", True),
+    "vce": ("vce", True),
 }
 # me* commands (melogit, mepoisson, ...): the family, integration and eform options
 GLMM_OPTIONS = {
@@ -64,15 +66,18 @@ GLMM_OPTIONS = {
     "or": ("or", False),
     "irr": ("irr", False),
     "eform": ("eform", False),
+    "pwscale": ("pwscale", True),
+    "vce": ("vce", True),
 }
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
     "noconstant": ("nocons", False),
     "residuals": ("res", True),
+    "pweight": ("pw", True),
 }
 UNSUPPORTED = {
-    "pweight": "survey weights are not supported yet",
-    "fweight": "frequency weights are not supported yet",
+    "fweight": "frequency weights are not supported; mejax takes sampling weights, "
+               "[pw=] and pweight()",
 }
 
 
@@ -230,6 +235,8 @@ def parse_stata(command: str) -> ModelSpec:
             for key in list(level_opts):
                 if key in global_table and key not in LEVEL_OPTIONS:
                     options[key] = level_opts.pop(key)
+        if "pweight" in level_opts:
+            options.setdefault("level_weights", {})[level] = level_opts.pop("pweight")
         if "residuals" in level_opts:
             if not is_last:
                 raise SpecError("residuals() belongs to the last (lowest) random-effects equation")
