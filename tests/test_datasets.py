@@ -42,6 +42,9 @@ DOCUMENTED = {
                  {"s": (2972, [1, 2, 3], False), "d": (1128, [1, 6, 7, 8], False),
                   "dept": (14, [15, 5, 10, 12], False), "service": (2, [0, 1], False),
                   "studage": (4, [2, 4, 6, 8], True), "lectage": (6, [1, 2, 3], True)}),
+    "apiclus2": (126, ["dnum", "snum", "stype", "sch_wide", "awards", "ell", "meals",
+                       "mobility", "api00", "enroll", "fpc1", "fpc2", "w_district", "w_school",
+                       "pw"], {"stype": (3, ["E", "H", "M"], False)}),
 }
 
 

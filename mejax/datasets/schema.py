@@ -72,6 +72,7 @@ SCHEMAS: dict[str, dict[str, Factor | Derived]] = {
                  "dept": Factor((15, 5, 10, 12, 6, 7, 4, 8, 9, 14, 1, 3, 11, 2)),
                  "service": Factor((0, 1)), "studage": Factor((2, 4, 6, 8), ordered=True),
                  "lectage": Factor((1, 2, 3, 4, 5, 6), ordered=True)},
+    "apiclus2": {"stype": Factor(("E", "H", "M"))},  # dnum, snum: district and school codes
 }
 
 
