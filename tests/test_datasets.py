@@ -42,6 +42,13 @@ DOCUMENTED = {
                  {"s": (2972, [1, 2, 3], False), "d": (1128, [1, 6, 7, 8], False),
                   "dept": (14, [15, 5, 10, 12], False), "service": (2, [0, 1], False),
                   "studage": (4, [2, 4, 6, 8], True), "lectage": (6, [1, 2, 3], True)}),
+    "orange": (35, ["Tree", "age", "circumference"], {"Tree": (5, [3, 1, 5, 2, 4], True)}),
+    "soybean": (412, ["Plot", "Variety", "Year", "Time", "weight"],
+                {"Plot": (48, ["1988F4", "1988F2", "1988F1"], True),
+                 "Variety": (2, ["F", "P"], False), "Year": (3, [1988, 1989, 1990], False)}),
+    "loblolly": (84, ["height", "age", "Seed"], {"Seed": (14, [329, 327, 325], True)}),
+    "theoph": (132, ["Subject", "Wt", "Dose", "Time", "conc"],
+               {"Subject": (12, [6, 7, 8, 11], True)}),
 }
 
 
