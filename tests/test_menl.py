@@ -113,8 +113,8 @@ def test_bad_input_is_named_before_fitting():
     with pytest.raises(mejax.DataError, match="response 'height' not found"):
         mejax.menl(_orange_mean, df, **{**ORANGE, "response": "height"})
     with pytest.raises(mejax.DataError, match="not finite at the starting values in rows"):
-        mejax.menl(_orange_mean, df, **{**ORANGE, "fixed": {"b1": 192.0, "b2": 728.0,
-                                                            "b3": 0.0}})
+        mejax.menl(lambda p, d: p["b1"] + p["U"] + p["b3"] * jnp.log(d["age"] - p["b2"]), df,
+                   **ORANGE)
     with pytest.raises(mejax.SpecError, match="neither a parameter nor a numeric column"):
         mejax.menl(lambda p, d: p["b1"] * d["nope"], df, **ORANGE)
     with pytest.raises(mejax.SpecError, match="needs response="):
