@@ -23,6 +23,7 @@ from .batch_api import fit_batch  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402
+from .menl_api import menl  # noqa: E402
 from .results.glmm_result import GlmmResult  # noqa: E402
 from .results.mixed_result import MixedResult  # noqa: E402
 from .session import StataSession  # noqa: E402
@@ -34,5 +35,5 @@ __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meolo
            "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
            "SpecError", "DataError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
-           "fit_batch", "BatchResult", "power", "functional"]
+           "fit_batch", "BatchResult", "power", "functional", "menl"]
 __version__ = "0.1.0"

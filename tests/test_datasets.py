@@ -45,6 +45,13 @@ DOCUMENTED = {
     "apiclus2": (126, ["dnum", "snum", "stype", "sch_wide", "awards", "ell", "meals",
                        "mobility", "api00", "enroll", "fpc1", "fpc2", "w_district", "w_school",
                        "pw"], {"stype": (3, ["E", "H", "M"], False)}),
+    "orange": (35, ["Tree", "age", "circumference"], {"Tree": (5, [3, 1, 5, 2, 4], True)}),
+    "soybean": (412, ["Plot", "Variety", "Year", "Time", "weight"],
+                {"Plot": (48, ["1988F4", "1988F2", "1988F1"], True),
+                 "Variety": (2, ["F", "P"], False), "Year": (3, [1988, 1989, 1990], False)}),
+    "loblolly": (84, ["height", "age", "Seed"], {"Seed": (14, [329, 327, 325], True)}),
+    "theoph": (132, ["Subject", "Wt", "Dose", "Time", "conc"],
+               {"Subject": (12, [6, 7, 8, 11], True)}),
 }
 
 

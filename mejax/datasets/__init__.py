@@ -26,6 +26,10 @@ _FILES = {
     "wine": "wine.csv",
     "insteval": "insteval.csv.gz",
     "apiclus2": "apiclus2.csv",
+    "orange": "orange.csv",
+    "soybean": "soybean.csv",
+    "loblolly": "loblolly.csv",
+    "theoph": "theoph.csv",
 }
 
 __all__ = ["names", "load", "SCHEMAS"]

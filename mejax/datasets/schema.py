@@ -46,6 +46,14 @@ def _livch(frame: pd.DataFrame) -> np.ndarray:
     return np.array(["0", "1", "2", "3+"], dtype=object)[codes.to_numpy(int)]
 
 
+def _soybean_plots() -> tuple[str, ...]:
+    """nlme's Soybean$Plot levels (ordered by nlme within each year)."""
+    order = {1988: "F4 F2 F1 F7 F5 F8 F6 F3 P1 P5 P4 P8 P7 P3 P2 P6",
+             1989: "F6 F5 F4 F1 F2 F7 F8 F3 P7 P4 P6 P5 P1 P3 P2 P8",
+             1990: "F2 F3 F4 F5 F1 F8 F7 F6 P8 P7 P3 P1 P6 P5 P2 P4"}
+    return tuple(f"{year}{plot}" for year, plots in order.items() for plot in plots.split())
+
+
 SCHEMAS: dict[str, dict[str, Factor | Derived]] = {
     "sleepstudy": {"Subject": Factor((308, 309, 310, 330, 331, 332, 333, 334, 335, 337, 349,
                                       350, 351, 352, 369, 370, 371, 372))},
@@ -73,6 +81,13 @@ SCHEMAS: dict[str, dict[str, Factor | Derived]] = {
                  "service": Factor((0, 1)), "studage": Factor((2, 4, 6, 8), ordered=True),
                  "lectage": Factor((1, 2, 3, 4, 5, 6), ordered=True)},
     "apiclus2": {"stype": Factor(("E", "H", "M"))},  # dnum, snum: district and school codes
+    # nlme's grouped data sets for menl (levels ordered by nlme, as R prints them)
+    "orange": {"Tree": Factor((3, 1, 5, 2, 4), ordered=True)},
+    "soybean": {"Plot": Factor(_soybean_plots(), ordered=True),
+                "Variety": Factor(("F", "P")), "Year": Factor((1988, 1989, 1990))},
+    "loblolly": {"Seed": Factor((329, 327, 325, 307, 331, 311, 315, 321, 319, 301, 323, 309,
+                                 303, 305), ordered=True)},
+    "theoph": {"Subject": Factor((6, 7, 8, 11, 3, 2, 4, 9, 12, 10, 1, 5), ordered=True)},
 }
 
 

@@ -1,0 +1,166 @@
+"""Residual variance functions: Var(e_i) = σ² g(v_i; δ)², Stata's ``resvariance()``.
+
+One class per function owns its parameters (unconstrained for the optimiser),
+their names and reporting scale, and the log relative sd log g. ``v`` is the
+covariate: the fitted mean (``_yhat``, nlme's ``fitted(.)``) or a data column.
+Homoskedastic errors are :class:`Constant` (no parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VarianceFunction:
+    """Base class; ``covariate`` is ``"_yhat"`` or a column name (``""`` when unused)."""
+
+    covariate: str = ""
+    label = ""
+
+    def n_params(self) -> int:
+        raise NotImplementedError
+
+    def init(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def log_sd(self, params, v):
+        """log g(v; δ) per row (relative residual sd)."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """Stata's names of the reported parameters, in order."""
+        raise NotImplementedError
+
+    def reported(self, params):
+        """The reported values (δ, c, ...), same order as :meth:`names`."""
+        raise NotImplementedError
+
+    def interval_scales(self) -> list[str]:
+        """'identity' or 'log': the scale each reported value's interval is built on."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Constant(VarianceFunction):
+    """Homoskedastic errors."""
+
+    def n_params(self):
+        return 0
+
+    def init(self):
+        return np.zeros(0)
+
+    def log_sd(self, params, v):
+        return jnp.zeros_like(v)
+
+    def names(self):
+        return []
+
+    def reported(self, params):
+        return jnp.zeros(0)
+
+    def interval_scales(self):
+        return []
+
+
+@dataclass(frozen=True)
+class Power(VarianceFunction):
+    """g = |v|^δ + c (Stata's ``power``; ``constant=False`` is its ``noconstant``: g = |v|^δ).
+
+    nlme's ``varConstPower`` / ``varPower``; c = exp(κ) > 0.
+    """
+
+    constant: bool = True
+    label = "Power"
+
+    def n_params(self):
+        return 2 if self.constant else 1
+
+    def init(self):
+        return np.array([0.0, 0.0]) if self.constant else np.array([0.0])
+
+    def log_sd(self, params, v):
+        power = jnp.abs(v) ** params[0]
+        return jnp.log(power + jnp.exp(params[1])) if self.constant else jnp.log(power)
+
+    def names(self):
+        return ["delta", "_cons"] if self.constant else ["delta"]
+
+    def reported(self, params):
+        return jnp.stack([params[0], jnp.exp(params[1])]) if self.constant else params[:1]
+
+    def interval_scales(self):
+        return ["identity", "log"] if self.constant else ["identity"]
+
+
+@dataclass(frozen=True)
+class Exponential(VarianceFunction):
+    """g = exp(γ v) (Stata's ``exponential``; nlme's ``varExp``)."""
+
+    label = "Exponential"
+
+    def n_params(self):
+        return 1
+
+    def init(self):
+        return np.zeros(1)
+
+    def log_sd(self, params, v):
+        return params[0] * v
+
+    def names(self):
+        return ["gamma"]
+
+    def reported(self, params):
+        return params[:1]
+
+    def interval_scales(self):
+        return ["identity"]
+
+
+@dataclass(frozen=True)
+class Linear(VarianceFunction):
+    """Var(e) = σ² v, v > 0 (Stata's ``linear``; nlme's ``varFixed``): no parameters."""
+
+    label = "Linear"
+
+    def n_params(self):
+        return 0
+
+    def init(self):
+        return np.zeros(0)
+
+    def log_sd(self, params, v):
+        return 0.5 * jnp.log(v)
+
+    def names(self):
+        return []
+
+    def reported(self, params):
+        return jnp.zeros(0)
+
+    def interval_scales(self):
+        return []
+
+
+VARIANCE_FUNCTIONS = {"power": Power, "exponential": Exponential, "linear": Linear}
+
+
+def make_variance(kind: str | None, covariate: str = "", constant: bool = True
+                  ) -> VarianceFunction:
+    """The named variance function (``None`` or "homoskedastic": constant variance)."""
+    if kind in (None, "", "homoskedastic"):
+        return Constant()
+    key = kind.strip().lower()
+    if key.startswith("pow"):
+        return Power(covariate, constant)
+    if key.startswith("exp"):
+        return Exponential(covariate)
+    if key.startswith("lin"):
+        return Linear(covariate)
+    raise ValueError(f"unknown residual variance function {kind!r}; use power, exponential "
+                     "or linear")

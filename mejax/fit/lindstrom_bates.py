@@ -1,0 +1,286 @@
+"""Lindstrom–Bates estimation of a nonlinear mixed model (the algorithm of nlme and Stata's menl).
+
+Alternate two steps until neither moves:
+
+- **PNLS**: given the covariance parameters θ (relative factors Λ, Σ = σ²ΛΛ') and the
+  residual variance function, minimise the penalised nonlinear least squares
+  Σ w_i (y_i − f_i(β, Λu))² + ‖u‖² over the fixed effects β and the spherical
+  effects u (Gauss–Newton with step halving, as nlme);
+- **LME**: linearise the mean there, f ≈ Xβ + Zb with X = ∂f/∂β and the loadings
+  Z = ∂f/∂b, and fit the linear mixed model of the working response
+  y − f + Xβ + Zb with :mod:`mejax.models.lmm`'s profiled (restricted) deviance, over θ
+  and the variance-function parameters (the fitted-mean covariate held at the PNLS fit).
+
+At the fixed point the linear model's GLS β and BLUPs equal the PNLS solution, and the
+reported log likelihood, Var(β̂) and variance components are that linear model's, as
+in nlme and Stata. The whole iteration is one compiled, vmappable call
+(``lax.while_loop``); non-convergence comes back as a flag, never an exception.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optimistix as optx
+
+from ..linalg.traced_blocks import row_sums
+from ..models.lmm import LmmStructure, estimates, loglik_theta, profiled_deviance
+from ..models.nonlinear import NonlinearStructure, linearize, mean
+from .optimize import ATOL, RTOL, GainBFGS
+
+OUTER_TOL = 1e-7
+MAX_OUTER = 200
+PNLS_STEPS = 100
+HALVINGS = 30
+
+
+class NonlinearData(NamedTuple):
+    """Row arrays of one nonlinear model (a pytree; ``covariate`` is a column or empty)."""
+
+    y: jax.Array
+    data: dict
+    codes: tuple
+    rows: dict
+    index: dict
+    covariate: jax.Array
+
+
+class LbFit(NamedTuple):
+    """Estimates at the Lindstrom–Bates fixed point (all arrays: vmappable)."""
+
+    beta: jax.Array
+    us: tuple
+    theta: jax.Array
+    vpar: jax.Array
+    sigma2: jax.Array
+    vcov: jax.Array
+    loglik: jax.Array
+    converged: jax.Array
+    iterations: jax.Array
+
+
+def lmm_structure(model: NonlinearStructure) -> LmmStructure:
+    return LmmStructure(model.layout, model.structures, model.reml)
+
+
+def _split(vector, sizes):
+    out, start = [], 0
+    for size in sizes:
+        out.append(vector[start:start + size])
+        start += size
+    return out
+
+
+def lambdas(theta, model: NonlinearStructure):
+    sizes = [s.n_theta() for s in model.structures]
+    return [s.lam(t) for s, t in zip(model.structures, _split(theta, sizes))]
+
+
+def effects(us, theta, model: NonlinearStructure):
+    """b_l = u_l Λ_l' for every level (rows: groups)."""
+    return [u @ lam.T for u, lam in zip(us, lambdas(theta, model))]
+
+
+def _covariate(fitted, arrays: NonlinearData, model: NonlinearStructure):
+    return fitted if model.variance.covariate == "_yhat" else arrays.covariate
+
+
+def _log_weights(vpar, v, model: NonlinearStructure):
+    """log w_i = −2 log g_i: the residual precision relative to 1/σ²."""
+    return -2.0 * model.variance.log_sd(vpar, v)
+
+
+def _penalised_ss(beta, us, lams, log_w, arrays: NonlinearData, model: NonlinearStructure):
+    bs = [u @ lam.T for u, lam in zip(us, lams)]
+    resid = arrays.y - mean(beta, bs, arrays.codes, arrays.data, model)
+    return jnp.sum(jnp.exp(log_w) * resid ** 2) + sum(jnp.sum(u ** 2) for u in us)
+
+
+def pnls(beta, us, theta, vpar, v, arrays: NonlinearData, model: NonlinearStructure):
+    """Penalised nonlinear least squares over (β, u) at fixed θ and weights (Gauss–Newton)."""
+    lams = lambdas(theta, model)
+    log_w = _log_weights(vpar, v, model)
+    sqrt_w = jnp.exp(0.5 * log_w)
+    shapes = [u.shape for u in us]
+    p = beta.shape[0]
+
+    def unpack(x):
+        sizes = [m * k for m, k in shapes]
+        parts = _split(x[p:], sizes)
+        return x[:p], tuple(part.reshape(shape) for part, shape in zip(parts, shapes))
+
+    def objective(x):
+        b, u = unpack(x)
+        return _penalised_ss(b, u, lams, log_w, arrays, model)
+
+    def jacobian(x):
+        """Columns of ∂(√w·f)/∂(β, u), dense (p + Σ groups·effects columns)."""
+        b, u = unpack(x)
+        bs = [ul @ lam.T for ul, lam in zip(u, lams)]
+        fitted, xmat, zs = linearize(b, bs, arrays.codes, arrays.data, model)
+        cols = [xmat]
+        for z, lam, codes, (m, k) in zip(zs, lams, arrays.codes, shapes):
+            onehot = jax.nn.one_hot(codes, m, dtype=z.dtype)
+            cols.append(((z @ lam)[:, None, :] * onehot[:, :, None]).reshape(-1, m * k))
+        return fitted, sqrt_w[:, None] * jnp.concatenate(cols, axis=1)
+
+    def step(state):
+        x, value, _, it = state
+        b, u = unpack(x)
+        fitted, jac = jacobian(x)
+        resid = sqrt_w * (arrays.y - fitted)
+        penalty = jnp.concatenate([jnp.zeros(p), x[p:]])
+        eye = jnp.diag(jnp.concatenate([jnp.zeros(p), jnp.ones(x.shape[0] - p)]))
+        lhs = jac.T @ jac + eye
+        rhs = jac.T @ resid - penalty
+        delta = jax.scipy.linalg.solve(lhs, rhs, assume_a="pos")
+
+        def halve(carry):
+            scale, _, _ = carry
+            scale = 0.5 * scale
+            return scale, objective(x + scale * delta), 0
+
+        def worse(carry):
+            scale, val, _ = carry
+            return (~(val < value)) & (scale > 0.5 ** HALVINGS)
+
+        scale, new_value, _ = jax.lax.while_loop(
+            worse, halve, (1.0, objective(x + delta), 0))
+        accept = new_value < value
+        x_new = jnp.where(accept, x + scale * delta, x)
+        gain = jnp.where(accept, value - new_value, 0.0)
+        return x_new, jnp.where(accept, new_value, value), gain, it + 1
+
+    def keep_going(state):
+        _, value, gain, it = state
+        return (it < PNLS_STEPS) & (gain > 1e-12 * (1.0 + value))
+
+    x0 = jnp.concatenate([beta] + [u.reshape(-1) for u in us])
+    x, value, _, _ = jax.lax.while_loop(keep_going, step,
+                                        (x0, objective(x0), jnp.inf, 0))
+    return unpack(x)
+
+
+def working_model(beta, us, theta, arrays: NonlinearData, model: NonlinearStructure):
+    """The linearised model at (β, Λu): X, loadings Z per level, working response, fitted."""
+    bs = effects(us, theta, model)
+    fitted, x, zs = linearize(beta, bs, arrays.codes, arrays.data, model)
+    work = arrays.y - fitted + x @ beta
+    for z, b, codes in zip(zs, bs, arrays.codes):
+        work = work + jnp.sum(z * b[codes], axis=1)
+    return x, zs, work, fitted
+
+
+def lme_blocks(x, zs, work, log_w, arrays: NonlinearData, model: NonlinearStructure) -> dict:
+    """Cross-product blocks of the weighted linearised [Z X y] for :mod:`mejax.models.lmm`."""
+    xy = jnp.concatenate([x, work[:, None]], axis=1)
+    zr = jnp.concatenate(zs[1:], axis=1) if len(zs) > 1 else jnp.zeros((x.shape[0], 0))
+    sums = row_sums(zs[0], zr, xy, jnp.exp(log_w), arrays.rows, model.layout, model.n_blocks)
+    return {**sums, **arrays.index, "nobs": jnp.asarray(x.shape[0], x.dtype)}
+
+
+def lme_deviance(params, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
+    """−2 × (restricted) log likelihood of the linearised model, profiled over β and σ²."""
+    n_theta = params.shape[0] - model.variance.n_params()
+    theta, vpar = params[:n_theta], params[n_theta:]
+    log_w = _log_weights(vpar, v, model)
+    blocks = lme_blocks(x, zs, work, log_w, arrays, model)
+    return profiled_deviance(theta, blocks, lmm_structure(model)) - jnp.sum(log_w)
+
+
+def lme_step(params0, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
+    n = x.shape[0]
+    sol = optx.minimise(lambda prm, _: lme_deviance(prm, x, zs, work, v, arrays, model) / n,
+                        GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
+                        args={"nobs": jnp.asarray(n, x.dtype)}, max_steps=500, throw=False)
+    return sol.value, sol.result == optx.RESULTS.successful
+
+
+@partial(jax.jit, static_argnums=(5,))
+def fit_lindstrom_bates(beta0, us0, theta0, vpar0, arrays: NonlinearData,
+                        model: NonlinearStructure) -> LbFit:
+    """Iterate PNLS and LME steps to the fixed point, then the estimates there."""
+    n_theta = theta0.shape[0]
+
+    def v_at(beta, us, theta):
+        fitted = mean(beta, effects(us, theta, model), arrays.codes, arrays.data, model)
+        return _covariate(fitted, arrays, model)
+
+    def outer(state):
+        beta, us, params, _, it, _ = state
+        theta, vpar = params[:n_theta], params[n_theta:]
+        v = v_at(beta, us, theta)
+        beta, us = pnls(beta, us, theta, vpar, v, arrays, model)
+        x, zs, work, fitted = working_model(beta, us, theta, arrays, model)
+        v = _covariate(fitted, arrays, model)
+        new_params, ok = lme_step(params, x, zs, work, v, arrays, model)
+        change = jnp.max(jnp.abs(new_params - params) / (jnp.abs(params) + 1e-2))
+        change = jnp.maximum(change, jnp.max(jnp.abs(beta - state[0]) / (jnp.abs(beta) + 1e-2)))
+        return beta, us, new_params, change, it + 1, ok
+
+    def keep_going(state):
+        return (state[3] > OUTER_TOL) & (state[4] < MAX_OUTER)
+
+    params0 = jnp.concatenate([theta0, vpar0])
+    state = (beta0, tuple(us0), params0, jnp.asarray(jnp.inf), 0, jnp.asarray(True))
+    beta, us, params, change, it, ok = jax.lax.while_loop(keep_going, outer, state)
+    theta, vpar = params[:n_theta], params[n_theta:]
+    v = v_at(beta, us, theta)
+    beta, us = pnls(beta, us, theta, vpar, v, arrays, model)
+    x, zs, work, fitted = working_model(beta, us, theta, arrays, model)
+    v = _covariate(fitted, arrays, model)
+    log_w = _log_weights(vpar, v, model)
+    blocks = lme_blocks(x, zs, work, log_w, arrays, model)
+    est = estimates(theta, blocks, lmm_structure(model))
+    loglik = -0.5 * est["deviance"] + 0.5 * jnp.sum(log_w)
+    converged = (change <= OUTER_TOL) & jnp.isfinite(loglik)
+    return LbFit(beta, tuple(us), theta, vpar, est["sigma2"], est["vcov"], loglik, converged, it)
+
+
+def reported_loglik(all_params, x, zs, work, v, arrays: NonlinearData,
+                    model: NonlinearStructure):
+    """Log likelihood of the linearised model at (θ, δ, log σ), β profiled (ML) / integrated."""
+    n_theta = sum(s.n_theta() for s in model.structures)
+    n_var = model.variance.n_params()
+    theta = all_params[:n_theta]
+    vpar = all_params[n_theta:n_theta + n_var]
+    log_sigma = all_params[n_theta + n_var:]
+    log_w = _log_weights(vpar, v, model)
+    blocks = lme_blocks(x, zs, work, log_w, arrays, model)
+    theta_s = jnp.concatenate([theta, log_sigma])
+    return loglik_theta(theta_s, blocks, lmm_structure(model)) + 0.5 * jnp.sum(log_w)
+
+
+def variance_parameters(all_params, model: NonlinearStructure):
+    """Reported variances/covariances per level, then σ² and the variance-function values."""
+    n_theta = sum(s.n_theta() for s in model.structures)
+    n_var = model.variance.n_params()
+    theta = all_params[:n_theta]
+    vpar = all_params[n_theta:n_theta + n_var]
+    s2 = jnp.exp(2.0 * all_params[-1])
+    out = []
+    for struct, lam in zip(model.structures, lambdas(theta, model)):
+        sig = s2 * lam @ lam.T
+        out.extend(sig[i, j] for i, j in struct.entries())
+    parts = [jnp.stack(out)] if out else []
+    parts += [s2[None], model.variance.reported(vpar)]
+    return jnp.concatenate(parts)
+
+
+@partial(jax.jit, static_argnums=(2,))
+def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStructure):
+    """Reported variance parameters and their covariance (observed information, delta method).
+
+    The information is that of the linearised model at the fixed point, as nlme's
+    ``apVar`` and Stata's menl.
+    """
+    x, zs, work, fitted = working_model(fit.beta, fit.us, fit.theta, arrays, model)
+    v = _covariate(fitted, arrays, model)
+    params = jnp.concatenate([fit.theta, fit.vpar, 0.5 * jnp.log(fit.sigma2)[None]])
+    hess = jax.hessian(reported_loglik)(params, x, zs, work, v, arrays, model)
+    cov = jnp.linalg.pinv(-hess)
+    jac = jax.jacfwd(variance_parameters)(params, model)
+    return variance_parameters(params, model), jac @ cov @ jac.T, fitted

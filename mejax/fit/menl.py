@@ -1,0 +1,204 @@
+"""Host side of a nonlinear mixed-model fit: rows, group codes, structure, start, checks.
+
+:func:`build_nonlinear` turns a mean function, a DataFrame and the names of the
+parameters into the arrays and static structure of :mod:`mejax.fit.lindstrom_bates`;
+every check on the data runs here, before anything is traced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ..cov.structures import canonical_covariance, make_structure
+from ..cov.variance import Constant, VarianceFunction
+from ..errors import DataError, SpecError
+from ..linalg.traced_blocks import row_structure
+from ..models.nonlinear import NonlinearStructure, mean
+from .lindstrom_bates import NonlinearData
+
+
+@dataclass(frozen=True)
+class Level:
+    """One random-effects level: ``name`` as Stata writes it (``plot<zone``), its path."""
+
+    name: str
+    path: tuple[str, ...]  # outermost first: ("zone", "plot")
+
+    @property
+    def label(self) -> str:
+        return self.path[-1]
+
+
+def parse_level(text: str) -> Level:
+    """``"plot"`` or Stata's nesting ``"plot<zone"`` (plot within zone)."""
+    parts = [p.strip() for p in str(text).split("<")]
+    if not all(parts):
+        raise SpecError(f"cannot read the random-effects level {text!r}: write 'plot' or "
+                        "'plot<zone' (plots within zones)")
+    return Level("<".join(parts), tuple(reversed(parts)))
+
+
+@dataclass
+class NonlinearDesign:
+    """Everything host side about one fit: arrays, structure, names, groups, start."""
+
+    arrays: NonlinearData
+    model: NonlinearStructure
+    levels: list[Level]
+    group_labels: list[np.ndarray]
+    response: str
+    y: np.ndarray
+    frame: pd.DataFrame
+    start: np.ndarray
+    nobs: int
+    n_dropped: int
+    style: str = "stata"  # what post-estimation reads (names as Stata writes them)
+    base_columns: tuple = ()
+    residual: None = None
+
+    @property
+    def re_terms(self) -> list[ReTerm]:
+        """Each level's effects (label, names): what lrtest compares between two fits."""
+        return [ReTerm(lv.name, names) for lv, names in zip(self.levels, self.model.effects)]
+
+
+@dataclass(frozen=True)
+class ReTerm:
+    label: str
+    effect_names: tuple[str, ...]
+
+
+def _codes(frame: pd.DataFrame, level: Level) -> tuple[np.ndarray, np.ndarray]:
+    """Integer group codes (0..m-1) and the group labels of ``level``'s innermost variable."""
+    keys = frame[list(level.path)].astype(str).agg("\x1f".join, axis=1) if len(level.path) > 1 \
+        else frame[level.path[0]].astype(str)
+    uniques, codes = np.unique(keys.to_numpy(), return_inverse=True)
+    labels = np.array([u.split("\x1f")[-1] for u in uniques], dtype=object)
+    first = frame.groupby(codes, sort=True)[level.path[-1]].first().to_numpy()
+    return codes.astype(np.int32), first if len(first) == len(labels) else labels
+
+
+def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed: dict,
+                    random: dict, covariance: dict | None, variance: VarianceFunction,
+                    reml: bool, columns: list[str] | None) -> NonlinearDesign:
+    """Arrays and structure of ``mean_fn`` on ``data`` (rows with missing values dropped)."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError("data must be a pandas DataFrame")
+    if response not in data.columns:
+        raise DataError(f"response {response!r} not found in data")
+    if not fixed:
+        raise SpecError("menl needs at least one fixed parameter (fixed={'b1': start, ...})")
+    levels: dict[str, Level] = {}
+    effect_level: dict[str, str] = {}
+    for name, spec in (random or {}).items():
+        level = parse_level(spec)
+        levels.setdefault(level.name, level)
+        effect_level[name] = level.name
+        if name in fixed:
+            raise SpecError(f"{name!r} is both a fixed parameter and a random effect")
+    needed = [response] + sorted({v for lv in levels.values() for v in lv.path})
+    for col in needed:
+        if col not in data.columns:
+            what = "response" if col == response else "random-effects level variable"
+            raise DataError(f"{what} {col!r} not found in data (columns: "
+                            f"{', '.join(map(str, data.columns))})")
+    if not pd.api.types.is_numeric_dtype(data[response]):
+        raise DataError(f"response {response!r} is not numeric")
+    used = list(columns) if columns is not None else [
+        c for c in data.columns if pd.api.types.is_numeric_dtype(data[c])
+        and not isinstance(data[c].dtype, pd.CategoricalDtype)]
+    for col in used:
+        if col not in data.columns:
+            raise DataError(f"column {col!r} of the mean not found in data")
+    check = list(dict.fromkeys(needed + (used if columns is not None else [])))
+    keep = data[check].notna().all(axis=1).to_numpy()
+    frame = data.loc[keep]
+    if len(frame) == 0:
+        raise DataError("no observations left after dropping rows with missing values")
+    y = frame[response].to_numpy(dtype=float)
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"response {response!r} has infinite values")
+    cols = {c: jnp.asarray(frame[c].to_numpy(dtype=float)) for c in used}
+
+    ordered = sorted(levels.values(), key=lambda lv: -frame.groupby(
+        list(lv.path), observed=True).ngroups)
+    codes, labels, effects, structures, zs = [], [], [], [], []
+    covariance = dict(covariance or {})
+    for level in ordered:
+        c, lab = _codes(frame, level)
+        if len(lab) < 2:
+            raise DataError(f"random-effects level {level.name!r} has only one group")
+        names = tuple(n for n, lv in effect_level.items() if lv == level.name)
+        kind = _level_covariance(covariance, level, names)
+        codes.append(c)
+        labels.append(lab)
+        effects.append(names)
+        structures.append(make_structure(kind, len(names)))
+        zs.append(np.zeros((len(frame), len(names))))
+    if covariance:
+        raise SpecError(f"covariance() names {', '.join(map(str, covariance))}, which are not "
+                        "random effects of one level of the model")
+    if not codes:
+        raise SpecError("menl needs at least one random effect (random={'U': 'group'})")
+    layout, rows, index = row_structure(codes, zs, [len(lab) for lab in labels], len(fixed))
+    n_blocks = tuple(index[f"b21_level1_{t}"].shape[0] for t in range(1, len(layout.rest) + 1))
+    if variance.covariate not in ("", "_yhat") and variance.covariate not in frame.columns:
+        raise DataError(f"resvariance() variable {variance.covariate!r} not found in data")
+    covariate = (frame[variance.covariate].to_numpy(dtype=float)
+                 if variance.covariate not in ("", "_yhat") else np.zeros(len(frame)))
+    model = NonlinearStructure(mean_fn, tuple(fixed), tuple(effects),
+                               tuple(len(lab) for lab in labels), tuple(structures), layout,
+                               n_blocks, variance if variance is not None else Constant(),
+                               bool(reml))
+    arrays = NonlinearData(jnp.asarray(y), cols, tuple(jnp.asarray(c) for c in codes),
+                           {k: jnp.asarray(v) for k, v in rows.items()},
+                           {k: jnp.asarray(v) for k, v in index.items()},
+                           jnp.asarray(covariate))
+    start = np.array([float(v) for v in fixed.values()])
+    design = NonlinearDesign(arrays, model, ordered, labels, response, y, frame, start,
+                             len(frame), int((~keep).sum()))
+    _check_start(design)
+    return design
+
+
+def _level_covariance(covariance: dict, level: Level, names: tuple[str, ...]) -> str:
+    """The structure of a level's effects: a ``covariance`` entry keyed by level or effects."""
+    kind = "independent"
+    for key in list(covariance):
+        members = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+        if members in ((level.name,), (level.label,)) or set(members) == set(names):
+            kind = covariance.pop(key)
+        elif set(members) & set(names):
+            raise SpecError(f"covariance({' '.join(members)}, ...) must name all random "
+                            f"effects of level {level.name} ({' '.join(names)}) or none")
+    try:
+        return canonical_covariance(kind)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+
+
+def _check_start(design: NonlinearDesign) -> None:
+    """The mean must be finite at the starting values, with every random effect at zero."""
+    model = design.model
+    bs = [jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects)]
+    try:
+        values = np.asarray(jax.jit(lambda b, a: mean(b, bs, a.codes, a.data, model))(
+            jnp.asarray(design.start), design.arrays))
+    except KeyError as err:
+        raise SpecError(f"the mean uses {err.args[0]!r}, which is neither a parameter nor a "
+                        "numeric column of the data") from None
+    if values.shape != design.y.shape:
+        raise SpecError(f"the mean returned shape {values.shape}; it must give one value "
+                        f"per row ({design.y.shape[0]})")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        rows = ", ".join(map(str, design.frame.index[bad[:10]].tolist()))
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise DataError(f"the mean is not finite at the starting values in rows {rows}{more}; "
+                        "give other starting values or check those rows")

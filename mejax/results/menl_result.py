@@ -1,0 +1,266 @@
+"""The result of a nonlinear mixed-model fit (``menl``): estimates, tests and Stata's layout."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from ..fit.lindstrom_bates import LbFit, effects, variance_inference
+from ..fit.menl import NonlinearDesign
+from ..inference.fitted import FittedModel
+from ..inference.hypothesis import estat_ic, lincom, test
+from ..models.nonlinear import mean
+from ..text import LINE, StataText, fmt
+
+
+class MenlResult(FittedModel):
+    """Estimates of ``menl``: ``fixef``, ``fixef_se``, ``vcov``, ``varcomp``, ``loglik``, ..."""
+
+    df = None  # no small-sample degrees of freedom (post-estimation reads these)
+    small_sample = None
+
+    def __init__(self, design: NonlinearDesign, fit: LbFit, level: float = 95.0,
+                 options: dict | None = None):
+        self.design = design
+        self._fit = jax.tree_util.tree_map(np.asarray, fit)
+        self.reml = design.model.reml
+        self.level = float(level)
+        self.options = dict(options or {})
+        self.converged = bool(self._fit.converged)
+        self.iterations = int(self._fit.iterations)
+        self.nobs = design.nobs
+        self.n_dropped = design.n_dropped
+        self.omitted: list[str] = []
+
+    # ---- estimates -------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        return "REML" if self.reml else "ML"
+
+    @property
+    def loglik(self) -> float:
+        return float(self._fit.loglik)
+
+    @property
+    def sigma2(self) -> float:
+        return float(self._fit.sigma2)
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._fit.beta, index=list(self.design.model.fixed), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        names = list(self.design.model.fixed)
+        return pd.DataFrame(self._fit.vcov, index=names, columns=names)
+
+    @property
+    def fixef_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._fit.vcov)), index=self.fixef.index, name="se")
+
+    @property
+    def n_params(self) -> int:
+        model = self.design.model
+        return (model.p + sum(len(s.entries()) for s in model.structures)
+                + model.variance.n_params() + 1)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @cached_property
+    def _variance(self):
+        values, cov, fitted = variance_inference(self._fit, self.design.arrays, self.design.model)
+        return np.asarray(values), np.asarray(cov), np.asarray(fitted)
+
+    @property
+    def _z(self) -> float:
+        return float(special.ndtri(0.5 + self.level / 200.0))
+
+    @cached_property
+    def varcomp(self) -> pd.DataFrame:
+        """Variance parameters: group, var1, var2, estimate, std_err, lower, upper."""
+        values, cov, _ = self._variance
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        model = self.design.model
+        rows, k = [], 0
+        for level, names, struct in zip(self.design.levels, model.effects, model.structures):
+            for i, j in struct.entries():
+                rows.append((level.name, names[i], None if i == j else names[j],
+                             "log" if i == j else "identity"))
+                k += 1
+        rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None, "log"))
+        rows += [("Residual", name, None, scale) for name, scale in
+                 zip(model.variance.names(), model.variance.interval_scales())]
+        out = []
+        for (group, v1, v2, scale), est, s in zip(rows, values, se):
+            lo, hi = _interval(est, s, scale, self._z)
+            out.append({"group": group, "var1": v1, "var2": v2, "estimate": float(est),
+                        "std_err": float(s), "lower": lo, "upper": hi})
+        return pd.DataFrame(out)
+
+    @property
+    def coef_table(self) -> pd.DataFrame:
+        b, se = self.fixef, self.fixef_se
+        z = b / se
+        p = 2 * special.ndtr(-np.abs(z))
+        return pd.DataFrame({"coef": b, "std_err": se, "z": z, "p": p,
+                             "ci_lower": b - self._z * se, "ci_upper": b + self._z * se})
+
+    @property
+    def groups(self) -> pd.DataFrame:
+        rows = []
+        for level, codes in zip(self.design.levels, self.design.arrays.codes):
+            counts = np.bincount(np.asarray(codes))
+            rows.append({"group": level.label, "n_groups": len(counts), "min": int(counts.min()),
+                         "avg": float(counts.mean()), "max": int(counts.max())})
+        return pd.DataFrame(rows)
+
+    @property
+    def notes(self) -> list[str]:
+        out = []
+        if not self.converged:
+            out.append(f"convergence not achieved after {self.iterations} Lindstrom-Bates "
+                       "iterations")
+        if self.n_dropped:
+            out.append(f"{self.n_dropped} observations dropped for missing values")
+        return out
+
+    # ---- predictions ---------------------------------------------------------------------------
+    def _effects(self) -> list[np.ndarray]:
+        return [np.asarray(b) for b in effects(self._fit.us, self._fit.theta, self.design.model)]
+
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Predicted random effects (the PNLS modes), one frame per level."""
+        out = {}
+        for level, names, labels, b in zip(self.design.levels, self.design.model.effects,
+                                           self.design.group_labels, self._effects()):
+            out[level.name] = pd.DataFrame(b, index=pd.Index(labels, name=level.label),
+                                           columns=list(names))
+        return out
+
+    def predict(self, kind: str = "yhat", fixedonly: bool = False) -> np.ndarray | pd.DataFrame:
+        """``yhat`` (the fitted mean, with random effects unless ``fixedonly``), ``residuals``,
+        ``rstandard`` (residuals over their sd), or ``reffects`` (per row, one column each)."""
+        d, model = self.design, self.design.model
+        bs = self._effects()
+        if kind == "reffects":
+            cols = {name: b[np.asarray(c)][:, j]
+                    for names, b, c in zip(model.effects, bs, d.arrays.codes)
+                    for j, name in enumerate(names)}
+            return pd.DataFrame(cols, index=d.frame.index)
+        if fixedonly:
+            bs = [np.zeros_like(b) for b in bs]
+        fitted = np.asarray(mean(jnp.asarray(self._fit.beta), [jnp.asarray(b) for b in bs],
+                                 d.arrays.codes, d.arrays.data, model))
+        if kind in ("yhat", "mu", "fitted"):
+            return fitted
+        resid = d.y - fitted
+        if kind in ("residuals", "resid"):
+            return resid
+        if kind == "rstandard":
+            v = fitted if model.variance.covariate == "_yhat" else np.asarray(d.arrays.covariate)
+            g = np.exp(np.asarray(model.variance.log_sd(jnp.asarray(self._fit.vpar),
+                                                        jnp.asarray(v))))
+            return resid / (np.sqrt(self.sigma2) * g)
+        raise ValueError(f"unknown prediction {kind!r}; use yhat, residuals, rstandard or "
+                         "reffects")
+
+    # ---- tests ---------------------------------------------------------------------------------
+    def test(self, hypothesis: str):
+        return test(self, hypothesis)
+
+    def lincom(self, expression: str, level: float | None = None):
+        return lincom(self, expression, level)
+
+    def estat_ic(self):
+        return estat_ic(self)
+
+    # ---- output --------------------------------------------------------------------------------
+    def summary(self) -> StataText:
+        return StataText(render_menl(self))
+
+    def __str__(self) -> str:
+        return render_menl(self)
+
+    def __repr__(self) -> str:
+        return render_menl(self)
+
+
+def _interval(est: float, se: float, scale: str, z: float) -> tuple[float, float]:
+    if scale == "log" and est > 1e-12 * max(se, 1e-300):
+        half = min(z * se / est, 700.0)
+        return float(est * np.exp(-half)), float(est * np.exp(half))
+    return float(est - z * se), float(est + z * se)
+
+
+def _pair(left: str, name: str, value: str) -> str:
+    return f"{left:<48}{name:<17} = {value:>10}"
+
+
+def render_menl(res: MenlResult) -> str:
+    """Stata's menl layout: header, fixed-effects table, random-effects parameters."""
+    lines = ["", _pair(f"Mixed-effects {res.method} nonlinear regression", "Number of obs",
+                       f"{res.nobs:,}")]
+    groups = res.groups
+    if len(groups) == 1:
+        g = groups.iloc[0]
+        lines += [_pair(f"Group variable: {g['group']}", "Number of groups",
+                        f"{g['n_groups']:,}"), "", f"{'':48}Obs per group:",
+                  f"{'':48}{'min':>17} = {g['min']:>10,}",
+                  f"{'':48}{'avg':>17} = {g['avg']:>10.1f}",
+                  f"{'':48}{'max':>17} = {g['max']:>10,}"]
+    else:
+        lines += ["", "-" * 61, f"{'':16}|     No. of       Observations per group",
+                  f"{'Group variable':>15} |     groups    Minimum    Average    Maximum",
+                  "-" * 16 + "+" + "-" * 44]
+        for _, g in groups.iterrows():
+            lines.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
+                         f"{g['avg']:>10.1f} {g['max']:>10,}")
+        lines.append("-" * 61)
+    lines += ["", "Linearization    : Lindstrom-Bates",
+              f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
+    head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
+            f"     [{res.level:g}% conf. interval]")
+    lines += ["-" * LINE, head, "-" * 13 + "+" + "-" * (LINE - 14)]
+    for name, row in res.coef_table.iterrows():
+        lines.append(f"{('/' + name)[:12]:>12} | {fmt(row['coef'])} {fmt(row['std_err'])} "
+                     f"{row['z']:8.2f} {row['p']:8.3f}    {fmt(row['ci_lower'])}  "
+                     f"{fmt(row['ci_upper'])}")
+    lines += ["-" * LINE, "", "-" * LINE,
+              f"  Random-effects parameters |   Estimate   Std. err.     [{res.level:g}% conf. "
+              "interval]", "-" * 28 + "+" + "-" * (LINE - 29)]
+    vc = res.varcomp
+    model = res.design.model
+    for (group, struct) in zip([lv.name for lv in res.design.levels], model.structures):
+        lines.append(f"{group + ': ' + struct.label:<28}|")
+        for _, r in vc[vc["group"] == group].iterrows():
+            label = f"var({r['var1']})" if r["var2"] is None else f"cov({r['var1']},{r['var2']})"
+            lines.append(_vc_line(label, r))
+        lines.append("-" * 28 + "+" + "-" * (LINE - 29))
+    resid = vc[vc["group"] == "Residual"]
+    if model.variance.n_params():
+        cov = model.variance.covariate
+        lines.append(f"{'Residual variance:':<28}|")
+        lines.append(f"{'  ' + model.variance.label + ' ' + cov:<28}|")
+        for _, r in resid.iterrows():
+            lines.append(_vc_line(str(r["var1"]), r))
+    else:
+        lines.append(_vc_line("var(Residual)", resid.iloc[0], indent=""))
+    lines.append("-" * LINE)
+    lines += [f"Note: {n}." for n in res.notes]
+    return "\n".join(lines)
+
+
+def _vc_line(label: str, r, indent: str = "  ") -> str:
+    return (f"{(indent + label)[:27]:>27} | {fmt(r['estimate'])}  {fmt(r['std_err'])}     "
+            f"{fmt(r['lower'])}  {fmt(r['upper'])}")
