@@ -16,7 +16,6 @@ Checked against computations written independently:
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
