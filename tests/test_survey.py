@@ -53,7 +53,7 @@ def _check(fit, ref, se_tol=0.01):
 
 @pytest.fixture(scope="module")
 def svy_fit(api):
-    return mejax.melogit(FORMULA, api, survey=DESIGN, nodes=15)
+    return mejax.melogit(FORMULA, api, survey=DESIGN, nodes=30)
 
 
 def test_linearized_with_fpc_matches_r(svy_fit):
@@ -64,7 +64,7 @@ def test_linearized_with_fpc_matches_r(svy_fit):
 
 
 def test_linearized_with_strata_matches_r(api):
-    fit = mejax.melogit(FORMULA, api, nodes=15, survey="dnum, weight(w_district) "
+    fit = mejax.melogit(FORMULA, api, nodes=30, survey="dnum, weight(w_district) "
                         "strata(stratum) || _n, weight(w_school)")
     _check(fit, REF["weighted_strata"])
     assert fit.sampling.n_strata == REF["weighted_strata"]["n_strata"] == 4
@@ -72,9 +72,9 @@ def test_linearized_with_strata_matches_r(api):
 
 
 def test_cluster_robust_matches_r(api):
-    fit = mejax.melogit(FORMULA, api, nodes=15, vce="robust")
+    fit = mejax.melogit(FORMULA, api, nodes=30, vce="robust")
     _check(fit, REF["robust"])
-    plain = mejax.melogit(FORMULA, api, nodes=15)
+    plain = mejax.melogit(FORMULA, api, nodes=30)
     assert plain.loglik == pytest.approx(fit.loglik, abs=1e-9)
     np.testing.assert_allclose(plain.fixef_se[NAMES], REF["robust"]["se_beta_oim"], rtol=0.01)
 
@@ -91,14 +91,16 @@ def test_unit_weights_are_ml_and_linearized_is_cluster_robust(api):
 def test_stata_session_svy_output(api, svy_fit):
     s = mejax.StataSession(api, echo=False)
     s.run("svyset " + DESIGN)
-    out = str(s.run("svy: melogit sch_wide ell10 meals10 || dnum:, intpoints(15)"))
+    out = str(s.run("svy: melogit sch_wide ell10 meals10 || dnum:, intpoints(30)"))
     for text in ("Survey: Mixed-effects logistic regression", "Number of strata =      1",
                  "Number of PSUs   =     40", "Design df", "F(2, 38)", "Linearized",
                  "Log pseudolikelihood"):
         assert text in out, text
     assert "LR test" not in out
     assert s.results.loglik == pytest.approx(svy_fit.loglik, abs=1e-9)
-    np.testing.assert_allclose(s.results.fixef_se, svy_fit.fixef_se, rtol=1e-9)
+    stata_order = ["_cons", "ell10", "meals10"]  # Stata puts the constant last
+    np.testing.assert_allclose(s.results.fixef_se[stata_order], svy_fit.fixef_se[NAMES],
+                               rtol=1e-9)
     with pytest.raises(SpecError, match="lrtest is not appropriate with survey"):
         s.run("estimates store a")
         s.run("lrtest a .")
@@ -173,7 +175,7 @@ def test_bad_weights_and_designs(api):
     with pytest.raises(DataError, match="missing value"):
         mejax.melogit(FORMULA, api.assign(w=api["w_school"].where(api.index > 3)), weights="w")
     with pytest.raises(DataError, match="varies within groups of 'dnum'"):
-        mejax.melogit(FORMULA, api, level_weights={"dnum": "w_school"})
+        mejax.melogit(FORMULA, api, level_weights={"dnum": "api00"})
     with pytest.raises(SpecError, match="not a random-effects level"):
         mejax.melogit(FORMULA, api, level_weights={"school": "w_district"})
     with pytest.raises(SpecError, match="do not match the model's levels"):
@@ -195,3 +197,34 @@ def test_bad_weights_and_designs(api):
     s = mejax.StataSession(api, echo=False)
     with pytest.raises(SpecError, match="svyset"):
         s.run("svy: melogit sch_wide ell10 || dnum:")
+
+
+# ---- the linear model on the same engine ------------------------------------------------------
+def test_weighted_mixed_is_the_gaussian_family_on_the_general_engine():
+    df = mejax.datasets.load("sleepstudy").assign(one=1.0)
+    formula = "Reaction ~ Days + (Days | Subject)"
+    ml = mejax.mixed(formula, df)
+    unit = mejax.mixed(formula, df, weights="one")
+    assert unit.loglik == pytest.approx(ml.loglik, abs=1e-7)
+    np.testing.assert_allclose(unit.fixef, ml.fixef, rtol=1e-6)
+    np.testing.assert_allclose(unit.fixef_se, ml.fixef_se, rtol=1e-5)
+    np.testing.assert_allclose(unit.varcomp["estimate"], ml.varcomp["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(unit.varcomp["std_err"], ml.varcomp["std_err"], rtol=1e-4)
+    with pytest.raises(SpecError, match="REML is not allowed"):
+        mejax.mixed(formula, df, weights="one", reml=True)
+
+
+def test_svy_mixed_and_subpop_in_a_session(api):
+    s = mejax.StataSession(api, echo=False)
+    s.run("svyset " + DESIGN)
+    s.run('generate elem = stype == "E"')
+    out = str(s.run("svy, subpop(elem): mixed api00 ell10 || dnum:"))
+    assert "Survey: Mixed-effects regression" in out and "var(Residual)" in out
+    whole = s.results
+    elem = api[api["stype"] == "E"]
+    # the subpopulation's point estimates are the fit on its rows; its PSUs are all 40
+    alone = mejax.mixed("api00 ~ ell10 + (1 | dnum)", elem, survey=DESIGN)
+    assert whole.loglik == pytest.approx(alone.loglik, rel=1e-8)
+    np.testing.assert_allclose(whole.fixef[["_cons", "ell10"]],
+                               alone.fixef[["(Intercept)", "ell10"]], rtol=1e-6)
+    assert whole.sampling.n_psu == 40 and alone.sampling.n_psu < 40

@@ -10,8 +10,8 @@ total score from the scores summed per primary sampling unit (PSU):
   fraction f_h;
 * ``robust`` / ``cluster``: J = C/(C − 1) Σ_i s_i s_i' over the C clusters.
 
-Strata with a single PSU follow Stata's ``singleunit()``: ``missing`` refuses
-(the variance is not estimable), ``certainty`` lets them contribute nothing,
+Strata with a single PSU follow Stata's ``singleunit()``: ``missing`` is refused
+when the design is read (the variance is not estimable), ``certainty`` lets them contribute nothing,
 ``scaled`` scales the others' contribution up by the share of strata they
 stand for, ``centered`` centres the singletons at the grand mean.
 """
@@ -43,12 +43,7 @@ def score_variance(cluster_scores: np.ndarray, units: SamplingUnits) -> np.ndarr
         return c / (c - 1) * s.T @ s
     strata = units.strata
     counts = np.bincount(strata, minlength=units.n_strata)
-    singles = np.flatnonzero(counts == 1)
-    if singles.size and units.singleunit == "missing":
-        raise DataError(
-            f"{singles.size} stratum(s) with a single sampling unit (for example stratum "
-            f"{int(singles[0]) + 1}): the linearized variance is not estimable there; declare "
-            "svyset ..., singleunit(certainty|scaled|centered) to choose how they count")
+    singles = np.flatnonzero(counts == 1)  # singleunit(missing) refused them already
     grand = s.mean(axis=0)
     meat = np.zeros((s.shape[1], s.shape[1]))
     for h in range(units.n_strata):

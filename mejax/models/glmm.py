@@ -35,6 +35,7 @@ from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
+from . import newton
 from .density import eta_derivatives, log_density, weighted_total
 from .glmm_nested import nested_cluster_logliks
 from .glmm_structure import (
@@ -46,10 +47,6 @@ from .glmm_structure import (
 )
 
 LOG_PI = float(np.log(np.pi))
-NEWTON_MAX_STEPS = 100
-NEWTON_TOL = 1e-10
-STEP_SHRINK = 0.25  # step-size factor when a Newton step would lower h
-MAX_SHRINKS = 8
 
 
 # ---- the two random-effects layouts -------------------------------------------------
@@ -157,46 +154,19 @@ def _values(u, eta0, zl, arrays, aux, model, layout):
 
 
 def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
-    """û maximising h(u), by Newton's method without gradients.
-
-    h is concave for every family here, so full Newton steps are usually
-    right; a unit whose h would fall takes a quarter of its step, repeatedly
-    (units search independently, and only while some unit needs it).
-    """
+    """û maximising h(u), by the shared damped Newton search (:mod:`.newton`), no gradients."""
     layout = _layout(arrays, model)
     eta0, zl, aux = (jax.lax.stop_gradient(a) for a in (eta0, zl, aux))
 
-    def cond(state):
-        _, change, it = state
-        return (change > NEWTON_TOL) & (it < NEWTON_MAX_STEPS)
-
-    def body(state):
-        u, _, it = state
+    def direction(u):
         h, grad, low = _objective_pieces(u, eta0, zl, arrays, aux, model, layout)
-        delta = layout.solve(low, grad)
-        slack = 1e-12 * (1.0 + jnp.abs(h))
+        return h, layout.solve(low, grad)
 
-        def worse(h_try):
-            return ~(h_try >= h - slack)  # NaN counts as worse
+    def values(u):
+        return _values(u, eta0, zl, arrays, aux, model, layout)
 
-        def search(s):
-            alpha, h_try, k = s
-            alpha = jnp.where(worse(h_try), STEP_SHRINK * alpha, alpha)
-            return alpha, _values(layout.step(u, delta, alpha), eta0, zl, arrays, aux, model,
-                                  layout), k + 1
-
-        alpha = jnp.ones_like(h)
-        h_full = _values(layout.step(u, delta, alpha), eta0, zl, arrays, aux, model, layout)
-        alpha, h_try, _ = jax.lax.while_loop(
-            lambda s: jnp.any(worse(s[1])) & (s[2] < MAX_SHRINKS), search, (alpha, h_full, 0))
-        alpha = jnp.where(worse(h_try), 0.0, alpha)
-        u_new = layout.step(u, delta, alpha)
-        change = jnp.max(jnp.abs(u_new - u))
-        return u_new, change, it + 1
-
-    u0 = jnp.zeros(layout.shape(), dtype=eta0.dtype)
-    u, _, _ = jax.lax.while_loop(cond, body, (u0, jnp.inf, 0))
-    return u
+    return newton.maximise(jnp.zeros(layout.shape(), dtype=eta0.dtype), direction, values,
+                           layout.step)
 
 
 def _differentiable_mode(eta0, zl, arrays, aux, model, layout, order: int):

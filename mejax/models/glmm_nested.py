@@ -52,16 +52,12 @@ from jax.scipy.special import logsumexp
 
 from ..linalg import small
 from ..linalg.quadrature import MAX_GRID, curvature_scale, posterior_moments_at_nodes, product_grid
+from . import newton
 from .density import eta_derivatives, log_density
 from .glmm_structure import MV_UPDATES, GlmmStructure, broadcast_data
 
 LOG_PI = float(np.log(np.pi))
 SQRT2 = float(np.sqrt(2.0))
-NEWTON_MAX_STEPS = 100
-NEWTON_TOL = 1e-10  # on the largest change of any effect
-STEP_SHRINK = 0.25  # step-size factor when a Newton step would lower h
-MAX_SHRINKS = 8
-STEP_SLACK = 1e-12  # relative fall of h taken for rounding (keeps full steps at the mode)
 
 
 class Level(NamedTuple):
@@ -186,49 +182,25 @@ def _step(us, deltas, alpha, sub: list[Level]) -> list:
 
 
 def joint_modes(eta_off, sub: list[Level], data: dict, aux, family, start=None) -> list:
-    """Effects of every level maximising h given η_off (Newton, no gradients).
-
-    h is concave, so full steps are usually right; a subtree whose h would
-    fall (beyond rounding) takes a quarter of its step, repeatedly, while any
-    needs it. ``start``: starting values per level (zeros when None).
-    """
+    """Effects of every level maximising h given η_off, by the shared damped Newton search
+    (:mod:`.newton`; one step size per subtree). ``start``: per level (zeros when None)."""
     eta_off, aux = jax.lax.stop_gradient(eta_off), jax.lax.stop_gradient(aux)
     sub = [lv._replace(zl=jax.lax.stop_gradient(lv.zl)) for lv in sub]
     batch = eta_off.shape[1]
 
+    def direction(us):
+        elim = eliminate(us, eta_off, sub, data, aux, family)
+        return elim.h, newton_direction(elim, sub)
+
     def values(us):
         return _subtree_values(us, eta_off, sub, data, aux, family)
 
-    def cond(state):
-        _, change, it = state
-        return (change > NEWTON_TOL) & (it < NEWTON_MAX_STEPS)
-
-    def body(state):
-        us, _, it = state
-        elim = eliminate(us, eta_off, sub, data, aux, family)
-        deltas = newton_direction(elim, sub)
-        slack = STEP_SLACK * (1.0 + jnp.abs(elim.h))
-
-        def worse(h_try):
-            return ~(h_try >= elim.h - slack)  # NaN counts as worse
-
-        def shrink(search):
-            alpha, h_try, k = search
-            alpha = jnp.where(worse(h_try), STEP_SHRINK * alpha, alpha)
-            return alpha, values(_step(us, deltas, alpha, sub)), k + 1
-
-        alpha = jnp.ones_like(elim.h)
-        alpha, h_try, _ = jax.lax.while_loop(
-            lambda search: jnp.any(worse(search[1])) & (search[2] < MAX_SHRINKS), shrink,
-            (alpha, values(_step(us, deltas, alpha, sub)), 0))
-        new = _step(us, deltas, jnp.where(worse(h_try), 0.0, alpha), sub)
-        change = jnp.max(jnp.stack([jnp.max(jnp.abs(n - u)) for n, u in zip(new, us)]))
-        return new, change, it + 1
+    def step(us, deltas, alpha):
+        return _step(us, deltas, alpha, sub)
 
     if start is None:
         start = [jnp.zeros((lv.n, batch, lv.k), dtype=eta_off.dtype) for lv in sub]
-    us, _, _ = jax.lax.while_loop(cond, body, (jax.lax.stop_gradient(start), jnp.inf, 0))
-    return us
+    return newton.maximise(start, direction, values, step)
 
 
 def differentiable_modes(eta_off, sub: list[Level], data: dict, aux, family, order: int,

@@ -420,6 +420,13 @@ def sampling_units(survey: SurveyDesign, levels: list, data: pd.DataFrame,
     strata_codes = _codes(strata_rows)
     strata = np.zeros(n_psu, dtype=np.int64)
     strata[psu_codes] = strata_codes
+    counts = np.bincount(strata)
+    singles = np.flatnonzero(counts == 1)
+    if singles.size and survey.singleunit == "missing":
+        raise DataError(
+            f"{singles.size} stratum(s) with a single sampling unit (for example stratum "
+            f"{int(singles[0]) + 1}): the linearized variance is not estimable there; declare "
+            "svyset ..., singleunit(certainty|scaled|centered) to choose how they count")
     fraction = np.zeros(n_psu)
     if first.fpc is not None:
         fpc = _column(data, kept, first.fpc, "fpc")

@@ -27,9 +27,10 @@ log_integral <- function(logf, sd) {
   mode <- optimize(logf, c(-20 * sd, 20 * sd), maximum = TRUE, tol = 1e-10)$maximum
   h <- 1e-4 * max(1, sd)
   curv <- -(logf(mode + h) - 2 * logf(mode) + logf(mode - h)) / h^2
-  half <- 16 / sqrt(max(curv, 1e-8))
+  if (!is.finite(curv) || curv <= 0) curv <- 1 / sd^2  # far from the optimum: any scale
+  half <- 16 / sqrt(curv)
   u <- seq(mode - half, mode + half, length.out = 4001)
-  lf <- vapply(u, logf, numeric(1))
+  lf <- logf(u)
   m <- max(lf)
   m + log(sum(exp(lf - m)) * (u[2] - u[1]))
 }
@@ -39,8 +40,11 @@ cluster_ll <- function(par, wrow, wclus) {
   eta <- drop(X %*% beta)
   sapply(seq_len(G), function(j) {
     rows <- which(g == j)
-    logf <- function(uu) sum(wrow[rows] * dbinom(y[rows], 1, plogis(eta[rows] + uu),
-                                                 log = TRUE)) + dnorm(uu, 0, sd, log = TRUE)
+    logf <- function(u) {  # vectorised over u
+      p <- plogis(outer(eta[rows], u, "+"))
+      ll <- matrix(wrow[rows] * dbinom(y[rows], 1, p, log = TRUE), nrow = length(rows))
+      colSums(ll) + dnorm(u, 0, sd, log = TRUE)
+    }
     wclus[j] * log_integral(logf, sd)
   })
 }
