@@ -19,7 +19,10 @@ from .api import (  # noqa: E402
 )
 from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult  # noqa: E402
+from .bayes import BayesResult, BayesWarning  # noqa: E402
+from .bayes import priors as priors  # noqa: E402
 from .batch_api import fit_batch  # noqa: E402
+from .bayes_api import bayes  # noqa: E402  (the function shadows the package's name)
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402
@@ -35,5 +38,6 @@ __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meolo
            "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
            "SpecError", "DataError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
-           "fit_batch", "BatchResult", "power", "functional", "menl"]
+           "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
+           "BayesWarning", "priors"]
 __version__ = "0.1.0"

@@ -275,6 +275,42 @@ def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, su
     return _fit_glmm(design, level, glmm_options, *sample)
 
 
+def stata_design(command: str, data: pd.DataFrame):
+    """(spec, estimation data, design) of an unweighted Stata command line, ``if``/``in``
+    applied (what ``bayes:`` wraps)."""
+    if not isinstance(command, str):
+        raise SpecError("command must be a string such as 'mixed y x || id:'")
+    if re.match(r"^\s*svy\b", command):
+        raise SpecError("bayes: cannot be combined with svy:; survey designs are not supported "
+                        "by Bayesian estimation")
+    command, weight = weight_clause(command)
+    if weight is not None:
+        raise SpecError("bayes: weights ([pw=...]) are not supported by Bayesian estimation")
+    command, if_exp, in_text = estimation_qualifiers(command)
+    spec = parse_stata(command)
+    _check_level(float(spec.options.get("level", 95.0)))
+    if isinstance(data, pd.DataFrame):
+        if if_exp is not None or in_text is not None:
+            data = data[row_mask(ExprContext(data), if_exp, in_text)]
+        data = stata_numeric_columns(data, spec)
+    return spec, data, build_design(spec, data)
+
+
+def formula_design(formula: str, data: pd.DataFrame, family: str | None = None,
+                   link: str | None = None, *, trials=None, offset=None, exposure=None,
+                   dispersion=None, covariance=None):
+    """The design of an lme4-style formula: a linear model, or a GLMM with ``family``."""
+    if not isinstance(formula, str):
+        raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
+    if family is None:
+        return build_design(parse_formula(formula), data, covariance)
+    check_family(family)
+    formula, data, trials = _cbind_response(formula, data, trials)
+    fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
+                      dispersion=dispersion)
+    return build_design(replace(parse_formula(formula), family=fam), data, covariance)
+
+
 def _check_level(level: float) -> None:
     if not 10 <= float(level) <= 99.99:
         raise SpecError(f"level({level}) must be between 10 and 99.99")

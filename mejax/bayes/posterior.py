@@ -1,0 +1,116 @@
+"""The model's joint log density on the sampling scale (pure, traced).
+
+log p(y | β, b, aux) + log N(u; 0, I) + the log priors of the reported
+parameters + the log Jacobians of the maps from the unconstrained values to
+them. The linear predictor is Xβ + offset + Σ_t z_t·b_t[codes_t] with
+b_t = u_t L_t' per level: rows gather their level's effects, never a dense Z.
+The outcome's density is its family's (:mod:`mejax.families`, with the row
+weights of :mod:`mejax.models.density`), or the normal density of a linear
+model with variance ``{e.y:sigma2}``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..models.density import log_density as family_log_density
+from .layout import TermLayout, vech_indices
+from .model import BayesModel
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+def term_factor(free, term: TermLayout):
+    """Cholesky factor L of the term's covariance (k×k) from its unconstrained values."""
+    if term.kind == "identity":
+        return jnp.exp(0.5 * free[0]) * jnp.eye(term.k)
+    if term.kind == "independent":
+        return jnp.diag(jnp.exp(0.5 * free))
+    rows, cols = vech_indices(term.k)
+    values = jnp.where(rows == cols, jnp.exp(free), free)
+    return jnp.zeros((term.k, term.k), free.dtype).at[rows, cols].set(values)
+
+
+def term_reported(free, term: TermLayout):
+    """The term's reported covariance parameters (variances, or vech of Σ)."""
+    if term.kind in ("identity", "independent"):
+        return jnp.exp(free)
+    lower = term_factor(free, term)
+    rows, cols = vech_indices(term.k)
+    return (lower @ lower.T)[rows, cols]
+
+
+def _log_abs_det_jacobian(fn, x):
+    """log |det ∂fn/∂x| of a map between vectors of one size (small: a few entries)."""
+    if x.shape[0] == 0:
+        return jnp.zeros(())
+    return jnp.linalg.slogdet(jax.jacfwd(fn)(x))[1]
+
+
+def reported(position, model: BayesModel) -> jnp.ndarray:
+    """Every reported parameter as one vector, in :meth:`Layout.scalar_names` order."""
+    layout = model.layout
+    parts = [position["beta"]]
+    parts += [term_reported(f, t) for f, t in zip(position["cov"], layout.terms)]
+    if layout.sigma2_name:
+        parts.append(jnp.exp(position["log_sigma2"]))
+    if layout.aux_names:
+        parts.append(model.family.aux_reported(position["aux"]))
+    return jnp.concatenate(parts)
+
+
+def linear_predictor(position, arrays: dict, model: BayesModel):
+    """η per row: Xβ + offset + Σ_t Σ_j z_tj · b_t[level, j]."""
+    eta = arrays["x"] @ position["beta"] + arrays["offset"]
+    for u, free, term, z, codes in zip(position["u"], position["cov"], model.layout.terms,
+                                       arrays["z"], arrays["codes"]):
+        b = u @ term_factor(free, term).T  # (levels, k)
+        eta = eta + jnp.sum(z * b[codes], axis=-1)
+    return eta
+
+
+def log_likelihood_rows(position, arrays: dict, model: BayesModel):
+    """log p(y_i | β, b, aux) per row."""
+    eta = linear_predictor(position, arrays, model)
+    if model.layout.sigma2_name:
+        log_s2 = position["log_sigma2"][0]
+        resid = arrays["rows"]["y"] - eta
+        return -0.5 * (LOG_2PI + log_s2 + resid**2 * jnp.exp(-log_s2))
+    return family_log_density(model.family, eta, arrays["rows"], position["aux"])
+
+
+def log_prior(position, model: BayesModel):
+    """log priors of the reported parameters + log Jacobians + log N(u; 0, I)."""
+    layout = model.layout
+    priors = dict(layout.priors)
+    total = sum(jnp.sum(priors[n].log_density(b)) for n, b in
+                zip(layout.coef_names, position["beta"]))
+    for free, term in zip(position["cov"], layout.terms):
+        if term.kind == "unstructured":
+            lower = term_factor(free, term)
+            total += priors[term.matrix_name].log_density(lower @ lower.T)
+            total += _log_abs_det_jacobian(lambda f, t=term: term_reported(f, t), free)
+        else:
+            values = jnp.exp(free)
+            for name, v in zip(term.reported_names(), values):
+                total += priors[name].log_density(v)
+            total += jnp.sum(free)
+    if layout.sigma2_name:
+        total += priors[layout.sigma2_name].log_density(jnp.exp(position["log_sigma2"][0]))
+        total += position["log_sigma2"][0]
+    if layout.aux_names:
+        aux = position["aux"]
+        values = model.family.aux_reported(aux)
+        for name, v in zip(layout.aux_names, values):
+            total += priors[name].log_density(v)
+        total += _log_abs_det_jacobian(model.family.aux_reported, aux)
+    for u in position["u"]:
+        total += -0.5 * jnp.sum(u**2) - 0.5 * u.size * LOG_2PI
+    return total
+
+
+def log_posterior(position, arrays: dict, model: BayesModel):
+    """The unnormalised log posterior density on the sampling scale."""
+    return jnp.sum(log_likelihood_rows(position, arrays, model)) + log_prior(position, model)

@@ -1,0 +1,111 @@
+"""Stata's output of a Bayesian multilevel fit: header, parameter table, notes (host side)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..text import LINE, fmt
+
+
+def _num(x, width=10) -> str:
+    return f"{x:,.0f}".rjust(width) if float(x).is_integer() else fmt(x, width)
+
+
+def _pair(left: str, label: str, value: str) -> str:
+    if not value.strip():
+        return f"{left:<49}{label}".rstrip()
+    return f"{left:<45}{label:<21}= {value}"
+
+
+def _header(res) -> list[str]:
+    s, design = res.settings, res.design
+    eff = res.efficiency()
+    terms = design.re_terms
+    rows = [
+        (res.model.title, "MCMC iterations", _num(s.chains * (s.warmup + s.draws * s.thinning))),
+        ("No-U-Turn sampling (NUTS)", "Burn-in", _num(s.chains * s.warmup)),
+        ("", "MCMC sample size", _num(res.n_draws_total)),
+    ]
+    if len(terms) == 1:
+        counts = terms[0].counts
+        rows += [(f"Group variable: {terms[0].label}", "Number of groups", _num(terms[0].n_levels)),
+                 ("", "Obs per group:", ""),
+                 ("", "                 min", _num(counts.min())),
+                 ("", "                 avg", fmt(float(counts.mean()), 10)),
+                 ("", "                 max", _num(counts.max()))]
+    rows += [("", "Number of obs", _num(design.nobs))]
+    if s.chains > 1:
+        rows += [("", "Number of chains", _num(s.chains))]
+    rows += [("", "Avg acceptance rate" if s.chains > 1 else "Acceptance rate",
+              fmt(res.acceptance_rate, 10)),
+             ("", "Avg efficiency: min" if s.chains > 1 else "Efficiency:  min",
+              fmt(float(eff.min()), 10)),
+             ("", "                 avg", fmt(float(eff.mean()), 10)),
+             ("", "                 max", fmt(float(eff.max()), 10))]
+    if s.chains > 1:
+        rows += [("", "Max Gelman-Rubin Rc", fmt(res.max_rhat, 10))]
+    lines = [_pair(left, label, value.strip().rjust(10) if value.strip() else "")
+             if label else left
+             for left, label, value in rows]
+    if len(terms) > 1:
+        lines += ["", f"{'Group variable':<18}{'groups':>10}{'min':>10}{'avg':>10}{'max':>10}"]
+        for t in terms:
+            lines.append(f"{t.label:<18}{t.n_levels:>10}{t.counts.min():>10}"
+                         f"{t.counts.mean():>10.1f}{t.counts.max():>10}")
+    return lines
+
+
+def _sections(res) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(equation header, [(row label, parameter index)]) in table order."""
+    layout, names = res.model.layout, res.names
+    sections = [(layout.response, [(n.split(":", 1)[1], names.index(n))
+                                   for n in layout.coef_names])]
+    for term in layout.terms:
+        sections.append((term.group, [(n, names.index(n)) for n in term.reported_names()]))
+    if layout.sigma2_name:
+        sections.append((f"e.{layout.response}", [("sigma2", names.index(layout.sigma2_name))]))
+    if layout.aux_names:
+        sections.append(("", [(n, names.index(n)) for n in layout.aux_names]))
+    return sections
+
+
+def _table(res) -> list[str]:
+    t = res.table
+    dash = "-" * LINE
+    level = f"{res.level:g}"
+    lines = [dash,
+             f"{'':<13}|{'':<48}Equal-tailed",
+             f"{'':<13}|{'Mean':>10}{'Std. dev.':>12}{'MCSE':>10}{'Median':>11}  "
+             f"[{level}% cred. interval]",
+             "-" * 13 + "+" + "-" * (LINE - 14)]
+    for k, (header, rows) in enumerate(_sections(res)):
+        if k:
+            lines.append("-" * 13 + "+" + "-" * (LINE - 14))
+        if header:
+            lines.append(f"{header[:12]:<13}|")
+        for label, i in rows:
+            r = t.iloc[i]
+            lines.append(f"{label[-12:]:>12} |{fmt(r['mean'])}{fmt(r['sd'], 12)}"
+                         f"{fmt(r['mcse'])}{fmt(r['median'], 11)}{fmt(r['lower'], 12)}"
+                         f"{fmt(r['upper'], 12)}")
+    lines.append(dash)
+    return lines
+
+
+def _priors(res) -> list[str]:
+    layout = res.model.layout
+    lines = ["Model summary", "-" * LINE, "Priors:"]
+    for name, prior in layout.priors:
+        ref = "{" + name + (",m}" if name.startswith("Sigma_") else "}")
+        lines.append(f"  {ref:>28} ~ {prior.text()}")
+    lines.append("-" * LINE)
+    return lines
+
+
+def render(res) -> str:
+    lines = _priors(res) + [""] + _header(res) + [""] + _table(res)
+    notes = list(res.design.glm.notes) if res.design.glm is not None else []
+    lines += [f"Note: {n}" for n in notes + res.notes]
+    if not np.isfinite(res.max_rhat):
+        lines.append("Note: R-hat needs two or more chains.")
+    return "\n".join(lines)

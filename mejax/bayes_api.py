@@ -1,0 +1,71 @@
+"""``mejax.bayes``: Bayesian multilevel models from a formula or a Stata command line.
+
+The model is built by the same front ends as the maximum-likelihood fits
+(:func:`mejax.api.formula_design`, :func:`mejax.api.stata_design`); the
+sampling lives in :mod:`mejax.bayes`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .api import formula_design, stata_design
+from .bayes import BayesResult, sample_design, settings_from
+from .bayes.prefix import WRAPPABLE, is_bayes_prefix, parse_prefix
+from .errors import SpecError
+
+
+def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: str | None = None,
+          priors: dict | None = None, chains: int = 4, draws: int = 1000, warmup: int = 1000,
+          thinning: int = 1, seed: int = 0, level: float = 95.0, target_accept: float = 0.8,
+          initial: dict | None = None, normalprior: float | None = None,
+          igammaprior: tuple[float, float] | None = None, iwishartprior: float | None = None,
+          progress: bool | None = None, trials=None, offset: str | None = None,
+          exposure: str | None = None, dispersion: str | None = None,
+          covariance=None) -> BayesResult:
+    """Sample the posterior of a multilevel model with NUTS.
+
+    ``model`` is an lme4-style formula (``"y ~ x + (1 | g)"``; a linear model, or
+    a GLMM with ``family=`` and ``link=`` as :func:`mejax.meglm` takes them), a
+    Stata command (``"melogit y x || id:"``) or a whole ``bayes, ...: command``
+    line. ``priors`` maps Stata's parameter references to priors:
+    ``{"{y:x1}": "normal(0, 100)", "{var_U0}": "igamma(1, 1)", "{y:}": "t(0, 1, 3)"}``;
+    everything else gets Stata's defaults (normal(0, 10000) coefficients,
+    igamma(0.01, 0.01) variances, iwishart(d+1, I(d)) unstructured covariances),
+    changed by ``normalprior`` (sd), ``igammaprior`` and ``iwishartprior``.
+    ``chains`` chains of ``draws`` kept draws after ``warmup`` adaptation steps,
+    every ``thinning``-th transition, all chains in one compiled call.
+    """
+    if not isinstance(model, str):
+        raise SpecError("model must be a formula such as 'y ~ x + (1 | g)' or a Stata "
+                        "command such as 'mixed y x || id:'")
+    text = model.strip()
+    settings = {"chains": chains, "draws": draws, "warmup": warmup, "thinning": thinning,
+                "seed": seed}
+    defaults = {"normal_sd": normalprior, "igamma": igammaprior, "iwishart_df": iwishartprior}
+    chosen = dict(priors or {})
+    if is_bayes_prefix(text):
+        prefix = parse_prefix(text)
+        text, level = prefix.command, prefix.level
+        settings.update(prefix.settings)
+        chosen = {**prefix.priors, **chosen}
+        initial = {**prefix.initial, **(initial or {})}
+        defaults = {"normal_sd": prefix.default_normal_sd or normalprior,
+                    "igamma": prefix.default_igamma or igammaprior,
+                    "iwishart_df": prefix.default_iwishart_df or iwishartprior}
+    if "~" in text:
+        design = formula_design(text, data, family, link, trials=trials, offset=offset,
+                                exposure=exposure, dispersion=dispersion, covariance=covariance)
+    else:
+        command = text.split()[0] if text.split() else ""
+        if command not in WRAPPABLE:
+            raise SpecError(f"bayes: cannot wrap {command!r}; give a formula 'y ~ x + (1 | g)' "
+                            f"or one of {', '.join(WRAPPABLE)}")
+        if family is not None:
+            raise SpecError("family= is for formulas; a Stata command names its family "
+                            "(melogit, mepoisson, ...)")
+        spec, _, design = stata_design(text, data)
+        level = float(spec.options.get("level", level))
+    sampler = settings_from(target_accept=target_accept, **settings)
+    return sample_design(design, chosen, sampler, level, initial, progress,
+                         {k: v for k, v in defaults.items() if v is not None})
