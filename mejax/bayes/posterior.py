@@ -81,30 +81,36 @@ def log_likelihood_rows(position, arrays: dict, model: BayesModel):
     return family_log_density(model.family, eta, arrays["rows"], position["aux"])
 
 
+def _grouped_log_prior(values, priors: list) -> jnp.ndarray:
+    """Σ log p_i(v_i), one vectorised call per distinct prior (a small traced program)."""
+    total = jnp.zeros(())
+    for prior in dict.fromkeys(priors):
+        index = np.array([i for i, p in enumerate(priors) if p == prior])
+        total += jnp.sum(prior.log_density(values[index]))
+    return total
+
+
 def log_prior(position, model: BayesModel):
     """log priors of the reported parameters + log Jacobians + log N(u; 0, I)."""
     layout = model.layout
     priors = dict(layout.priors)
-    total = sum(jnp.sum(priors[n].log_density(b)) for n, b in
-                zip(layout.coef_names, position["beta"]))
+    total = _grouped_log_prior(position["beta"], [priors[n] for n in layout.coef_names])
     for free, term in zip(position["cov"], layout.terms):
         if term.kind == "unstructured":
             lower = term_factor(free, term)
             total += priors[term.matrix_name].log_density(lower @ lower.T)
             total += _log_abs_det_jacobian(lambda f, t=term: term_reported(f, t), free)
         else:
-            values = jnp.exp(free)
-            for name, v in zip(term.reported_names(), values):
-                total += priors[name].log_density(v)
+            total += _grouped_log_prior(jnp.exp(free), [priors[n] for n in
+                                                        term.reported_names()])
             total += jnp.sum(free)
     if layout.sigma2_name:
         total += priors[layout.sigma2_name].log_density(jnp.exp(position["log_sigma2"][0]))
         total += position["log_sigma2"][0]
     if layout.aux_names:
         aux = position["aux"]
-        values = model.family.aux_reported(aux)
-        for name, v in zip(layout.aux_names, values):
-            total += priors[name].log_density(v)
+        total += _grouped_log_prior(model.family.aux_reported(aux),
+                                    [priors[n] for n in layout.aux_names])
         total += _log_abs_det_jacobian(model.family.aux_reported, aux)
     for u in position["u"]:
         total += -0.5 * jnp.sum(u**2) - 0.5 * u.size * LOG_2PI

@@ -134,7 +134,7 @@ class BayesResult:
                 effects[name] = b[..., j]
         stats = {"diverging": self.records["divergent"], "acceptance_rate": self.records["accept"],
                  "n_steps": self.records["steps"], "tree_depth": self.records["depth"],
-                 "log_likelihood": self.records["loglik"]}
+                 "loglik": self.records["loglik"]}
         extra = az.from_dict(posterior=effects, sample_stats=stats,
                              dims={n: [f"{n}_level"] for n in effects})
         idata.posterior = idata.posterior.merge(extra.posterior)

@@ -1,7 +1,8 @@
 """NUTS with Stan's window adaptation (blackjax), every chain vmapped in one compiled call.
 
-Warm-up is one call; the draws follow in chunks of one compiled call each, so
-a progress bar can move between them and the same program serves every chunk.
+Warm-up and the first draws are one compiled call; long runs continue in
+chunks of one compiled call each (the same program for every chunk), so a
+progress bar can move between them.
 Each kept draw records the position (β, covariance parameters, aux, the
 non-centred effects u), its log likelihood, whether the transition diverged,
 its acceptance rate and tree size.
@@ -43,18 +44,46 @@ def _logdensity(model: BayesModel, arrays):
     return lambda position: log_posterior(position, arrays, model)
 
 
-@partial(jax.jit, static_argnames=("model", "settings"))
-def warm_up(keys, positions, arrays, model: BayesModel, settings: Settings):
-    """Window adaptation of every chain (vmapped): final states, step sizes and mass matrices."""
+def _adapt(key, position, logdensity, settings: Settings):
+    """Window adaptation of one chain: its final state, step size and inverse mass matrix."""
+    adapt = blackjax.window_adaptation(
+        blackjax.nuts, logdensity, target_acceptance_rate=settings.target_accept,
+        adaptation_info_fn=get_filter_adapt_info_fn(),
+        max_num_doublings=settings.max_tree_depth)
+    (state, params), _ = adapt.run(key, position, num_steps=settings.warmup)
+    return state, params["step_size"], params["inverse_mass_matrix"]
+
+
+def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
+           settings: Settings, n_draws: int):
+    """``n_draws`` kept draws of one chain, ``thinning`` NUTS transitions each."""
+    kernel = blackjax.nuts(logdensity, step_size, imm, max_num_doublings=settings.max_tree_depth)
+
+    def keep(state, key):
+        info = None
+        for i in range(settings.thinning):
+            state, info = kernel.step(jax.random.fold_in(key, i), state)
+        loglik = jnp.sum(log_likelihood_rows(state.position, arrays, model))
+        return state, {"position": state.position, "loglik": loglik,
+                       "divergent": info.is_divergent, "accept": info.acceptance_rate,
+                       "steps": info.num_integration_steps,
+                       "depth": info.num_trajectory_expansions}
+
+    return jax.lax.scan(keep, state, jax.random.split(key, n_draws))
+
+
+@partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
+def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Settings,
+                     n_draws: int):
+    """Adapt every chain, then its first ``n_draws`` draws: one compiled call, chains vmapped."""
     logdensity = _logdensity(model, arrays)
 
     def one(key, position):
-        adapt = blackjax.window_adaptation(
-            blackjax.nuts, logdensity, target_acceptance_rate=settings.target_accept,
-            adaptation_info_fn=get_filter_adapt_info_fn(),
-            max_num_doublings=settings.max_tree_depth)
-        (state, params), _ = adapt.run(key, position, num_steps=settings.warmup)
-        return state, params["step_size"], params["inverse_mass_matrix"]
+        k_warm, k_draw = jax.random.split(key)
+        state, step_size, imm = _adapt(k_warm, position, logdensity, settings)
+        state, records = _draws(k_draw, state, step_size, imm, logdensity, arrays, model,
+                                settings, n_draws)
+        return state, step_size, imm, records
 
     return jax.vmap(one)(keys, positions)
 
@@ -62,32 +91,11 @@ def warm_up(keys, positions, arrays, model: BayesModel, settings: Settings):
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
 def draw_chunk(keys, states, step_sizes, inverse_mass, arrays, model: BayesModel,
                settings: Settings, n_draws: int):
-    """``n_draws`` kept draws of every chain (vmapped), ``thinning`` transitions each."""
+    """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run."""
     logdensity = _logdensity(model, arrays)
 
     def one(key, state, step_size, imm):
-        kernel = blackjax.nuts(logdensity, step_size, imm,
-                               max_num_doublings=settings.max_tree_depth)
-
-        def transition(carry, key):
-            state, _ = carry
-            state, info = kernel.step(key, state)
-            return (state, info), None
-
-        def keep(state, key):
-            first = kernel.step(jax.random.fold_in(key, 0), state)
-            keys = jax.random.split(key, settings.thinning - 1) if settings.thinning > 1 else None
-            if keys is None:
-                state, info = first
-            else:
-                (state, info), _ = jax.lax.scan(transition, first, keys)
-            loglik = jnp.sum(log_likelihood_rows(state.position, arrays, model))
-            record = {"position": state.position, "loglik": loglik,
-                      "divergent": info.is_divergent, "accept": info.acceptance_rate,
-                      "steps": info.num_integration_steps, "depth": info.num_trajectory_expansions}
-            return state, record
-
-        return jax.lax.scan(keep, state, jax.random.split(key, n_draws))
+        return _draws(key, state, step_size, imm, logdensity, arrays, model, settings, n_draws)
 
     return jax.vmap(one)(keys, states, step_sizes, inverse_mass)
 
@@ -107,26 +115,26 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
 
     rng = np.random.default_rng(settings.seed)
     key = jax.random.key(settings.seed)
-    k_warm, k_draw = jax.random.split(key)
     positions = jittered_starts(start, settings.chains, rng)
     arrays = jax.tree.map(jnp.asarray, arrays)
-    t0 = time.perf_counter()
-    states, step_sizes, imm = warm_up(jax.random.split(k_warm, settings.chains), positions,
-                                      arrays, model, settings)
-    jax.block_until_ready(states)
-    warmup_s = time.perf_counter() - t0
+    # one call adapts and draws when the run is short; long runs continue in chunks
     per_chunk = max(1, min(settings.draws, STEPS_PER_CHUNK // settings.thinning))
     n_chunks = math.ceil(settings.draws / per_chunk)
     show = (n_chunks > 2) if progress is None else progress
-    records = []
+    t0 = time.perf_counter()
+    keys = jax.random.split(key, settings.chains)
+    states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, settings,
+                                                      per_chunk)
+    records = [jax.tree.map(np.asarray, first)]
+    first_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    for i in tqdm(range(n_chunks), desc="MCMC draws", unit="chunk", disable=not show):
-        keys = jax.random.split(jax.random.fold_in(k_draw, i), settings.chains)
+    for i in tqdm(range(1, n_chunks), desc="MCMC draws", unit="chunk", disable=not show):
+        keys = jax.random.split(jax.random.fold_in(key, i), settings.chains)
         states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, settings,
                                  per_chunk)
         records.append(jax.tree.map(np.asarray, rec))
-    sampling_s = time.perf_counter() - t1
+    more_s = time.perf_counter() - t1
     stacked = jax.tree.map(lambda *r: np.concatenate(r, axis=1)[:, : settings.draws], *records)
-    info = {"warmup_s": warmup_s, "sampling_s": sampling_s,
+    info = {"first_call_s": first_s, "later_calls_s": more_s,
             "step_size": np.asarray(step_sizes), "chunks": n_chunks}
     return stacked, info

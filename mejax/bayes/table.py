@@ -109,3 +109,23 @@ def render(res) -> str:
     if not np.isfinite(res.max_rhat):
         lines.append("Note: R-hat needs two or more chains.")
     return "\n".join(lines)
+
+
+def render_columns(res, frame, title: str, names: list[str] | None = None) -> str:
+    """A Stata table of ``frame``'s columns for every (or the named) parameter, by equation."""
+    dash = "-" * (14 + 13 * len(frame.columns))
+    lines = [title, "", dash, f"{'':<13}|" + "".join(f"{c:>13}" for c in frame.columns),
+             "-" * 13 + "+" + "-" * (len(dash) - 14)]
+    wanted = None if names is None else set(names)
+    for header, rows in _sections(res):
+        rows = [(label, i) for label, i in rows
+                if wanted is None or res.names[i] in wanted]
+        if not rows:
+            continue
+        if header:
+            lines.append(f"{header[:12]:<13}|")
+        for label, i in rows:
+            values = frame.iloc[i]
+            lines.append(f"{label[-12:]:>12} |" + "".join(fmt(float(v), 13) for v in values))
+    lines.append(dash)
+    return "\n".join(lines)
