@@ -226,9 +226,14 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     sampling weights ``[pw=w]`` with ``pweight()`` at higher levels and ``pwscale()``,
     ``vce(robust)`` and ``vce(cluster var)``. A ``svy:`` prefix (or ``survey=``, a
     svyset specification) fits with the survey design's weights and linearized variance.
+    The ``bayes[, options]:`` prefix samples the model's posterior (:func:`mejax.bayes`).
     """
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
+    if re.match(r"^\s*bayes\s*[,:]", command):
+        from .bayes_api import bayes  # the bayes: prefix (bayes_api builds on this module)
+
+        return bayes(command, data)
     command, survey, subpop = svy_prefix(command, survey, subpop)
     command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)

@@ -25,6 +25,8 @@ from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
 from .spec.survey import SurveyDesign, parse_svyset
+from .stata_bayes import bayesstats, bayestest
+from .stata_bayes import graph as bayes_graph
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
@@ -59,6 +61,8 @@ _ABBREVIATIONS = {
     "generate": "g", "replace": "replace", "keep": "keep", "drop": "drop", "sort": "so",
     "rename": "ren", "list": "l", "summarize": "su", "tabulate": "ta", "count": "cou",
     "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy",
+    "bayes": "bayes", "bayesstats": "bayesstats", "bayestest": "bayestest",
+    "bayesgraph": "bayesgraph",
 }
 _ABBREVIATIONS.update({cmd: cmd for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
 _ESTIMATION = {"mixed", "xtmixed", *GLMM_COMMANDS}
@@ -551,6 +555,22 @@ class StataSession(DataCommands):
 
     def _cmd_display(self, rest: str, line: str):
         return _display(rest, self.context())
+
+    # ---- Bayesian estimation (mejax/stata_bayes.py) ---------------------------------------
+    def _cmd_bayes(self, rest: str, line: str):
+        self.results = stata(line, self.data)
+        return self.results.summary()
+
+    def _cmd_bayesstats(self, rest: str, line: str):
+        return bayesstats(self._need_results("bayesstats"), rest)
+
+    def _cmd_bayestest(self, rest: str, line: str):
+        return bayestest(self.results, rest, self.stored)
+
+    def _cmd_bayesgraph(self, rest: str, line: str):
+        figure = bayes_graph(self._need_results("bayesgraph"), rest)
+        self.figures += figure if isinstance(figure, list) else [figure]
+        return f"(figure {len(self.figures)} created; see session.figures)"
 
 
 # ---- small parsing helpers -------------------------------------------------------------------

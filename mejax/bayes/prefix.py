@@ -86,6 +86,8 @@ def parse_prefix(line: str) -> Prefix:
         raise SpecError("the bayes prefix needs a colon before the command: "
                         "'bayes: mixed y x || id:' or 'bayes, nchains(4): melogit y x || id:'")
     head, command = rest[:colon].strip(), rest[colon + 1:].strip()
+    if head and head.split()[0] in WRAPPABLE:
+        raise SpecError(f"the bayes prefix needs a colon before the command: 'bayes: {rest}'")
     if head and not head.startswith(","):
         raise SpecError(f"cannot read {head!r} after bayes; options follow a comma: "
                         "'bayes, mcmcsize(2000): ...'")
