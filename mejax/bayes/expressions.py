@@ -37,6 +37,8 @@ def evaluate_condition(condition: str, lookup: Callable[[str], np.ndarray]) -> n
 
     text = re.sub(r"\{([^{}]+)\}", name, str(condition)).replace("!=", " != ")
     text = re.sub(r"!(?!=)", " not ", text)
+    # Stata's & and | bind looser than comparisons, as Python's and/or do
+    text = re.sub(r"\|\|?", " or ", re.sub(r"&&?", " and ", text))
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:

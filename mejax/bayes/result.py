@@ -189,7 +189,7 @@ class BayesResult:
             position["log_sigma2"] = np.log(mean[offset: offset + 1])
             offset += 1
         aux = np.asarray(self.records["position"]["aux"])
-        position["aux"] = aux.reshape(-1, aux.shape[-1]).mean(axis=0)
+        position["aux"] = aux.reshape(-1, aux.shape[-1]).mean(axis=0) if aux.size else aux[0, 0]
         return jax.tree.map(jnp.asarray, position)
 
     def ic(self) -> pd.DataFrame:
@@ -233,7 +233,7 @@ class BayesResult:
         picks = np.arange(chains * draws)
         if n is not None and n < picks.size:
             picks = np.sort(rng.choice(picks, n, replace=False))
-        positions = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[picks],
+        positions = jax.tree.map(lambda a: a.reshape(chains * draws, *a.shape[2:])[picks],
                                  self.records["position"])
         eta = np.asarray(jax.jit(jax.vmap(lambda p: linear_predictor(p, self.arrays,
                                                                       self.model)))(positions))
