@@ -17,6 +17,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln, multigammaln
+from scipy import stats
 
 from ..errors import SpecError
 
@@ -50,6 +51,14 @@ class Prior:
         """Stata's spelling, for the model summary."""
         raise NotImplementedError
 
+    def scipy(self):
+        """The same distribution as a frozen scipy.stats one (host side; proper priors only)."""
+        raise SpecError(f"prior {self.text()} cannot be simulated")
+
+    def sample(self, rng: np.random.Generator, size) -> np.ndarray:
+        """Draws from the prior (simulation-based calibration, prior predictive checks)."""
+        return self.scipy().rvs(size=size, random_state=rng)
+
     def fits(self, kind: str) -> bool:
         """Whether the prior can sit on a parameter of ``kind`` ("real", "positive", "matrix")."""
         if self.support == "matrix" or kind == "matrix":
@@ -75,6 +84,9 @@ class Normal(Prior):
     def log_density(self, x):
         return -0.5 * (LOG_2PI + jnp.log(self.var) + (x - self.mean) ** 2 / self.var)
 
+    def scipy(self):
+        return stats.norm(self.mean, np.sqrt(self.var))
+
     def text(self):
         return f"normal({_g(self.mean)},{_g(self.var)})"
 
@@ -95,6 +107,9 @@ class StudentT(Prior):
         return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * jnp.log(nu * np.pi * self.var)
                 - (nu + 1) / 2 * jnp.log1p(z2 / nu))
 
+    def scipy(self):
+        return stats.t(self.df, self.mean, np.sqrt(self.var))
+
     def text(self):
         return f"t({_g(self.mean)},{_g(self.var)},{_g(self.df)})"
 
@@ -111,6 +126,9 @@ class Cauchy(Prior):
 
     def log_density(self, x):
         return -jnp.log(np.pi * self.scale) - jnp.log1p(((x - self.loc) / self.scale) ** 2)
+
+    def scipy(self):
+        return stats.cauchy(self.loc, self.scale)
 
     def text(self):
         return f"cauchy({_g(self.loc)},{_g(self.scale)})"
@@ -136,6 +154,9 @@ class Uniform(Prior):
         inside = (x >= self.lower) & (x <= self.upper)
         return jnp.where(inside, -np.log(self.upper - self.lower), -jnp.inf)
 
+    def scipy(self):
+        return stats.uniform(self.lower, self.upper - self.lower)
+
     def text(self):
         return f"uniform({_g(self.lower)},{_g(self.upper)})"
 
@@ -153,6 +174,9 @@ class InverseGamma(Prior):
     def log_density(self, x):
         a, b = self.shape, self.scale
         return a * np.log(b) - gammaln(a) - (a + 1) * jnp.log(x) - b / x
+
+    def scipy(self):
+        return stats.invgamma(self.shape, scale=self.scale)
 
     def text(self):
         return f"igamma({_g(self.shape)},{_g(self.scale)})"
@@ -172,6 +196,9 @@ class Gamma(Prior):
         a, b = self.shape, self.scale
         return -gammaln(a) - a * np.log(b) + (a - 1) * jnp.log(x) - x / b
 
+    def scipy(self):
+        return stats.gamma(self.shape, scale=self.scale)
+
     def text(self):
         return f"gamma({_g(self.shape)},{_g(self.scale)})"
 
@@ -187,6 +214,9 @@ class Exponential(Prior):
 
     def log_density(self, x):
         return -np.log(self.mean) - x / self.mean
+
+    def scipy(self):
+        return stats.expon(scale=self.mean)
 
     def text(self):
         return f"exponential({_g(self.mean)})"
@@ -206,6 +236,9 @@ class LogNormal(Prior):
     def log_density(self, x):
         lx = jnp.log(x)
         return -0.5 * (LOG_2PI + np.log(self.var) + (lx - self.mean) ** 2 / self.var) - lx
+
+    def scipy(self):
+        return stats.lognorm(np.sqrt(self.var), scale=np.exp(self.mean))
 
     def text(self):
         return f"lognormal({_g(self.mean)},{_g(self.var)})"
@@ -277,6 +310,9 @@ class InverseWishart(Prior):
         inv_s = jnp.linalg.solve(sigma, jnp.asarray(s))
         return (0.5 * nu * np.linalg.slogdet(s)[1] - 0.5 * nu * d * np.log(2)
                 - multigammaln(nu / 2, d) - 0.5 * (nu + d + 1) * logdet - 0.5 * jnp.trace(inv_s))
+
+    def scipy(self):
+        return stats.invwishart(self.df, self.scale_matrix())
 
     def text(self):
         scale = f"I({self.dim})" if not self.scale else "S"
