@@ -60,7 +60,7 @@ class BayesResult:
         max_rhat = self.max_rhat
         if np.isfinite(max_rhat) and max_rhat > RHAT_LIMIT:
             worst = self.table["rhat"].idxmax()
-            self.notes.append(f"max R-hat {max_rhat:.3f} > {RHAT_LIMIT} ({_brace(worst)}): the "
+            self.notes.append(f"max R-hat {max_rhat:.3f} > {RHAT_LIMIT} ({worst}): the "
                               "chains have not converged; sample longer")
         for note in self.notes:
             warnings.warn(note, BayesWarning, stacklevel=4)

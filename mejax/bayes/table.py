@@ -13,7 +13,7 @@ def _num(x, width=10) -> str:
 
 def _pair(left: str, label: str, value: str) -> str:
     if not value.strip():
-        return f"{left:<49}{label}".rstrip()
+        return f"{left:<45}{label}".rstrip()
     return f"{left:<45}{label:<21}= {value}"
 
 
