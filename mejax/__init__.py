@@ -19,9 +19,9 @@ from .api import (  # noqa: E402
 )
 from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult  # noqa: E402
+from .batch_api import fit_batch  # noqa: E402
 from .bayes import BayesResult, BayesWarning  # noqa: E402
 from .bayes import priors as priors  # noqa: E402
-from .batch_api import fit_batch  # noqa: E402
 from .bayes_api import bayes  # noqa: E402  (the function shadows the package's name)
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
