@@ -4,7 +4,12 @@ from ._config import configure as _configure
 
 _configure()
 
-from . import datasets, functional  # noqa: E402
+from . import (  # noqa: E402
+    bayes,  # callable: mejax.bayes(model, data, ...) (mejax/bayes/__init__.py)
+    bayes_api,  # noqa: E402, F401  (registers the front end of mejax.bayes(...))
+    datasets,
+    functional,
+)
 from .api import (  # noqa: E402
     mecloglog,
     meglm,
@@ -21,8 +26,6 @@ from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult  # noqa: E402
 from .batch_api import fit_batch  # noqa: E402
 from .bayes import BayesResult, BayesWarning  # noqa: E402
-from .bayes import priors as priors  # noqa: E402
-from .bayes_api import bayes  # noqa: E402  (the function shadows the package's name)
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402
@@ -39,5 +42,5 @@ __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meolo
            "SpecError", "DataError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
-           "BayesWarning", "priors"]
+           "BayesWarning"]
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .api import formula_design, stata_design
-from .bayes import BayesResult, sample_design, settings_from
+from .bayes import BayesResult, sample_design, set_front_end, settings_from
 from .bayes.prefix import WRAPPABLE, is_bayes_prefix, parse_prefix
 from .errors import SpecError
 
@@ -69,3 +69,6 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
     sampler = settings_from(target_accept=target_accept, **settings)
     return sample_design(design, chosen, sampler, level, initial, progress,
                          {k: v for k, v in defaults.items() if v is not None})
+
+
+set_front_end(bayes)
