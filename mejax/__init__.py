@@ -5,8 +5,6 @@ from ._config import configure as _configure
 _configure()
 
 from . import (  # noqa: E402
-    bayes,  # callable: mejax.bayes(model, data, ...) (mejax/bayes/__init__.py)
-    bayes_api,  # noqa: E402, F401  (registers the front end of mejax.bayes(...))
     datasets,
     functional,
 )
@@ -25,7 +23,6 @@ from .api import (  # noqa: E402
 from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult  # noqa: E402
 from .batch_api import fit_batch  # noqa: E402
-from .bayes import BayesResult, BayesWarning  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402
@@ -44,3 +41,17 @@ __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meolo
            "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
            "BayesWarning"]
 __version__ = "0.1.0"
+
+# mejax.bayes (callable: mejax.bayes(model, data, ...)), BayesResult and BayesWarning load on
+# first use: the sampler stack (blackjax, ArviZ) would add seconds to every import of mejax
+_BAYES_NAMES = ("bayes", "BayesResult", "BayesWarning")
+
+
+def __getattr__(name: str):
+    if name in _BAYES_NAMES:
+        import importlib
+
+        module = importlib.import_module(".bayes", __name__)
+        importlib.import_module(".bayes_api", __name__)  # registers mejax.bayes(...)
+        return module if name == "bayes" else getattr(module, name)
+    raise AttributeError(f"module 'mejax' has no attribute {name!r}")

@@ -25,8 +25,6 @@ from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
 from .spec.survey import SurveyDesign, parse_svyset
-from .stata_bayes import bayesstats, bayestest
-from .stata_bayes import graph as bayes_graph
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
@@ -561,13 +559,17 @@ class StataSession(DataCommands):
         self.results = stata(line, self.data)
         return self.results.summary()
 
+    # imported when first used: the sampler stack (blackjax, ArviZ) costs seconds at start-up
     def _cmd_bayesstats(self, rest: str, line: str):
+        from .stata_bayes import bayesstats
         return bayesstats(self._need_results("bayesstats"), rest)
 
     def _cmd_bayestest(self, rest: str, line: str):
+        from .stata_bayes import bayestest
         return bayestest(self.results, rest, self.stored)
 
     def _cmd_bayesgraph(self, rest: str, line: str):
+        from .stata_bayes import graph as bayes_graph
         figure = bayes_graph(self._need_results("bayesgraph"), rest)
         self.figures += figure if isinstance(figure, list) else [figure]
         return f"(figure {len(self.figures)} created; see session.figures)"

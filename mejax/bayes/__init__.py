@@ -13,6 +13,7 @@ and the other modules stay importable.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 
@@ -35,8 +36,8 @@ class _CallableModule(types.ModuleType):
     front_end = None
 
     def __call__(self, *args, **kwargs):
-        if self.front_end is None:
-            raise RuntimeError("import mejax first: mejax.bayes(...) is registered by mejax")
+        if self.front_end is None:  # imported as mejax.bayes.<module> before mejax.bayes
+            importlib.import_module("mejax.bayes_api")  # registers itself
         return self.front_end(*args, **kwargs)
 
 
