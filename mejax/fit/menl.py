@@ -201,4 +201,5 @@ def _check_start(design: NonlinearDesign) -> None:
         rows = ", ".join(map(str, design.frame.index[bad[:10]].tolist()))
         more = f" and {bad.size - 10} more" if bad.size > 10 else ""
         raise DataError(f"the mean is not finite at the starting values in rows {rows}{more}; "
-                        "give other starting values or check those rows")
+                        "give other starting values (fixed=, or initial() in Stata's syntax) or "
+                        "check those rows")
