@@ -25,6 +25,7 @@ in nlme and Stata. The whole iteration is one compiled, vmappable call
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -310,3 +311,18 @@ def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStruct
     cov = jnp.linalg.pinv(-hess)
     jac = jax.jacfwd(variance_parameters)(params, model)
     return variance_parameters(params, model), jac @ cov @ jac.T, fitted
+
+
+@partial(jax.jit, static_argnums=(6,))
+def fit_lindstrom_bates_batch(beta0, us0, theta0, vpar0, arrays: NonlinearData, ys,
+                              model: NonlinearStructure) -> LbFit:
+    """:func:`fit_lindstrom_bates` for every response in the rows of ``ys`` (one vmapped,
+    compiled call; each fit keeps its own convergence flag). REML as there: ML here, then
+    :func:`restricted_fit` per fit."""
+    def one(y):
+        data = arrays._replace(y=y)
+        fit = fit_lindstrom_bates.__wrapped__(beta0, us0, theta0, vpar0, data,
+                                              dataclasses.replace(model, reml=False))
+        return restricted_fit.__wrapped__(fit, data, model) if model.reml else fit
+
+    return jax.vmap(one)(ys)
