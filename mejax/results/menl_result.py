@@ -29,6 +29,8 @@ class MenlResult(FittedModel):
 
     df = None  # no small-sample degrees of freedom (post-estimation reads these)
     small_sample = None
+    pseudo = False  # a likelihood (no weights): lrtest applies
+    survey = None
 
     def __init__(self, design: NonlinearDesign, fit: LbFit, level: float = 95.0,
                  options: dict | None = None):
