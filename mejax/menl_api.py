@@ -13,6 +13,7 @@ from .cov.variance import Constant, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
 from .fit.menl import build_nonlinear
+from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
 from .models.menl_expression import ExpressionMean
 from .results.menl_result import MenlResult
@@ -26,7 +27,8 @@ __all__ = ["menl"]
 def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
          fixed: dict | None = None, random: dict | None = None, covariance: dict | None = None,
          resvariance: str | VarianceFunction | None = None, reml: bool = False,
-         level: float = 95.0, columns: list[str] | None = None) -> MenlResult:
+         level: float = 95.0, columns: list[str] | None = None,
+         method: str = "linearization") -> MenlResult:
     """Fit a nonlinear mixed model by Lindstrom–Bates (nlme's and Stata's ``menl`` algorithm).
 
     ``mean`` is Stata's menl specification as text (``"weight = {phi1:}/(1+exp(-(Time-{b2})
@@ -41,11 +43,14 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
     ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"`` or a
     :class:`mejax.cov.variance.VarianceFunction`. With text, keyword arguments add to
-    (and override) what the text says.
+    (and override) what the text says. ``method="laplace"`` (Stata syntax:
+    ``intmethod(laplace)``) maximises the Laplace approximation of the marginal likelihood
+    (lme4's ``nlmer``; exact when the mean is linear in the effects) instead of the
+    linearised one.
     """
     if isinstance(mean, str):
         return _menl_text(mean, data, response, fixed, random, covariance, resvariance, reml,
-                          level)
+                          level, method)
     if not callable(mean):
         raise SpecError("mean must be Stata's menl syntax (text) or a JAX function "
                         "mean(params, data)")
@@ -55,11 +60,11 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     _check_level(level)
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
                              covariance, variance, reml, columns)
-    return fit_design(design, level)
+    return fit_design(design, level, method=method)
 
 
 def _menl_text(text: str, data, response, fixed, random, covariance, resvariance, reml,
-               level) -> MenlResult:
+               level, method) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
@@ -83,8 +88,9 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                              as_variance(resvariance if resvariance is not None
                                          else spec.resvariance),
                              bool(reml or spec.reml), spec.variables)
-    return fit_design(design, level, {"command": "menl " + text.strip().removeprefix("menl")
-                                      .strip()})
+    command = "menl " + text.strip().removeprefix("menl").strip()
+    return fit_design(design, level, {"command": command},
+                      spec.method if method == "linearization" else method)
 
 
 def _check_variables(spec, data: pd.DataFrame) -> None:
@@ -98,21 +104,46 @@ def _check_variables(spec, data: pd.DataFrame) -> None:
                             "encode it (for example a 0/1 indicator)")
 
 
-def fit_design(design, level: float, options: dict | None = None) -> MenlResult:
+def fit_design(design, level: float, options: dict | None = None,
+               method: str = "linearization") -> MenlResult:
     model = design.model
+    _check_method(method, design)
     us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
     theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures])
     vpar0 = jnp.asarray(model.variance.init(), float)
     ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
     fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
                               ml_model)
+    variance = None
     if model.reml:
         fit = restricted_fit(fit, design.arrays, model)
-    result = MenlResult(design, fit, level, options)
+    elif method == "laplace":
+        fit, params, cov = fit_laplace(fit, design.arrays, model)
+        variance = laplace_variance(params, cov, model)
+    result = MenlResult(design, fit, level, options, method, variance)
     if not result.converged:
-        warnings.warn(f"menl: Lindstrom-Bates iterations did not converge "
-                      f"({result.iterations} iterations)", ConvergenceWarning, stacklevel=3)
+        what = "Laplace optimisation" if method == "laplace" else "Lindstrom-Bates iterations"
+        warnings.warn(f"menl: {what} did not converge ({result.iterations} iterations)",
+                      ConvergenceWarning, stacklevel=3)
     return result
+
+
+def _check_method(method: str, design) -> None:
+    if method not in ("linearization", "laplace"):
+        raise SpecError(f"method={method!r}: use 'linearization' (Lindstrom-Bates, as nlme and "
+                        "Stata) or 'laplace'")
+    if method != "laplace":
+        return
+    model = design.model
+    if model.reml:
+        raise SpecError("REML is defined for the linearization; the Laplace likelihood is ML")
+    if len(model.effects) != 1:
+        raise SpecError("the Laplace likelihood is available for one level of random effects "
+                        "yet; use the linearization for nested levels")
+    if model.variance.covariate == "_yhat":
+        raise SpecError("the Laplace likelihood with a variance function of the fitted mean "
+                        "(_yhat) is not available yet; use a data variable or the "
+                        "linearization")
 
 
 def as_variance(spec) -> VarianceFunction:

@@ -33,8 +33,11 @@ class MenlResult(FittedModel):
     survey = None
 
     def __init__(self, design: NonlinearDesign, fit: LbFit, level: float = 95.0,
-                 options: dict | None = None):
+                 options: dict | None = None, method: str = "linearization",
+                 variance: tuple | None = None):
         self.design = design
+        self.method_name = method  # "linearization" (Lindstrom-Bates) or "laplace"
+        self._given_variance = None if variance is None else tuple(map(np.asarray, variance))
         self._fit = jax.tree_util.tree_map(np.asarray, fit)
         self.reml = design.model.reml
         self.level = float(level)
@@ -87,8 +90,12 @@ class MenlResult(FittedModel):
 
     @cached_property
     def _variance(self):
-        values, cov, fitted = variance_inference(self._fit, self.design.arrays, self.design.model)
-        return np.asarray(values), np.asarray(cov), np.asarray(fitted)
+        """Reported variance parameters and their covariance: the Laplace fit's own, or the
+        linearised model's information at the Lindstrom-Bates fixed point."""
+        if self._given_variance is not None:
+            return self._given_variance
+        values, cov, _ = variance_inference(self._fit, self.design.arrays, self.design.model)
+        return np.asarray(values), np.asarray(cov)
 
     @property
     def _z(self) -> float:
@@ -97,7 +104,7 @@ class MenlResult(FittedModel):
     @cached_property
     def varcomp(self) -> pd.DataFrame:
         """Variance parameters: group, var1, var2, estimate, std_err, lower, upper."""
-        values, cov, _ = self._variance
+        values, cov = self._variance
         se = np.sqrt(np.maximum(np.diag(cov), 0.0))
         model = self.design.model
         rows, k = [], 0
@@ -137,8 +144,8 @@ class MenlResult(FittedModel):
     def notes(self) -> list[str]:
         out = []
         if not self.converged:
-            out.append(f"convergence not achieved after {self.iterations} Lindstrom-Bates "
-                       "iterations")
+            what = "BFGS (Laplace)" if self.method_name == "laplace" else "Lindstrom-Bates"
+            out.append(f"convergence not achieved after {self.iterations} {what} iterations")
         if self.n_dropped:
             out.append(f"{self.n_dropped} observations dropped for missing values")
         return out
@@ -279,7 +286,8 @@ def render_menl(res: MenlResult) -> str:
             lines.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
                          f"{g['avg']:>10.1f} {g['max']:>10,}")
         lines.append("-" * 61)
-    lines += ["", "Linearization    : Lindstrom-Bates",
+    lines += ["", "Integration      : Laplace" if res.method_name == "laplace" else
+              "Linearization    : Lindstrom-Bates",
               f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")

@@ -91,6 +91,7 @@ class MenlSpec:
     covariance: dict = field(default_factory=dict)
     resvariance: str | None = None
     reml: bool = False
+    method: str = "linearization"
     level: float = 95.0
     if_exp: str | None = None
     in_range: str | None = None
@@ -472,9 +473,7 @@ def parse_menl(text: str) -> MenlSpec:
 
 
 _NOT_YET = {"rescorrelation": "rescorrelation() is not supported yet (Lindstrom-Bates with "
-            "independent residuals only); use resvariance() for heteroskedasticity",
-            "intmethod": "intmethod() (Laplace, quadrature) is not supported yet; menl fits "
-            "by Lindstrom-Bates linearization"}
+            "independent residuals only); use resvariance() for heteroskedasticity"}
 _IGNORED = {"mle", "nolog", "log", "variance", "stddeviations", "noheader", "notable",
             "nolrtest", "nostderr"}
 
@@ -503,6 +502,12 @@ def _option(spec: MenlSpec, reader: _Reader, define_texts: dict, name: str,
         spec.resvariance = arg
     elif full == "reml":
         spec.reml = True
+    elif full == "intmethod":
+        kind = (arg or "").strip().lower()
+        if kind not in ("laplace", "linearization"):
+            raise SpecError(f"intmethod({arg}): laplace or linearization (adaptive quadrature "
+                            "is not available for menl yet)")
+        spec.method = kind
     elif full == "level":
         spec.level = _number(arg or "", "level()")
     elif full in _NOT_YET:
