@@ -128,3 +128,16 @@ def test_bad_input_is_named_before_fitting(orange_data):
         mejax.menl(lambda p, d: p["b1"] * d["nope"], df, **ORANGE_FN)
     with pytest.raises(mejax.SpecError, match="needs response="):
         mejax.menl(_orange_mean, df, fixed=ORANGE_FN["fixed"], random=ORANGE_FN["random"])
+
+
+def test_refit_batch_reproduces_the_fit(orange):
+    """Two responses in one vmapped call: the data itself gives the fit's estimates again."""
+    y = orange.design.y
+    frame = orange.refit_batch(np.stack([y, 1.01 * y]))
+    assert frame["converged"].all()
+    np.testing.assert_allclose(frame.loc[0, ["b1", "b2", "b3"]].to_numpy(dtype=float),
+                               orange.fixef.to_numpy(), rtol=1e-6)
+    assert frame.loc[0, "loglik"] == pytest.approx(orange.loglik, abs=1e-6)
+    assert frame.loc[1, "b1"] == pytest.approx(1.01 * orange.fixef["b1"], rel=1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        orange.refit_batch(y[None, :-1])
