@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from menl_cases import ORANGE
+from menl_cases import ORANGE, reference
 
 import mejax
 from mejax.spec.menl_syntax import Binary, Effect, Indicator, Named, Param, Var, parse_menl
@@ -107,3 +107,16 @@ def test_session_menl_and_postestimation(session):
         session.run("predict bad, relevel(Plot)")
     with pytest.raises(mejax.SpecError, match="option xb not allowed after menl"):
         session.run("predict bad2, xb")
+
+
+def test_lrtest_of_a_second_random_effect(session):
+    """nlme's anova() of the same two fits: LR chi2(1) = 0.0778, p = 0.7803."""
+    session.run("estimates store one")
+    session.run("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{phi3:})), "
+                "define(phi1: {b1}+{U[Tree]}) define(phi3: {b3}+{V[Tree]}) "
+                "initial(b1 192 b2 728 b3 353)")
+    assert session.results.loglik == pytest.approx(reference("orange_two_ml")["loglik"],
+                                                   abs=1e-3)
+    session.run("estimates store two")
+    out = str(session.run("lrtest two one"))
+    assert "chi2(1) =     0.08" in out and "0.780" in out

@@ -162,3 +162,11 @@ re <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = Or
 cat("REML/ML relative variance:", (VarCorr(re)[1, 1] |> as.numeric()) / re$sigma^2,
     (VarCorr(ml)[1, 1] |> as.numeric()) / ml$sigma^2, " sigma^2 ratio:",
     re$sigma^2 / ml$sigma^2, "N/(N-p):", 35 / 32, "\n")
+
+# a second random effect (on scal) for lrtest against orange_ml: nlme's anova() of the two
+f <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = Orange,
+              fixed = Asym + xmid + scal ~ 1, random = pdDiag(Asym + scal ~ 1), groups = ~Tree,
+              start = c(Asym = 192, xmid = 728, scal = 353), method = "ML")
+save_case("orange_two_ml", f, "orange.csv",
+          list(stata = paste("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{phi3:})),",
+                             "define(phi1: {b1}+{U[Tree]}) define(phi3: {b3}+{V[Tree]})")))
