@@ -81,6 +81,9 @@ def test_variety_slope_with_power_variance():
     check_against_nlme(res, ref, ["Plot"], order=["phi1:_cons", "phi1:variety", "b2", "b3"])
     delta = res.varcomp.set_index("var1").loc["delta", "estimate"]
     assert delta == pytest.approx(ref["varfunc"]["power"], rel=1e-3)
+    text = str(res)  # Stata's layout: the linear combination's rows under its name
+    assert "phi1         |\n     variety |" in text and "       _cons |" in text
+    assert "         /b2 |" in text and "Power _yhat" in text
 
 
 def test_nested_plots_within_years():

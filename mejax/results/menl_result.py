@@ -292,10 +292,7 @@ def render_menl(res: MenlResult) -> str:
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")
     lines += ["-" * LINE, head, "-" * 13 + "+" + "-" * (LINE - 14)]
-    for name, row in res.coef_table.iterrows():
-        lines.append(f"{('/' + name)[:12]:>12} | {fmt(row['coef'])} {fmt(row['std_err'])} "
-                     f"{row['z']:8.2f} {row['p']:8.3f}    {fmt(row['ci_lower'])}  "
-                     f"{fmt(row['ci_upper'])}")
+    lines += _coefficient_rows(res.coef_table)
     lines += ["-" * LINE, "", "-" * LINE,
               f"  Random-effects parameters |   Estimate   Std. err.     [{res.level:g}% conf. "
               "interval]", "-" * 28 + "+" + "-" * (LINE - 29)]
@@ -319,6 +316,33 @@ def render_menl(res: MenlResult) -> str:
     lines.append("-" * LINE)
     lines += [f"Note: {n}." for n in res.notes]
     return "\n".join(lines)
+
+
+def _coefficient_rows(table: pd.DataFrame) -> list[str]:
+    """Stata's rows: each linear combination's coefficients (``phi1:x1``) under its name,
+    then the free parameters as ``/b1``."""
+    def row_text(label: str, row) -> str:
+        return (f"{label[:12]:>12} | {fmt(row['coef'])} {fmt(row['std_err'])} "
+                f"{row['z']:8.2f} {row['p']:8.3f}    {fmt(row['ci_lower'])}  "
+                f"{fmt(row['ci_upper'])}")
+
+    equations: dict[str, list] = {}
+    free = []
+    for name, row in table.iterrows():
+        eq, colon, coef = str(name).partition(":")
+        if colon:
+            equations.setdefault(eq, []).append((coef, row))
+        else:
+            free.append((name, row))
+    lines = []
+    for eq, rows in equations.items():
+        lines.append(f"{eq[:12]:<12} |")
+        lines += [row_text(coef, row) for coef, row in rows]
+        lines.append("-" * 13 + "+" + "-" * (LINE - 14))
+    lines += [row_text("/" + name, row) for name, row in free]
+    if not free and lines:
+        lines.pop()
+    return lines
 
 
 def _vc_line(label: str, r, indent: str = "  ") -> str:
