@@ -12,6 +12,7 @@ from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
+from .menl_api import menl
 from .results.glmm_result import GlmmResult
 from .results.mixed_result import MixedResult
 from .spec.design import build_design
@@ -224,7 +225,8 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted, with
     ``if`` and ``in`` qualifiers after the fixed part (``mixed y x if age > 10 || id:``),
     sampling weights ``[pw=w]`` with ``pweight()`` at higher levels and ``pwscale()``,
-    ``vce(robust)`` and ``vce(cluster var)``. A ``svy:`` prefix (or ``survey=``, a
+    ``vce(robust)`` and ``vce(cluster var)``. ``menl`` (nonlinear models, Stata's
+    substitutable expressions) goes to :func:`mejax.menl`. A ``svy:`` prefix (or ``survey=``, a
     svyset specification) fits with the survey design's weights and linearized variance.
     The ``bayes[, options]:`` prefix samples the model's posterior (:func:`mejax.bayes`).
     """
@@ -234,6 +236,10 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
         from .bayes_api import bayes  # the bayes: prefix (bayes_api builds on this module)
 
         return bayes(command, data)
+    if command.split(maxsplit=1)[:1] == ["menl"]:
+        if survey is not None:
+            raise SpecError("svy: is not available with menl")
+        return menl(command, data)
     command, survey, subpop = svy_prefix(command, survey, subpop)
     command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)

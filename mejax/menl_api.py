@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 
@@ -9,56 +10,140 @@ import jax.numpy as jnp
 import pandas as pd
 
 from .cov.variance import Constant, VarianceFunction, make_variance
-from .errors import SpecError
-from .fit.lindstrom_bates import fit_lindstrom_bates
+from .errors import DataError, SpecError
+from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
 from .fit.menl import build_nonlinear
+from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
+from .models.menl_expression import ExpressionMean
 from .results.menl_result import MenlResult
+from .spec.menl_syntax import parse_menl
+from .stata_expr import ExprContext
+from .stata_syntax import row_mask
 
 __all__ = ["menl"]
 
 
-def menl(mean: Callable, data: pd.DataFrame, *, response: str | None = None,
+def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
          fixed: dict | None = None, random: dict | None = None, covariance: dict | None = None,
          resvariance: str | VarianceFunction | None = None, reml: bool = False,
-         level: float = 95.0, columns: list[str] | None = None) -> MenlResult:
+         level: float = 95.0, columns: list[str] | None = None,
+         method: str = "linearization") -> MenlResult:
     """Fit a nonlinear mixed model by Lindstrom–Bates (nlme's and Stata's ``menl`` algorithm).
 
-    ``mean(params, data)`` is any JAX function returning one mean per row: ``params`` maps
-    each name in ``fixed`` to a scalar and each random effect in ``random`` to its per-row
+    ``mean`` is Stata's menl specification as text (``"weight = {phi1:}/(1+exp(-(Time-{b2})
+    /{b3})), define(phi1: {b1}+{U[Plot]}) initial(b1 19 b2 55 b3 8)"``, with the
+    options ``define() initial() covariance() resvariance() reml level()``) or any JAX
+    function ``mean(params, data)`` returning one mean per row: ``params`` maps each
+    name in ``fixed`` to a scalar and each random effect in ``random`` to its per-row
     value, ``data`` maps column names to row arrays. ``fixed`` gives the starting values
     (``{"b1": 190, "b2": 700}``); ``random`` maps random-effect names to their level
     (``{"U": "Tree"}``, ``{"UU": "plot<zone"}`` for plots within zones). ``covariance``
     maps a level (or a tuple of its effects) to identity, independent (the default),
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
     ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"`` or a
-    :class:`mejax.cov.variance.VarianceFunction`.
+    :class:`mejax.cov.variance.VarianceFunction`. With text, keyword arguments add to
+    (and override) what the text says. ``method="laplace"`` (Stata syntax:
+    ``intmethod(laplace)``) maximises the Laplace approximation of the marginal likelihood
+    (lme4's ``nlmer``; exact when the mean is linear in the effects) instead of the
+    linearised one.
     """
     if isinstance(mean, str):
-        raise SpecError("Stata's menl syntax is not supported yet; give mean as a JAX "
-                        "function mean(params, data)")
+        return _menl_text(mean, data, response, fixed, random, covariance, resvariance, reml,
+                          level, method)
     if not callable(mean):
-        raise SpecError("mean must be a JAX function mean(params, data)")
+        raise SpecError("mean must be Stata's menl syntax (text) or a JAX function "
+                        "mean(params, data)")
     if response is None:
         raise SpecError("menl needs response= (the name of the outcome column)")
     variance = as_variance(resvariance)
     _check_level(level)
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
                              covariance, variance, reml, columns)
-    return fit_design(design, level)
+    return fit_design(design, level, method=method)
 
 
-def fit_design(design, level: float, options: dict | None = None) -> MenlResult:
+def _menl_text(text: str, data, response, fixed, random, covariance, resvariance, reml,
+               level, method) -> MenlResult:
+    """``menl`` from Stata's syntax: the parsed expression as the mean function."""
+    spec = parse_menl(text)
+    if response is not None and response != spec.response:
+        raise SpecError(f"response={response!r} differs from the equation's {spec.response!r}")
+    if isinstance(data, pd.DataFrame):
+        _check_variables(spec, data)
+        if spec.if_exp is not None or spec.in_range is not None:
+            data = data[row_mask(ExprContext(data), spec.if_exp, spec.in_range)]
+    starts = {name: float(spec.initial.get(name, 0.0)) for name in spec.fixed}
+    unknown = [k for k in (fixed or {}) if k not in starts]
+    if unknown:
+        raise SpecError(f"fixed= names {unknown[0]}, which is not a parameter of the "
+                        f"expression (parameters: {', '.join(spec.fixed)})")
+    starts.update({k: float(v) for k, v in (fixed or {}).items()})
+    mean_fn = ExpressionMean(spec.mean, tuple(spec.defines.items()))
+    level = float(level if level != 95.0 else spec.level)
+    _check_level(level)
+    design = build_nonlinear(mean_fn, data, spec.response, starts,
+                             {**spec.random, **dict(random or {})},
+                             {**spec.covariance, **dict(covariance or {})},
+                             as_variance(resvariance if resvariance is not None
+                                         else spec.resvariance),
+                             bool(reml or spec.reml), spec.variables)
+    command = "menl " + text.strip().removeprefix("menl").strip()
+    return fit_design(design, level, {"command": command},
+                      spec.method if method == "linearization" else method)
+
+
+def _check_variables(spec, data: pd.DataFrame) -> None:
+    for name in spec.variables:
+        if name not in data.columns:
+            raise DataError(f"variable {name!r} of the menl expression not found in data "
+                            f"(a parameter is written in braces: {{{name}}})")
+        if not pd.api.types.is_numeric_dtype(data[name]) or \
+                isinstance(data[name].dtype, pd.CategoricalDtype):
+            raise DataError(f"variable {name!r} of the menl expression is not numeric; "
+                            "encode it (for example a 0/1 indicator)")
+
+
+def fit_design(design, level: float, options: dict | None = None,
+               method: str = "linearization") -> MenlResult:
     model = design.model
+    _check_method(method, design)
     us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
     theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures])
     vpar0 = jnp.asarray(model.variance.init(), float)
-    fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays, model)
-    result = MenlResult(design, fit, level, options)
+    ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
+    fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
+                              ml_model)
+    variance = None
+    if model.reml:
+        fit = restricted_fit(fit, design.arrays, model)
+    elif method == "laplace":
+        fit, params, cov = fit_laplace(fit, design.arrays, model)
+        variance = laplace_variance(params, cov, model)
+    result = MenlResult(design, fit, level, options, method, variance)
     if not result.converged:
-        warnings.warn(f"menl: Lindstrom-Bates iterations did not converge "
-                      f"({result.iterations} iterations)", ConvergenceWarning, stacklevel=3)
+        what = "Laplace optimisation" if method == "laplace" else "Lindstrom-Bates iterations"
+        warnings.warn(f"menl: {what} did not converge ({result.iterations} iterations)",
+                      ConvergenceWarning, stacklevel=3)
     return result
+
+
+def _check_method(method: str, design) -> None:
+    if method not in ("linearization", "laplace"):
+        raise SpecError(f"method={method!r}: use 'linearization' (Lindstrom-Bates, as nlme and "
+                        "Stata) or 'laplace'")
+    if method != "laplace":
+        return
+    model = design.model
+    if model.reml:
+        raise SpecError("REML is defined for the linearization; the Laplace likelihood is ML")
+    if len(model.effects) != 1:
+        raise SpecError("the Laplace likelihood is available for one level of random effects "
+                        "yet; use the linearization for nested levels")
+    if model.variance.covariate == "_yhat":
+        raise SpecError("the Laplace likelihood with a variance function of the fitted mean "
+                        "(_yhat) is not available yet; use a data variable or the "
+                        "linearization")
 
 
 def as_variance(spec) -> VarianceFunction:

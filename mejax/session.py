@@ -20,6 +20,8 @@ from .inference._common import option_items, resolve_name
 from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
 from .inference.margins import marginsplot
+from .menl_api import menl
+from .results.menl_result import MenlResult
 from .session_data import DataCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
@@ -58,12 +60,12 @@ _ABBREVIATIONS = {
     "webuse": "webuse", "import": "import", "save": "sa", "export": "export",
     "generate": "g", "replace": "replace", "keep": "keep", "drop": "drop", "sort": "so",
     "rename": "ren", "list": "l", "summarize": "su", "tabulate": "ta", "count": "cou",
-    "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy",
+    "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy", "menl": "menl",
     "bayes": "bayes", "bayesstats": "bayesstats", "bayestest": "bayestest",
     "bayesgraph": "bayesgraph",
 }
 _ABBREVIATIONS.update({cmd: cmd for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
-_ESTIMATION = {"mixed", "xtmixed", *GLMM_COMMANDS}
+_ESTIMATION = {"mixed", "xtmixed", "menl", *GLMM_COMMANDS}
 _ALIASES = {"pred": "predict", "xtmixed": "mixed", "estimate": "estimates",
             **{cmd: "mixed" for cmd in GLMM_COMMANDS}}
 _PREDICT_KINDS = ("xb", "fitted", "residuals", "rstandard", "reffects", "stdp")
@@ -210,7 +212,7 @@ class StataSession(DataCommands):
             raise SessionError(f"unrecognized command: {name} (mejax runs: "
                                f"{', '.join(supported_commands())})", rc=199)
         rest = line[word.end():].strip() if word else ""
-        if cmd in _ESTIMATION or name.lower() in _ESTIMATION:
+        if (cmd in _ESTIMATION or name.lower() in _ESTIMATION) and cmd != "menl":
             cmd = "mixed"
         text = getattr(self, f"_cmd_{cmd}")(rest, line)
         return StataText(str(text) if text is not None else "")
@@ -297,6 +299,11 @@ class StataSession(DataCommands):
         self.results = stata(line, self.data)
         return self.results.summary()
 
+    def _cmd_menl(self, rest: str, line: str):
+        level = {} if self.default_level is None else {"level": self.default_level}
+        self.results = menl(line, self.data, **level)
+        return self.results.summary()
+
     def _cmd_svyset(self, rest: str, line: str):
         """Declare (``svyset psu, ...``), show (``svyset``) or clear the survey design."""
         text = rest.strip()
@@ -330,6 +337,8 @@ class StataSession(DataCommands):
 
     def _cmd_predict(self, rest: str, line: str):
         res = self._need_results("predict")
+        if isinstance(res, MenlResult):
+            return self._predict_menl(res, rest)
         body, opts = self._split_options(rest)
         names = body.split()
         if not names:
@@ -369,6 +378,48 @@ class StataSession(DataCommands):
             if kind == "xb" and not kinds:
                 notes.append("(option xb assumed; fitted values)")
         return "\n".join(notes)
+
+    def _predict_menl(self, res: MenlResult, rest: str) -> str:
+        """After menl: ``predict [double] newvar [, yhat|residuals|rstandard|reffects
+        fixedonly relevel(level)]`` or ``predict (newvar = {name:}) ...``."""
+        body, opts = self._split_options(rest)
+        options = _options(opts)
+        allowed = {"yhat", "residuals", "rstandard", "reffects", "fixedonly", "relevel"}
+        unknown = [k for k in options if k not in allowed]
+        if unknown:
+            raise SessionError(f"predict: option {unknown[0]} not allowed after menl; use "
+                               f"{', '.join(sorted(allowed))}")
+        kinds = [k for k in ("yhat", "residuals", "rstandard", "reffects") if k in options]
+        if len(kinds) > 1:
+            raise SessionError(f"predict: only one of {', '.join(kinds)} allowed")
+        body = re.sub(r"^(double|float)\s+", "", body.strip())
+        relevel = options.get("relevel")
+        try:
+            pairs = re.findall(r"\(\s*([A-Za-z_]\w*)\s*=\s*\{\s*([A-Za-z_]\w*)\s*:\s*\}\s*\)",
+                               body)
+            if pairs:
+                for target, name in pairs:
+                    self._set(target, res.predict("expression", expression=name,
+                                                  fixedonly="fixedonly" in options,
+                                                  relevel=relevel))
+                return ""
+            names = body.split()
+            if not names:
+                raise SessionError("predict needs a new variable name: predict newvar [, yhat]")
+            kind = kinds[0] if kinds else "yhat"
+            if kind == "reffects":
+                frame = res.predict("reffects", relevel=relevel)
+                for col, target in zip(frame.columns,
+                                       _expand_names(names, list(frame.columns), "predict")):
+                    self._set(target, frame[col])
+                return ""
+            if len(names) != 1:
+                raise SessionError(f"predict, {kind}: give one new variable name")
+            values = res.predict(kind, fixedonly="fixedonly" in options, relevel=relevel)
+        except ValueError as err:
+            raise SessionError(f"predict: {err}") from None
+        self._set(names[0], pd.Series(values, index=res.design.frame.index))
+        return "" if kinds else "(option yhat assumed; fitted values)"
 
     def _predict_glmm(self, res, names: list[str], options: dict) -> str:
         values, ses, notes = predict_command(res, options)

@@ -1,4 +1,8 @@
-"""The nlme reference fits of tests/reference/menl as mejax.menl calls (Python mean functions)."""
+"""The nlme reference fits of tests/reference/menl as mejax.menl calls.
+
+Orange, the variety slope and the nested model are written in Stata's syntax; Theoph as a
+Python (JAX) mean function: both front ends are checked against nlme.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ import mejax
 
 REF = Path(__file__).parent / "reference" / "menl"
 
-
-def logistic(asym, xmid, scal, x):
-    return asym / (1 + jnp.exp(-(x - xmid) / scal))
+ORANGE = ("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{b3})), "
+          "define(phi1: {b1}+{U[Tree]}) initial(b1 192 b2 728 b3 353)")
+VARIETY_POWER = ("menl weight = {phi1:}/(1+exp(-(Time-{b2})/{b3})), "
+                 "define(phi1: U0[Plot] variety 1.variety#U1[Plot]) "
+                 "initial(phi1:_cons 19 b2 55 b3 8) resvariance(power _yhat, noconstant)")
+NESTED = ("menl weight = ({b1}+{U1[Year]}+{UU1[Plot<Year]})/"
+          "(1+exp(-(Time-{b2}-{U2[Year]}-{UU2[Plot<Year]})/{b3})), initial(b1 19 b2 55 b3 8)")
 
 
 def first_order(p, d):
@@ -23,55 +31,14 @@ def first_order(p, d):
                                                       jnp.exp(-ka * d["Time"]))
 
 
+THEOPH = dict(response="conc", fixed={"lKe": -2.4, "lKa": 0.45, "lCl": -3.2},
+              random={"U0": "Subject", "U1": "Subject"})
+
+
 def soybean():
     df = mejax.datasets.load("soybean")
     return df.assign(variety=(df["Variety"] == "P").astype(float))
 
 
-def _soy_logistic(p, d):
-    return logistic(p["Asym"] + p["U"], p["xmid"], p["scal"], d["Time"])
-
-
-SOY_START = {"Asym": 19.0, "xmid": 55.0, "scal": 8.0}
-
-CASES = {
-    "orange": dict(data=lambda: mejax.datasets.load("orange"), response="circumference",
-                   mean=lambda p, d: logistic(p["Asym"] + p["U"], p["xmid"], p["scal"], d["age"]),
-                   fixed={"Asym": 192.0, "xmid": 728.0, "scal": 353.0}, random={"U": "Tree"}),
-    "soybean": dict(data=soybean, response="weight", mean=_soy_logistic, fixed=SOY_START,
-                    random={"U": "Plot"}),
-    "loblolly": dict(data=lambda: mejax.datasets.load("loblolly"), response="height",
-                     mean=lambda p, d: p["Asym"] + p["U"] + (p["R0"] - p["Asym"] - p["U"]) *
-                     jnp.exp(-jnp.exp(p["lrc"]) * d["age"]),
-                     fixed={"Asym": 103.0, "R0": -8.5, "lrc": -3.3}, random={"U": "Seed"}),
-    "theoph": dict(data=lambda: mejax.datasets.load("theoph"), response="conc", mean=first_order,
-                   fixed={"lKe": -2.4, "lKa": 0.45, "lCl": -3.2},
-                   random={"U0": "Subject", "U1": "Subject"}),
-    "soybean_variety": dict(
-        data=soybean, response="weight",
-        mean=lambda p, d: logistic(p["Asym"] + p["U0"] + (p["b11"] + p["U1"]) * d["variety"],
-                                   p["xmid"], p["scal"], d["Time"]),
-        fixed={"Asym": 19.0, "b11": 0.0, "xmid": 55.0, "scal": 8.0},
-        random={"U0": "Plot", "U1": "Plot"}),
-    "soybean_nested": dict(
-        data=soybean, response="weight",
-        mean=lambda p, d: logistic(p["Asym"] + p["U1"] + p["UU1"], p["xmid"] + p["U2"] + p["UU2"],
-                                   p["scal"], d["Time"]),
-        fixed=SOY_START, random={"U1": "Year", "U2": "Year", "UU1": "Plot<Year",
-                                 "UU2": "Plot<Year"}),
-    "soybean_power": dict(data=soybean, response="weight", mean=_soy_logistic, fixed=SOY_START,
-                          random={"U": "Plot"}, resvariance="power _yhat, noconstant"),
-    "soybean_constpower": dict(data=soybean, response="weight", mean=_soy_logistic,
-                               fixed=SOY_START, random={"U": "Plot"},
-                               resvariance="power _yhat"),
-}
-
-
 def reference(case: str) -> dict:
     return json.loads((REF / f"{case}.json").read_text())["reference"]
-
-
-def fit(name: str, reml: bool = False, **extra):
-    spec = dict(CASES[name])
-    data = spec.pop("data")()
-    return mejax.menl(spec.pop("mean"), data, reml=reml, **spec, **extra)

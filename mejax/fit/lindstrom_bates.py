@@ -11,6 +11,12 @@ Alternate two steps until neither moves:
   y − f + Xβ + Zb with :mod:`mejax.models.lmm`'s profiled (restricted) deviance, over θ
   and the variance-function parameters (the fitted-mean covariate held at the PNLS fit).
 
+REML is nlme's: the iteration is the ML one (nlme's LME step ends at the ML θ and β
+with ``method = "REML"`` too, checked in R on Orange and Theoph from other starts), and
+the restricted criterion is applied at that fixed point: σ² = RSS/(N − p), so every
+variance and Var(β̂) is the ML one times N/(N − p), and the reported log likelihood is
+the linearised model's restricted log likelihood there.
+
 At the fixed point the linear model's GLS β and BLUPs equal the PNLS solution, and the
 reported log likelihood, Var(β̂) and variance components are that linear model's, as
 in nlme and Stata. The whole iteration is one compiled, vmappable call
@@ -19,6 +25,7 @@ in nlme and Stata. The whole iteration is one compiled, vmappable call
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -62,8 +69,10 @@ class LbFit(NamedTuple):
     iterations: jax.Array
 
 
-def lmm_structure(model: NonlinearStructure) -> LmmStructure:
-    return LmmStructure(model.layout, model.structures, model.reml)
+def lmm_structure(model: NonlinearStructure, restricted: bool | None = None) -> LmmStructure:
+    """The linearised model's structure; ``restricted`` overrides the model's REML flag."""
+    reml = model.reml if restricted is None else restricted
+    return LmmStructure(model.layout, model.structures, reml)
 
 
 def _split(vector, sizes):
@@ -188,7 +197,7 @@ def lme_deviance(params, x, zs, work, v, arrays: NonlinearData, model: Nonlinear
     theta, vpar = params[:n_theta], params[n_theta:]
     log_w = _log_weights(vpar, v, model)
     blocks = lme_blocks(x, zs, work, log_w, arrays, model)
-    return profiled_deviance(theta, blocks, lmm_structure(model)) - jnp.sum(log_w)
+    return profiled_deviance(theta, blocks, lmm_structure(model, False)) - jnp.sum(log_w)
 
 
 def lme_step(params0, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
@@ -210,34 +219,52 @@ def fit_lindstrom_bates(beta0, us0, theta0, vpar0, arrays: NonlinearData,
         return _covariate(fitted, arrays, model)
 
     def outer(state):
-        beta, us, params, _, it, _ = state
+        """PNLS at the current θ, the linearisation there, the LME step. The state keeps the
+        θ the PNLS step used and its linearisation, so the estimates after the loop need no
+        second trace of either step."""
+        beta, us, params = state[0], state[1], state[2]
         theta, vpar = params[:n_theta], params[n_theta:]
-        v = v_at(beta, us, theta)
-        beta, us = pnls(beta, us, theta, vpar, v, arrays, model)
-        x, zs, work, fitted = working_model(beta, us, theta, arrays, model)
-        v = _covariate(fitted, arrays, model)
-        new_params, ok = lme_step(params, x, zs, work, v, arrays, model)
+        beta_new, us = pnls(beta, us, theta, vpar, v_at(beta, us, theta), arrays, model)
+        x, zs, work, fitted = working_model(beta_new, us, theta, arrays, model)
+        new_params, ok = lme_step(params, x, zs, work, _covariate(fitted, arrays, model),
+                                  arrays, model)
         change = jnp.max(jnp.abs(new_params - params) / (jnp.abs(params) + 1e-2))
-        change = jnp.maximum(change, jnp.max(jnp.abs(beta - state[0]) / (jnp.abs(beta) + 1e-2)))
-        return beta, us, new_params, change, it + 1, ok
+        change = jnp.maximum(change, jnp.max(jnp.abs(beta_new - beta) / (jnp.abs(beta) + 1e-2)))
+        return beta_new, us, new_params, params, (x, tuple(zs), work, fitted), change, \
+            state[6] + 1, ok
 
     def keep_going(state):
-        return (state[3] > OUTER_TOL) & (state[4] < MAX_OUTER)
+        return (state[5] > OUTER_TOL) & (state[6] < MAX_OUTER)
 
     params0 = jnp.concatenate([theta0, vpar0])
-    state = (beta0, tuple(us0), params0, jnp.asarray(jnp.inf), 0, jnp.asarray(True))
-    beta, us, params, change, it, ok = jax.lax.while_loop(keep_going, outer, state)
+    n, dtype = arrays.y.shape[0], arrays.y.dtype
+    lin0 = (jnp.zeros((n, beta0.shape[0]), dtype),
+            tuple(jnp.zeros((n, len(names)), dtype) for names in model.effects),
+            jnp.zeros(n, dtype), jnp.zeros(n, dtype))
+    state = (beta0, tuple(us0), params0, params0, lin0, jnp.asarray(jnp.inf, dtype), 0,
+             jnp.asarray(True))
+    beta, us, _, params, (x, zs, work, fitted), change, it, _ = jax.lax.while_loop(
+        keep_going, outer, state)
     theta, vpar = params[:n_theta], params[n_theta:]
-    v = v_at(beta, us, theta)
-    beta, us = pnls(beta, us, theta, vpar, v, arrays, model)
-    x, zs, work, fitted = working_model(beta, us, theta, arrays, model)
-    v = _covariate(fitted, arrays, model)
-    log_w = _log_weights(vpar, v, model)
+    log_w = _log_weights(vpar, _covariate(fitted, arrays, model), model)
     blocks = lme_blocks(x, zs, work, log_w, arrays, model)
     est = estimates(theta, blocks, lmm_structure(model))
     loglik = -0.5 * est["deviance"] + 0.5 * jnp.sum(log_w)
     converged = (change <= OUTER_TOL) & jnp.isfinite(loglik)
     return LbFit(beta, tuple(us), theta, vpar, est["sigma2"], est["vcov"], loglik, converged, it)
+
+
+@partial(jax.jit, static_argnums=(2,))
+def restricted_fit(fit: LbFit, arrays: NonlinearData, model: NonlinearStructure) -> LbFit:
+    """nlme's REML from the ML fixed point ``fit``: the restricted criterion of the linear
+    model there (σ² = RSS/(N − p), Var(β̂) and the log likelihood with it)."""
+    x, zs, work, fitted = working_model(fit.beta, fit.us, fit.theta, arrays, model)
+    log_w = _log_weights(fit.vpar, _covariate(fitted, arrays, model), model)
+    blocks = lme_blocks(x, zs, work, log_w, arrays, model)
+    est = estimates(fit.theta, blocks, lmm_structure(model, True))
+    loglik = -0.5 * est["deviance"] + 0.5 * jnp.sum(log_w)
+    return fit._replace(sigma2=est["sigma2"], vcov=est["vcov"], loglik=loglik,
+                        converged=fit.converged & jnp.isfinite(loglik))
 
 
 def reported_loglik(all_params, x, zs, work, v, arrays: NonlinearData,
@@ -284,3 +311,18 @@ def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStruct
     cov = jnp.linalg.pinv(-hess)
     jac = jax.jacfwd(variance_parameters)(params, model)
     return variance_parameters(params, model), jac @ cov @ jac.T, fitted
+
+
+@partial(jax.jit, static_argnums=(6,))
+def fit_lindstrom_bates_batch(beta0, us0, theta0, vpar0, arrays: NonlinearData, ys,
+                              model: NonlinearStructure) -> LbFit:
+    """:func:`fit_lindstrom_bates` for every response in the rows of ``ys`` (one vmapped,
+    compiled call; each fit keeps its own convergence flag). REML as there: ML here, then
+    :func:`restricted_fit` per fit."""
+    def one(y):
+        data = arrays._replace(y=y)
+        fit = fit_lindstrom_bates.__wrapped__(beta0, us0, theta0, vpar0, data,
+                                              dataclasses.replace(model, reml=False))
+        return restricted_fit.__wrapped__(fit, data, model) if model.reml else fit
+
+    return jax.vmap(one)(ys)

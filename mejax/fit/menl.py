@@ -183,13 +183,16 @@ def _level_covariance(covariance: dict, level: Level, names: tuple[str, ...]) ->
         raise SpecError(str(err)) from None
 
 
+_mean_at = jax.jit(mean, static_argnums=(4,))  # compiled once per model, not once per call
+
+
 def _check_start(design: NonlinearDesign) -> None:
     """The mean must be finite at the starting values, with every random effect at zero."""
     model = design.model
     bs = [jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects)]
     try:
-        values = np.asarray(jax.jit(lambda b, a: mean(b, bs, a.codes, a.data, model))(
-            jnp.asarray(design.start), design.arrays))
+        values = np.asarray(_mean_at(jnp.asarray(design.start), bs, design.arrays.codes,
+                                     design.arrays.data, model))
     except KeyError as err:
         raise SpecError(f"the mean uses {err.args[0]!r}, which is neither a parameter nor a "
                         "numeric column of the data") from None
@@ -201,4 +204,5 @@ def _check_start(design: NonlinearDesign) -> None:
         rows = ", ".join(map(str, design.frame.index[bad[:10]].tolist()))
         more = f" and {bad.size - 10} more" if bad.size > 10 else ""
         raise DataError(f"the mean is not finite at the starting values in rows {rows}{more}; "
-                        "give other starting values or check those rows")
+                        "give other starting values (fixed=, or initial() in Stata's syntax) or "
+                        "check those rows")

@@ -44,37 +44,54 @@ class NonlinearStructure:
         return len(self.fixed)
 
 
-def row_params(beta, bs, codes, model: NonlinearStructure) -> dict:
-    """The ``params`` a mean function sees: fixed scalars and per-row random effects."""
+def row_params(beta, rows, model: NonlinearStructure) -> dict:
+    """The ``params`` a mean function sees: fixed scalars and per-row random effects.
+
+    ``rows[l]`` holds level ``l``'s effects at every row (n × effects of that level).
+    """
     params = {name: beta[i] for i, name in enumerate(model.fixed)}
     for level, names in enumerate(model.effects):
-        rows = bs[level][codes[level]]
         for j, name in enumerate(names):
-            params[name] = rows[:, j]
+            params[name] = rows[level][:, j]
     return params
+
+
+def effect_rows(bs, codes) -> list:
+    """Each level's effects at every row: b_l[group of the row]."""
+    return [b[c] for b, c in zip(bs, codes)]
 
 
 def mean(beta, bs, codes, data, model: NonlinearStructure):
     """f(β, b) at every row."""
-    return model.mean(row_params(beta, bs, codes, model), data)
+    return model.mean(row_params(beta, effect_rows(bs, codes), model), data)
 
 
 def linearize(beta, bs, codes, data, model: NonlinearStructure):
-    """(f, X = ∂f/∂β, [Z_l = ∂f/∂b_l per level]) at (β, b): the Lindstrom–Bates linearisation."""
-    def f_beta(b):
-        return mean(b, bs, codes, data, model)
+    """(f, X = ∂f/∂β, [Z_l = ∂f/∂b_l per level]) at (β, b): the Lindstrom–Bates linearisation.
 
-    def f_level(level, value):
-        return mean(beta, [value if i == level else b for i, b in enumerate(bs)], codes, data,
-                    model)
+    One linearisation of the mean in (β, per-row effects), pushed along p + Σ k_l
+    directions at once (unit vectors in β, then one effect column of every row): the mean
+    is traced once whatever the number of parameters.
+    """
+    rows = effect_rows(bs, codes)
 
-    fitted = f_beta(beta)
-    x = jax.jacfwd(f_beta)(beta)
-    zs = []
-    for level, b in enumerate(bs):
-        cols = []
-        for j in range(b.shape[1]):
-            tangent = jnp.zeros_like(b).at[:, j].set(1.0)
-            cols.append(jax.jvp(lambda v, lv=level: f_level(lv, v), (b,), (tangent,))[1])
-        zs.append(jnp.stack(cols, axis=1))
+    def f(b, r):
+        return model.mean(row_params(b, r, model), data)
+
+    fitted, push = jax.linearize(f, beta, rows)
+    p, sizes = beta.shape[0], [r.shape[1] for r in rows]
+    dirs_beta = [jnp.eye(p)] + [jnp.zeros((k, p)) for k in sizes]
+    dirs_rows = []
+    for level, r in enumerate(rows):
+        block = [jnp.zeros((p,) + r.shape)]
+        for other, k in enumerate(sizes):
+            eye = jnp.eye(k)[:, None, :] if other == level else jnp.zeros((k, 1, r.shape[1]))
+            block.append(jnp.broadcast_to(eye, (k,) + r.shape))
+        dirs_rows.append(jnp.concatenate(block, axis=0))
+    jac = jax.vmap(push)(jnp.concatenate(dirs_beta, axis=0), dirs_rows)  # (p + Σk, n)
+    x = jac[:p].T
+    zs, start = [], p
+    for k in sizes:
+        zs.append(jac[start:start + k].T)
+        start += k
     return fitted, x, zs

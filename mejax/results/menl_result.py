@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..fit.lindstrom_bates import LbFit, effects, variance_inference
+from ..fit.lindstrom_bates import (
+    LbFit,
+    effects,
+    fit_lindstrom_bates_batch,
+    variance_inference,
+)
 from ..fit.menl import NonlinearDesign
 from ..inference.fitted import FittedModel
 from ..inference.hypothesis import estat_ic, lincom, test
-from ..models.nonlinear import mean
+from ..models.menl_expression import ExpressionMean
+from ..models.nonlinear import effect_rows, mean, row_params
 from ..text import LINE, StataText, fmt
 
 
@@ -23,10 +29,15 @@ class MenlResult(FittedModel):
 
     df = None  # no small-sample degrees of freedom (post-estimation reads these)
     small_sample = None
+    pseudo = False  # a likelihood (no weights): lrtest applies
+    survey = None
 
     def __init__(self, design: NonlinearDesign, fit: LbFit, level: float = 95.0,
-                 options: dict | None = None):
+                 options: dict | None = None, method: str = "linearization",
+                 variance: tuple | None = None):
         self.design = design
+        self.method_name = method  # "linearization" (Lindstrom-Bates) or "laplace"
+        self._given_variance = None if variance is None else tuple(map(np.asarray, variance))
         self._fit = jax.tree_util.tree_map(np.asarray, fit)
         self.reml = design.model.reml
         self.level = float(level)
@@ -79,8 +90,12 @@ class MenlResult(FittedModel):
 
     @cached_property
     def _variance(self):
-        values, cov, fitted = variance_inference(self._fit, self.design.arrays, self.design.model)
-        return np.asarray(values), np.asarray(cov), np.asarray(fitted)
+        """Reported variance parameters and their covariance: the Laplace fit's own, or the
+        linearised model's information at the Lindstrom-Bates fixed point."""
+        if self._given_variance is not None:
+            return self._given_variance
+        values, cov, _ = variance_inference(self._fit, self.design.arrays, self.design.model)
+        return np.asarray(values), np.asarray(cov)
 
     @property
     def _z(self) -> float:
@@ -89,7 +104,7 @@ class MenlResult(FittedModel):
     @cached_property
     def varcomp(self) -> pd.DataFrame:
         """Variance parameters: group, var1, var2, estimate, std_err, lower, upper."""
-        values, cov, _ = self._variance
+        values, cov = self._variance
         se = np.sqrt(np.maximum(np.diag(cov), 0.0))
         model = self.design.model
         rows, k = [], 0
@@ -129,8 +144,8 @@ class MenlResult(FittedModel):
     def notes(self) -> list[str]:
         out = []
         if not self.converged:
-            out.append(f"convergence not achieved after {self.iterations} Lindstrom-Bates "
-                       "iterations")
+            what = "BFGS (Laplace)" if self.method_name == "laplace" else "Lindstrom-Bates"
+            out.append(f"convergence not achieved after {self.iterations} {what} iterations")
         if self.n_dropped:
             out.append(f"{self.n_dropped} observations dropped for missing values")
         return out
@@ -148,20 +163,45 @@ class MenlResult(FittedModel):
                                            columns=list(names))
         return out
 
-    def predict(self, kind: str = "yhat", fixedonly: bool = False) -> np.ndarray | pd.DataFrame:
+    def _levels_up_to(self, relevel: str | None) -> list[bool]:
+        """Which levels' effects a prediction at ``relevel`` includes (all when None):
+        the level named and the levels it is nested in."""
+        levels = self.design.levels
+        if relevel is None:
+            return [True] * len(levels)
+        chosen = [lv for lv in levels if relevel in (lv.name, lv.label)]
+        if not chosen:
+            raise ValueError(f"relevel({relevel}): not a random-effects level of the model "
+                             f"(levels: {', '.join(lv.name for lv in levels)})")
+        path = chosen[0].path
+        return [lv.path == path[:len(lv.path)] for lv in levels]
+
+    def predict(self, kind: str = "yhat", fixedonly: bool = False, relevel: str | None = None,
+                expression: str | None = None) -> np.ndarray | pd.DataFrame:
         """``yhat`` (the fitted mean, with random effects unless ``fixedonly``), ``residuals``,
-        ``rstandard`` (residuals over their sd), or ``reffects`` (per row, one column each)."""
+        ``rstandard`` (residuals over their sd), ``reffects`` (per row, one column each) or
+        ``expression`` (the named expression ``{expression:}`` of Stata's syntax).
+        ``relevel`` keeps the effects of that level and those it is nested in (for
+        ``reffects``: that level's only)."""
         d, model = self.design, self.design.model
         bs = self._effects()
+        keep = self._levels_up_to(relevel)
         if kind == "reffects":
+            exact = [lv.name == relevel or lv.label == relevel for lv in d.levels]
             cols = {name: b[np.asarray(c)][:, j]
-                    for names, b, c in zip(model.effects, bs, d.arrays.codes)
-                    for j, name in enumerate(names)}
+                    for names, b, c, use in zip(model.effects, bs, d.arrays.codes, exact)
+                    if relevel is None or use for j, name in enumerate(names)}
             return pd.DataFrame(cols, index=d.frame.index)
-        if fixedonly:
-            bs = [np.zeros_like(b) for b in bs]
-        fitted = np.asarray(mean(jnp.asarray(self._fit.beta), [jnp.asarray(b) for b in bs],
-                                 d.arrays.codes, d.arrays.data, model))
+        bs = [b if use and not fixedonly else np.zeros_like(b) for b, use in zip(bs, keep)]
+        beta, jbs = jnp.asarray(self._fit.beta), [jnp.asarray(b) for b in bs]
+        if kind == "expression":
+            if expression is None or not isinstance(model.mean, ExpressionMean):
+                raise ValueError("predict(kind='expression') needs a model written in Stata's "
+                                 "syntax and expression= naming one of its define()s")
+            params = row_params(beta, effect_rows(jbs, d.arrays.codes), model)
+            return np.asarray(model.mean.named(expression, params, d.arrays.data)) * \
+                np.ones(d.nobs)
+        fitted = np.asarray(mean(beta, jbs, d.arrays.codes, d.arrays.data, model))
         if kind in ("yhat", "mu", "fitted"):
             return fitted
         resid = d.y - fitted
@@ -172,8 +212,27 @@ class MenlResult(FittedModel):
             g = np.exp(np.asarray(model.variance.log_sd(jnp.asarray(self._fit.vpar),
                                                         jnp.asarray(v))))
             return resid / (np.sqrt(self.sigma2) * g)
-        raise ValueError(f"unknown prediction {kind!r}; use yhat, residuals, rstandard or "
-                         "reffects")
+        raise ValueError(f"unknown prediction {kind!r}; use yhat, residuals, rstandard, "
+                         "reffects or expression")
+
+    # ---- batches ------------------------------------------------------------------------------
+    def refit_batch(self, responses) -> pd.DataFrame:
+        """Refit the model to each row of ``responses`` (fits × nobs, e.g. simulated studies
+        of this design) in one compiled, vmapped call, from this fit's estimates. One row
+        per fit: the fixed effects, σ², loglik, converged, iterations."""
+        d, model = self.design, self.design.model
+        ys = np.asarray(responses, dtype=float)
+        if ys.ndim != 2 or ys.shape[1] != d.nobs or not np.all(np.isfinite(ys)):
+            raise ValueError(f"responses must be a finite array of shape (fits, {d.nobs})")
+        f = self._fit
+        out = fit_lindstrom_bates_batch(jnp.asarray(f.beta), tuple(jnp.zeros_like(jnp.asarray(u))
+                                                                   for u in f.us),
+                                        jnp.asarray(f.theta), jnp.asarray(f.vpar), d.arrays,
+                                        jnp.asarray(ys), model)
+        frame = pd.DataFrame(np.asarray(out.beta), columns=list(model.fixed))
+        return frame.assign(sigma2=np.asarray(out.sigma2), loglik=np.asarray(out.loglik),
+                            converged=np.asarray(out.converged),
+                            iterations=np.asarray(out.iterations))
 
     # ---- tests ---------------------------------------------------------------------------------
     def test(self, hypothesis: str):
@@ -227,15 +286,13 @@ def render_menl(res: MenlResult) -> str:
             lines.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
                          f"{g['avg']:>10.1f} {g['max']:>10,}")
         lines.append("-" * 61)
-    lines += ["", "Linearization    : Lindstrom-Bates",
+    lines += ["", "Integration      : Laplace" if res.method_name == "laplace" else
+              "Linearization    : Lindstrom-Bates",
               f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")
     lines += ["-" * LINE, head, "-" * 13 + "+" + "-" * (LINE - 14)]
-    for name, row in res.coef_table.iterrows():
-        lines.append(f"{('/' + name)[:12]:>12} | {fmt(row['coef'])} {fmt(row['std_err'])} "
-                     f"{row['z']:8.2f} {row['p']:8.3f}    {fmt(row['ci_lower'])}  "
-                     f"{fmt(row['ci_upper'])}")
+    lines += _coefficient_rows(res.coef_table)
     lines += ["-" * LINE, "", "-" * LINE,
               f"  Random-effects parameters |   Estimate   Std. err.     [{res.level:g}% conf. "
               "interval]", "-" * 28 + "+" + "-" * (LINE - 29)]
@@ -259,6 +316,33 @@ def render_menl(res: MenlResult) -> str:
     lines.append("-" * LINE)
     lines += [f"Note: {n}." for n in res.notes]
     return "\n".join(lines)
+
+
+def _coefficient_rows(table: pd.DataFrame) -> list[str]:
+    """Stata's rows: each linear combination's coefficients (``phi1:x1``) under its name,
+    then the free parameters as ``/b1``."""
+    def row_text(label: str, row) -> str:
+        return (f"{label[:12]:>12} | {fmt(row['coef'])} {fmt(row['std_err'])} "
+                f"{row['z']:8.2f} {row['p']:8.3f}    {fmt(row['ci_lower'])}  "
+                f"{fmt(row['ci_upper'])}")
+
+    equations: dict[str, list] = {}
+    free = []
+    for name, row in table.iterrows():
+        eq, colon, coef = str(name).partition(":")
+        if colon:
+            equations.setdefault(eq, []).append((coef, row))
+        else:
+            free.append((name, row))
+    lines = []
+    for eq, rows in equations.items():
+        lines.append(f"{eq[:12]:<12} |")
+        lines += [row_text(coef, row) for coef, row in rows]
+        lines.append("-" * 13 + "+" + "-" * (LINE - 14))
+    lines += [row_text("/" + name, row) for name, row in free]
+    if not free and lines:
+        lines.pop()
+    return lines
 
 
 def _vc_line(label: str, r, indent: str = "  ") -> str:

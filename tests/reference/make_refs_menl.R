@@ -4,10 +4,11 @@
 # Writes mejax/datasets/data/{orange,soybean,loblolly,theoph}.csv (nlme's data sets, columns as
 # in R) and tests/reference/menl/*.json (one case per fit: loglik, fixed effects and their SEs,
 # random-effect covariance matrices per level, residual sd, variance-function parameters,
-# fitted values and random effects). Tight convergence controls so the fixed point is found to
-# looser ones where its PNLS step halving fails) so the fixed point is found well below the
-# test tolerances. nlme's method = "REML" keeps the ML theta and fixed effects and only rescales
-# sigma^2 by N/(N - p); its REML log likelihood is the linearised REML criterion at those values.
+# fitted values and random effects). Tight convergence controls (or, where nlme's PNLS step
+# halving fails with them, looser ones) so the fixed point is found well below the test
+# tolerances. nlme's method = "REML" keeps the ML theta and fixed effects and only rescales
+# sigma^2 by N/(N - p); its REML log likelihood is the linearised REML criterion at those
+# values (checked at the end of this script from a different start).
 suppressPackageStartupMessages({ library(nlme); library(jsonlite) })
 
 data_dir <- file.path("mejax", "datasets", "data")
@@ -139,3 +140,33 @@ for (vf in c("power", "constpower")) {
   save_case(paste0("soybean_", vf, "_ml"), f, "soybean.csv",
             list(resvariance = if (vf == "power") "power _yhat, noconstant" else "power _yhat"))
 }
+
+# the variety slope with a power-of-the-mean residual variance in one fit (Stata:
+# define(phi1: U0[Plot] variety 1.variety#U1[Plot]) resvariance(power _yhat, noconstant))
+f <- fit_nlme(weight ~ Asym / (1 + exp(-(Time - xmid) / scal)), data = Soybean,
+              fixed = list(Asym ~ Variety, xmid ~ 1, scal ~ 1),
+              random = list(Plot = pdDiag(Asym ~ Variety)), weights = varPower(form = ~fitted(.)),
+              start = c(19, 0, 55, 8), method = "ML")
+save_case("soybean_variety_power_ml", f, "soybean.csv",
+          list(stata = paste("menl weight = {phi1:}/(1+exp(-(Time-{b2})/{b3})),",
+                             "define(phi1: U0[Plot] variety 1.variety#U1[Plot])",
+                             "resvariance(power _yhat, noconstant)")))
+# nlme's REML is the ML fit with the restricted criterion at its fixed point: checked here
+# from a start away from the ML estimates (the same theta and beta, sigma^2 times N/(N-p))
+ml <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = Orange,
+               fixed = Asym + xmid + scal ~ 1, random = Asym ~ 1 | Tree,
+               start = c(Asym = 192, xmid = 728, scal = 353), method = "ML")
+re <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = Orange,
+               fixed = Asym + xmid + scal ~ 1, random = Asym ~ 1 | Tree,
+               start = c(Asym = 170, xmid = 700, scal = 300), method = "REML")
+cat("REML/ML relative variance:", (VarCorr(re)[1, 1] |> as.numeric()) / re$sigma^2,
+    (VarCorr(ml)[1, 1] |> as.numeric()) / ml$sigma^2, " sigma^2 ratio:",
+    re$sigma^2 / ml$sigma^2, "N/(N-p):", 35 / 32, "\n")
+
+# a second random effect (on scal) for lrtest against orange_ml: nlme's anova() of the two
+f <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = Orange,
+              fixed = Asym + xmid + scal ~ 1, random = pdDiag(Asym + scal ~ 1), groups = ~Tree,
+              start = c(Asym = 192, xmid = 728, scal = 353), method = "ML")
+save_case("orange_two_ml", f, "orange.csv",
+          list(stata = paste("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{phi3:})),",
+                             "define(phi1: {b1}+{U[Tree]}) define(phi3: {b3}+{V[Tree]})")))

@@ -1,0 +1,155 @@
+"""Nonlinear mixed models: mejax.menl against nlme::nlme, same data and models, one run.
+
+    python benchmarks/run_menl.py [--repeats 5] [--studies 1000] [--r-studies 200]
+
+Models (Lindstrom-Bates, ML): Orange (logistic growth, random asymptote per tree),
+Soybean (the same with 48 plots), Theoph (first-order PK, random log clearance and log
+absorption per subject). Timed:
+
+- warm fits: the median whole call of ``mejax.menl`` (data frame in, result out, with its
+  first compile done) against the median ``nlme()`` call in R;
+- a batch of simulated PK studies (Theoph's design, responses drawn from the fitted
+  Theoph model): every study refitted by mejax in one compiled, vmapped call
+  (``MenlResult.refit_batch``; the first call, with its compile, reported separately), and
+  a Python loop of warm ``mejax.menl`` fits over all ``--studies``, against a loop of
+  ``nlme()`` fits in R over the first ``--r-studies`` (per-fit times compared). The batch
+  takes the first ``--batch-studies``: under ``vmap`` every fit runs as many iterations as
+  the slowest, so one study that does not converge (200 iterations) sets the batch's time.
+
+Writes ``benchmarks/results/menl.json`` and prints the ratios (nlme / mejax). The shared
+machine's load at the time goes into the output: timings under load are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+
+import mejax  # noqa: E402
+from mejax.models.nonlinear import mean  # noqa: E402
+
+DATA = HERE.parent / "mejax" / "datasets" / "data"
+
+
+def first_order(p, d):
+    ke, ka, cl = jnp.exp(p["lKe"]), jnp.exp(p["lKa"] + p["U1"]), jnp.exp(p["lCl"] + p["U0"])
+    return d["Dose"] * ke * ka / (cl * (ka - ke)) * (jnp.exp(-ke * d["Time"]) -
+                                                      jnp.exp(-ka * d["Time"]))
+
+
+MODELS = {
+    "orange": lambda: (("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{b3})), "
+                        "define(phi1: {b1}+{U[Tree]}) initial(b1 192 b2 728 b3 353)"),
+                       mejax.datasets.load("orange"), {}),
+    "soybean": lambda: (("menl weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                         "initial(b1 19 b2 55 b3 8)"), mejax.datasets.load("soybean"), {}),
+    "theoph": lambda: (first_order, mejax.datasets.load("theoph"),
+                       dict(response="conc", fixed={"lKe": -2.4, "lKa": 0.45, "lCl": -3.2},
+                            random={"U0": "Subject", "U1": "Subject"})),
+}
+
+
+def warm_fit(name: str, repeats: int) -> dict:
+    mean, df, kw = MODELS[name]()
+    t0 = time.perf_counter()
+    res = mejax.menl(mean, df, **kw)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = mejax.menl(mean, df, **kw)
+        times.append(time.perf_counter() - t0)
+    return {"first_s": first, "fit_s": statistics.median(times), "loglik": res.loglik,
+            "converged": res.converged}
+
+
+def simulate_pk(res, studies: int, seed: int = 1) -> np.ndarray:
+    """Responses of ``studies`` new Theoph studies from the fitted model (new subjects'
+    effects and residuals, one numpy stream)."""
+    rng = np.random.default_rng(seed)
+    d = res.design
+    vc = res.varcomp
+    sd_re = np.sqrt(vc["estimate"].to_numpy()[:2])
+    sigma = np.sqrt(res.sigma2)
+    beta = jnp.asarray(res.fixef.to_numpy())
+    m = d.model.n_groups[0]
+    at = jax.jit(jax.vmap(lambda b: mean(beta, [b], d.arrays.codes, d.arrays.data, d.model)))
+    effects = rng.normal(size=(studies, m, 2)) * sd_re
+    return np.asarray(at(jnp.asarray(effects))) + sigma * rng.normal(size=(studies, d.nobs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--studies", type=int, default=1000)
+    ap.add_argument("--r-studies", type=int, default=200)
+    ap.add_argument("--batch-studies", type=int, default=200,
+                    help="studies in the vmapped batch: the slowest fit sets its time")
+    args = ap.parse_args()
+    load = os.getloadavg()
+    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "load_before": load,
+           "mejax": {}}
+    for name in MODELS:
+        out["mejax"][name] = warm_fit(name, args.repeats)
+        print(name, out["mejax"][name], flush=True)
+
+    mean, df, kw = MODELS["theoph"]()
+    res = mejax.menl(mean, df, **kw)
+    ys = simulate_pk(res, args.studies)
+    t0 = time.perf_counter()
+    loop_ok = sum(mejax.menl(mean, df.assign(conc=y), **kw).converged for y in ys)
+    loop_s = time.perf_counter() - t0
+    batch_ys = ys[:args.batch_studies]
+    t0 = time.perf_counter()
+    batch = res.refit_batch(batch_ys)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batch = res.refit_batch(batch_ys)
+    batch_s = time.perf_counter() - t0
+    out["mejax"]["pk_batch"] = {"studies": len(batch_ys), "first_call_s": first,
+                                "batch_s": batch_s, "converged": int(batch["converged"].sum()),
+                                "max_iterations": int(batch["iterations"].max())}
+    out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s,
+                               "converged": int(loop_ok)}
+    print("pk", out["mejax"]["pk_batch"], out["mejax"]["pk_loop"], flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pk_csv = Path(tmp) / "pk.csv"
+        pd.DataFrame({"study": np.repeat(np.arange(args.studies), ys.shape[1]),
+                      "conc": ys.ravel()}).to_csv(pk_csv, index=False)
+        r = peers._rscript("nlme_menl.R", str(DATA), str(args.repeats), str(pk_csv),
+                           str(args.r_studies), timeout=3600)
+    out["nlme"] = r
+    out["load_after"] = os.getloadavg()
+    if "error" not in r:
+        out["ratios_nlme_over_mejax"] = {
+            name: r[name]["fit_s"] / out["mejax"][name]["fit_s"] for name in MODELS}
+        per_r = r["pk_loop"]["loop_s"] / r["pk_loop"]["studies"]
+        ratios = out["ratios_nlme_over_mejax"]
+        ratios["pk_per_fit_batch"] = per_r / (batch_s / len(batch_ys))
+        ratios["pk_per_fit_loop"] = per_r / (loop_s / args.studies)
+        out["loglik_difference"] = {name: out["mejax"][name]["loglik"] - r[name]["loglik"]
+                                    for name in MODELS}
+    print(json.dumps(out, indent=1))
+    (HERE / "results" / "menl.json").write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""menl's Laplace likelihood against lme4's nlmer and a brute-force integral.
+
+On Orange the mean is linear in the tree effect, so Laplace's method is the exact
+integral: nlmer (nAGQ = 1) and a numerical integral per tree (scipy's quad) must both agree
+with mejax at the estimates. One compiled fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from menl_cases import ORANGE, reference
+from scipy import integrate, stats
+
+import mejax
+
+
+@pytest.fixture(scope="module")
+def laplace():
+    return mejax.stata(ORANGE + " intmethod(laplace)", mejax.datasets.load("orange"))
+
+
+def test_orange_laplace_is_nlmers(laplace):
+    ref = reference("nlmer_orange")
+    assert laplace.converged and laplace.method_name == "laplace"
+    assert "Integration      : Laplace" in str(laplace)
+    assert laplace.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    np.testing.assert_allclose(laplace.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-3)
+    np.testing.assert_allclose(laplace.varcomp["estimate"].to_numpy(),
+                               [ref["re_var"]["Asym"], ref["sigma2"]], rtol=0.02)
+
+
+def test_laplace_loglik_is_the_integral(laplace):
+    """Σ_trees log ∫ Π_i N(y_i; f_i(b1 + u), σ²) N(u; 0, σ_u²) du by adaptive quadrature."""
+    d = laplace.design
+    b1, b2, b3 = laplace.fixef.to_numpy()
+    var_u, s2 = laplace.varcomp["estimate"].to_numpy()
+    age, y, tree = d.frame["age"].to_numpy(), d.y, np.asarray(d.arrays.codes[0])
+    total = 0.0
+    for g in np.unique(tree):
+        a, yg = age[tree == g], y[tree == g]
+
+        def integrand(u, a=a, yg=yg):
+            f = (b1 + u) / (1 + np.exp(-(a - b2) / b3))
+            return np.exp(np.sum(stats.norm.logpdf(yg, f, np.sqrt(s2)))
+                          + stats.norm.logpdf(u, 0, np.sqrt(var_u)) + 25.0)
+
+        value, _ = integrate.quad(integrand, -12 * np.sqrt(var_u), 12 * np.sqrt(var_u),
+                                  epsabs=0, epsrel=1e-11, limit=200)
+        total += np.log(value) - 25.0
+    assert laplace.loglik == pytest.approx(total, abs=1e-6)
+
+
+def test_laplace_refuses_what_it_cannot_do():
+    soy = mejax.datasets.load("soybean")
+    with pytest.raises(mejax.SpecError, match="Laplace likelihood is ML"):
+        mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "initial(b1 19 b2 55 b3 8) reml intmethod(laplace)", soy)
+    with pytest.raises(mejax.SpecError, match="one level of random effects"):
+        mejax.menl("weight = ({b1}+{U[Year]}+{UU[Plot<Year]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "initial(b1 19 b2 55 b3 8)", soy, method="laplace")
+    with pytest.raises(mejax.SpecError, match="fitted mean"):
+        mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "initial(b1 19 b2 55 b3 8) resvariance(power _yhat) intmethod(laplace)", soy)
+    with pytest.raises(mejax.SpecError, match="adaptive quadrature"):
+        mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "intmethod(mvaghermite)", soy)
