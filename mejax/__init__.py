@@ -23,6 +23,7 @@ from .api import (  # noqa: E402
 from .api_checks import BinaryOutcomeWarning  # noqa: E402
 from .batch import BatchResult  # noqa: E402
 from .batch_api import fit_batch  # noqa: E402
+from .errors import FitError  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
 from .inference.power import power  # noqa: E402
@@ -36,7 +37,7 @@ from .spec.residuals import Residuals  # noqa: E402
 
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
            "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
-           "SpecError", "DataError",
+           "SpecError", "DataError", "FitError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
            "BayesWarning"]

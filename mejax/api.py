@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 
 import pandas as pd
@@ -248,6 +249,11 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     weighting = Weighting(weight[1] if weight else None, options.pop("level_weights", {}),
                           options.pop("pwscale", None))
     vce = options.pop("vce", None)
+    ignored = options.pop("ignored", [])
+    if ignored:
+        warnings.warn(f"note: {' '.join(ignored)} ignored: mejax's optimiser has its own "
+                      "convergence rules (a fit that does not converge says so)", UserWarning,
+                      stacklevel=2)
     level = float(options.get("level", 95.0))
     _check_level(level)
     if isinstance(data, pd.DataFrame):

@@ -13,3 +13,7 @@ class SpecError(ValueError):
 
 class DataError(ValueError):
     """The data cannot be used for the requested model."""
+
+
+class FitError(RuntimeError):
+    """Post-estimation asked of a fit that failed (its estimates are not finite)."""

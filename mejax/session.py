@@ -151,6 +151,8 @@ class StataSession(DataCommands):
         if data is not None and not isinstance(data, pd.DataFrame):
             raise SessionError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         self.data = pd.DataFrame() if data is None else data.copy()
+        if not self.data.index.is_unique:  # Stata's rows have no labels; predict maps by them
+            self.data = self.data.reset_index(drop=True)
         self.echo = echo
         self.results = None  # the last estimates (Stata's e())
         self.stored: dict = {}

@@ -27,6 +27,7 @@ from ..fit.glmm import (
     preconditioner,
     reported_values,
 )
+from ..linalg.scaling import scaled_inverse
 from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
 from .responses import count_responses, take_responses
@@ -46,7 +47,8 @@ def _refit(data, model: GlmmStructure, shared: dict):
     summary = jnp.concatenate([
         out["params"][: model.p], entries, aux, jnp.stack([
             out["loglik"], out["success"].astype(float), out["steps"].astype(float),
-            out["gain"], jnp.max(jnp.abs(out["grad"]), initial=0.0)])])
+            out["gain"],
+            jnp.max(jnp.abs(out["grad"] * arrays["param_units"]), initial=0.0)])])
     return summary, out["params"], arrays
 
 
@@ -60,7 +62,7 @@ def _fit_responses_with_vcov(model: GlmmStructure, batched: dict, shared: dict):
     def one(data):
         summary, params, arrays = _refit(data, model, shared)
         info = observed_information(params, arrays, model)
-        return jnp.concatenate([summary, jnp.linalg.inv(info)[: model.p, : model.p].ravel()])
+        return jnp.concatenate([summary, scaled_inverse(info)[: model.p, : model.p].ravel()])
 
     return jax.vmap(one)(batched["data"])
 
@@ -123,7 +125,8 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
 
 def _transform(result: GlmmResult) -> np.ndarray:
     """BFGS preconditioner from the original fit's information (identity if unusable)."""
-    transform = preconditioner(result.observed_information, result.nobs)
+    transform = preconditioner(result.observed_information, result.nobs,
+                               result._fit["arrays"]["param_units"])
     return np.eye(len(result.params)) if transform is None else transform
 
 

@@ -63,6 +63,15 @@ class CovStructure:
         """Relative Cholesky factor Λ (k×k, lower) with Σ = σ² ΛΛ'."""
         raise NotImplementedError
 
+    def theta_units(self, effect_scales: np.ndarray) -> np.ndarray:
+        """The unit of each θ when the effects' columns have RMS ``effect_scales``.
+
+        Λ's row i multiplies column i of Z, so in standardised columns
+        (Z·diag(1/s)) the same model has Λ_s = diag(s)Λ: θ = units·θ_s.
+        Structures with a common variance take one unit for all columns.
+        """
+        raise NotImplementedError
+
     # ---- Stata's reporting scale ------------------------------------------------
     def n_phi(self) -> int:
         raise NotImplementedError
@@ -99,6 +108,9 @@ class Identity(CovStructure):
     def lam(self, theta):
         return theta[0] * jnp.eye(self.k)
 
+    def theta_units(self, effect_scales):
+        return np.ones(1) / _common_scale(effect_scales)
+
     def n_phi(self):
         return 1
 
@@ -127,6 +139,9 @@ class Independent(CovStructure):
 
     def lam(self, theta):
         return jnp.diag(theta)
+
+    def theta_units(self, effect_scales):
+        return 1.0 / np.asarray(effect_scales, dtype=float)
 
     def n_phi(self):
         return self.k
@@ -170,6 +185,10 @@ class Exchangeable(CovStructure):
         rho = lo + (1 - lo) * jax_sigmoid(theta[1])
         return theta[0] * jnp.linalg.cholesky(self._corr(rho))
 
+    def theta_units(self, effect_scales):
+        unit = 1.0 / _common_scale(effect_scales)
+        return np.array([unit]) if self.k == 1 else np.array([unit, 1.0])
+
     def n_phi(self):
         return 2 if self.k > 1 else 1
 
@@ -207,6 +226,10 @@ class Unstructured(CovStructure):
     def lam(self, theta):
         rows, cols = np.tril_indices(self.k)
         return jnp.zeros((self.k, self.k), dtype=theta.dtype).at[rows, cols].set(theta)
+
+    def theta_units(self, effect_scales):
+        rows, _ = np.tril_indices(self.k)
+        return 1.0 / np.asarray(effect_scales, dtype=float)[rows]
 
     def n_phi(self):
         return self.k + len(_corr_pairs(self.k))
@@ -247,6 +270,9 @@ class NoEffects(CovStructure):
     def lam(self, theta):
         return jnp.zeros((self.k, self.k))
 
+    def theta_units(self, effect_scales):
+        return np.zeros(0)
+
     def n_phi(self):
         return 0
 
@@ -255,6 +281,11 @@ class NoEffects(CovStructure):
 
     def entries(self):
         return []
+
+
+def _common_scale(effect_scales) -> float:
+    """Geometric mean of the columns' scales: one unit for a common variance."""
+    return float(np.exp(np.mean(np.log(np.asarray(effect_scales, dtype=float)))))
 
 
 def jax_sigmoid(z):

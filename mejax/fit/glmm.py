@@ -23,10 +23,12 @@ from ..models.density import CLUSTER_WEIGHT, ROW_WEIGHT
 from ..models.glmm import cluster_logliks, marginal_loglik
 from ..models.glmm_structure import GlmmStructure, split_params
 from ..spec.design import Design
+from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
 from .optimize import ATOL, RTOL, GainBFGS, expected_gain
+from .units import glmm_parameter_units
 
 METHODS = {
     "laplace": "laplace", "mcaghq": "mcaghq", "mcaghermite": "mcaghq", "mvaghq": "mvaghq",
@@ -101,6 +103,7 @@ def prepare(design: Design, method: str, nodes: int, with_effects: bool = True,
         method, nodes = "mcaghq", 1  # exactly the Laplace approximation
     model = GlmmStructure(family, glm.n_categories, structures, engine, method, int(nodes),
                           design.x.shape[1], n_units)
+    arrays["param_units"] = glmm_parameter_units(design, engine != "none", model.n_aux())
     return model, arrays
 
 
@@ -178,7 +181,9 @@ def observed_information(params, arrays, model: GlmmStructure):
     takes a fraction of the time of a forward-over-reverse Hessian.
     """
     grad = jax.grad(marginal_loglik)
-    steps = FD_STEP * jnp.maximum(1.0, jnp.abs(params))
+    # relative to each parameter's size, and never below its unit (fit/units.py): a
+    # slope of 1e-8 per unit of an x in the 1e8s gets a step of 1e-12, not 1e-4
+    steps = FD_STEP * jnp.maximum(arrays["param_units"], jnp.abs(params))
     shifts = jnp.concatenate([jnp.diag(steps), -jnp.diag(steps)])
     grads = jax.vmap(lambda d: grad(params + d, arrays, model, 2))(shifts)
     n = params.shape[0]
@@ -201,24 +206,29 @@ def is_converged_batch(success, finite, max_grad, gain) -> np.ndarray:
     return np.asarray(success & finite & flat)
 
 
-def preconditioner(info: np.ndarray, nobs: float) -> np.ndarray | None:
+def preconditioner(info: np.ndarray, nobs: float, units: np.ndarray) -> np.ndarray | None:
     """T with T'(H/n)T = I from the information H at the start (|eigenvalues|, floored).
 
+    Built in unit-scaled parameters (``units``, :mod:`mejax.fit.units`), so the
+    eigenvalue floor does not clip the parameters of small-unit columns.
     None (plain BFGS) when the information is not finite.
     """
     if not np.all(np.isfinite(info)):
         return None
-    values, vectors = np.linalg.eigh(0.5 * (info + info.T) / nobs)
+    scaled = 0.5 * (info + info.T) * units[:, None] * units[None, :] / nobs
+    values, vectors = np.linalg.eigh(scaled)
     values = np.abs(values)
     values = np.maximum(values, max(values.max() * 1e-8, 1e-12))
-    return vectors / np.sqrt(values)
+    return units[:, None] * vectors / np.sqrt(values)
 
 
 def _run(params0, arrays, model, transform=None) -> dict:
     out = {k: np.asarray(v) for k, v in fit_glmm(jnp.asarray(params0), arrays, model,
                                                  transform).items()}
     out["success"] = bool(out["success"])
-    out["converged"] = is_converged(out, out["loglik"])
+    # stationary in unit-scaled parameters: the gradient per unit of each (fit/units.py)
+    scaled = {**out, "grad": out["grad"] * arrays["param_units"]}
+    out["converged"] = is_converged(scaled, out["loglik"])
     return out
 
 
@@ -240,18 +250,21 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
     With ``weights`` the fit maximises the pseudo-likelihood; ``cluster_scores``
     in the result gives the per-cluster scores its sandwich variance needs.
     """
+    check_identifiable(design, residual_variance=False)
     base_model, base_arrays = prepare(design, method, nodes, with_effects=False,
                                       weights=weights)
     glm = design.glm
     aux0 = glm.family.aux_start(glm.data, glm.n_categories)
-    base = _run(np.concatenate([np.zeros(design.x.shape[1]), aux0]), base_arrays, base_model)
+    base = _run(np.concatenate([np.zeros(design.x.shape[1]), aux0]), base_arrays, base_model,
+                np.diag(base_arrays["param_units"]))
     model, arrays = prepare(design, method, nodes, weights=weights)
     p = design.x.shape[1]
     theta0 = np.concatenate([s.theta_init() for s in model.structures])
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
     # the information at the start (the same compiled call gives the SEs at the end)
     info_start = np.asarray(information_and_jacobians(jnp.asarray(start), arrays, model)[0])
-    out = _run(start, arrays, model, preconditioner(info_start, design.nobs))
+    out = _run(start, arrays, model,
+               preconditioner(info_start, design.nobs, arrays["param_units"]))
     if not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, max |gradient|="

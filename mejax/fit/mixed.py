@@ -12,8 +12,9 @@ from ..linalg.residual_blocks import residual_arrays, residual_structure, typica
 from ..models.lmm import LmmStructure
 from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
+from ..spec.identifiability import check_identifiable
 from .optimize import covariance_inference, fit_lmm, unflatten
-from .start import theta_start
+from .start import theta_start, theta_units
 
 GRADIENT_TOLERANCE = 1e-4  # on the per-observation deviance the optimiser sees
 GAIN_TOLERANCE = 1e-5  # log likelihood the quasi-Newton model still expects to gain
@@ -73,12 +74,15 @@ def prepare(design: Design, reml: bool, devices=None):
         residual = residual_structure(res)
         arrays.update(residual_arrays(res, codes, zs, xy, layout))
         theta0 = np.concatenate([theta0, residual.params_init(typical_distance(res))])
+    n_residual = residual.n_params() if residual is not None else 0
+    arrays["theta_units"] = theta_units(design, order, n_residual)
     model = LmmStructure(layout, structures, bool(reml), residual)
     return order, model, arrays, theta0
 
 
 def fit_design(design: Design, reml: bool, devices=None) -> dict:
     """Run the compiled fit and return its outputs as numpy arrays plus diagnostics."""
+    check_identifiable(design, residual_variance=True)
     order, model, arrays, theta0 = prepare(design, reml, devices)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])

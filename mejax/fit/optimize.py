@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ..linalg.scaling import scaled_inverse
 from ..models.lmm import (
     LmmStructure,
     deviance_and_factor,
@@ -96,15 +97,21 @@ def _objective_with_factor(theta, arrays, model: LmmStructure):
 
 @partial(jax.jit, static_argnames=("model", "max_steps"))
 def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
-    """Fit and summarise one linear mixed model; returns a dict of arrays."""
+    """Fit and summarise one linear mixed model; returns a dict of arrays.
+
+    BFGS runs in θ/units (``arrays["theta_units"]``, :func:`mejax.fit.start.theta_units`):
+    standardised columns, so the steps, tolerances and the reported gradient do
+    not depend on the scale of the covariates.
+    """
+    units = arrays["theta_units"]
     solver = GainBFGS(rtol=RTOL, atol=ATOL)
     sol = optx.minimise(
-        lambda th, a: _objective_with_factor(th, a, model), solver, theta0, args=arrays,
-        max_steps=max_steps, throw=False, has_aux=True,
+        lambda q, a: _objective_with_factor(units * q, a, model), solver, theta0 / units,
+        args=arrays, max_steps=max_steps, throw=False, has_aux=True,
     )
-    theta = sol.value
+    theta = units * sol.value
     # BFGS's state holds the gradient at the accepted point (optx.FunctionInfo):
-    # reusing it saves compiling and running the gradient once more
+    # reusing it saves compiling and running the gradient once more (in θ/units)
     grad = sol.state.f_info.grad
     # the state's aux is the accepted point's (sol.aux lags one step behind): its
     # factorization gives β̂, σ̂² and Var(β̂)
@@ -131,7 +138,7 @@ def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
     """
     theta_s = with_log_sigma(theta, sigma2)
     hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
-    cov_theta_s = jnp.linalg.inv(-hess)
+    cov_theta_s = scaled_inverse(-hess)
     jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
     jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
     return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T

@@ -36,6 +36,7 @@ from ..models.glmm import conditional_posterior, posterior_moments
 from ..models.glmm_structure import random_variance, relative_factor, split_params
 from ..spec.design import linear_vars
 from ..spec.model import DataError, SpecError
+from .fitted import require_estimates
 from .predict import _matrix, _new_frame, level_index, new_level_codes
 
 KINDS = ("mu", "pr", "eta", "xb", "stdp", "reffects", "reses", "density", "residuals",
@@ -163,6 +164,7 @@ def ranef(result, se: bool = True, ebmodes: bool = False,
     The standard errors are posterior standard deviations for the means and
     square roots of the inverse curvature for the modes (lme4's condVar).
     """
+    require_estimates(result, "ranef()")
     design = result.design
     kind = ("ebmodes" if ebmodes or not result.model.integration.has_posterior_means
             else "ebmeans")
@@ -396,6 +398,7 @@ def predict(result, kind: str = "mu", data: pd.DataFrame | None = None,
     effects 0 (SE: the prior SD); rows with missing values give NaN.
     """
     check_options(result, kind, conditional, marginal)
+    require_estimates(result, f"predict(kind={kind!r})")
     needs_y = kind in ("density",) + RESIDUAL_KINDS
     rows = _in_sample(result) if data is None else _new_rows(result, data, needs_y)
     value = _statistic(result, kind, rows, conditional, marginal, outcome, nodes)

@@ -44,6 +44,7 @@ from ..spec.design import (
     linear_vars,
 )
 from ..spec.model import DataError, LinearPart, SpecError
+from .fitted import require_estimates
 
 KINDS = ("xb", "fitted", "residuals", "rstandard", "reffects", "stdp")
 SE_TYPES = ("stata", "conditional", "comparative")
@@ -254,6 +255,7 @@ def ranef(result, se: bool = True, se_type: str | None = None) -> dict[str, pd.D
     "comparative" (adds β̂'s uncertainty) or "stata" (comparative after REML,
     conditional after ML; the default for Stata-command fits).
     """
+    require_estimates(result, "ranef()")
     kind = _check_se_type(result, se_type)
     design = result.design
     out: dict[str, pd.DataFrame] = {}
@@ -445,6 +447,7 @@ def predict(result, kind: str = "xb", data: pd.DataFrame | None = None):
     """
     if kind not in KINDS:
         raise SpecError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    require_estimates(result, f"predict(kind={kind!r})")
     if data is None:
         return _in_sample(result, kind)
     return _new_data(result, kind, data)

@@ -24,7 +24,8 @@ from ..inference.glmm_margins import margins
 from ..inference.glmm_predict import predict, ranef
 from ..inference.sandwich import sandwich
 from ..spec.survey import SamplingUnits
-from .mixed_result import MixedResult, component_row
+from ..linalg.scaling import scaled_inverse
+from .mixed_result import BOUNDARY_RELATIVE, MixedResult, component_row
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
                 "ghq": "ghermite"}
@@ -104,7 +105,9 @@ class GlmmResult(MixedResult):
     def _information(self):
         info, jacs, values = self._inference
         try:
-            cov = np.linalg.inv(info)
+            cov = np.asarray(scaled_inverse(info))
+            if not np.all(np.isfinite(cov)):
+                raise np.linalg.LinAlgError("singular information")
         except np.linalg.LinAlgError:
             cov = np.linalg.pinv(info)
         if self.sampling is not None:
@@ -247,7 +250,8 @@ class GlmmResult(MixedResult):
 
     def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
         is_var = frame["var2"].isna().to_numpy()
-        return is_var & (frame["estimate"].abs() <= 1e-6).to_numpy()
+        unit = frame["unit"].fillna(1.0).to_numpy() if "unit" in frame else 1.0
+        return is_var & (frame["estimate"].abs().to_numpy() * unit <= BOUNDARY_RELATIVE)
 
     # ---- tests ----------------------------------------------------------------------------
     @property

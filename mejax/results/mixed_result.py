@@ -20,6 +20,7 @@ from ..inference.icc import icc
 from ..inference.margins import margins
 from ..inference.predict import predict, ranef
 from ..inference.simulate import simulate
+from ..linalg.scaling import column_scales
 from ..spec.design import Design
 from ..text import StataText
 from .stata_table import render_html, render_summary
@@ -199,6 +200,7 @@ class MixedResult(FittedModel):
         """The varcomp table with boundary variances shown as 0 without SEs."""
         frame = pd.DataFrame(rows)
         boundary = self._boundary_mask(frame)
+        frame = frame.drop(columns="unit", errors="ignore")
         frame.loc[boundary, ["std_err", "ci_lower", "ci_upper", "sd_or_corr_se",
                              "sd_or_corr_lower", "sd_or_corr_upper"]] = np.nan
         frame.loc[boundary, ["estimate", "sd_or_corr"]] = 0.0
@@ -212,6 +214,7 @@ class MixedResult(FittedModel):
         for term_i in self._fit["order"]:
             term = self.design.re_terms[term_i]
             struct = term.structure
+            units = column_scales(term.z) ** 2
             rows = []
             for (i, j), param in zip(struct.entries(), struct.entry_param()):
                 est = float(entries[e_index])
@@ -220,31 +223,37 @@ class MixedResult(FittedModel):
                 rows.append(component_row(
                     term.label, term.effect_names, struct.label, i, j, est, se,
                     phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
-                ))
+                ) | {"unit": units[i] if i == j else np.nan})
                 e_index += 1
             phi_index += struct.n_phi()
             rows_by_term[term_i] = rows
         return [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
 
     def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Variances that are zero in the units of their column (var · RMS(z)²)."""
         is_var = frame["var2"].isna() & (frame["group"] != "Residual")
-        tiny = frame["estimate"].abs() <= BOUNDARY_RELATIVE * self.sigma2
+        unit = frame["unit"].fillna(1.0) if "unit" in frame else 1.0
+        tiny = frame["estimate"].abs() * unit <= BOUNDARY_RELATIVE * self.sigma2
         return (is_var & tiny).to_numpy()
 
     @property
     def boundary(self) -> bool:
         """True when a variance is zero or a correlation is ±1 at the optimum.
 
-        Read from the point estimates, so it costs no standard errors.
+        Read from the point estimates, so it costs no standard errors. A
+        variance is zero when its effect's share of the predictor's variance,
+        var · RMS(z)², is below 1e-6·σ²: the same verdict whatever the units of z.
         """
         entries = self._fit["entries"]
         start = 0
         for term_i in self._fit["order"]:
-            struct = self.design.re_terms[term_i].structure
+            term = self.design.re_terms[term_i]
+            struct = term.structure
+            units = column_scales(term.z) ** 2
             values = dict(zip(struct.entries(), entries[start:]))
             start += len(struct.entries())
             for (i, j), value in values.items():
-                if i == j and value <= BOUNDARY_RELATIVE * self.sigma2:
+                if i == j and value * units[i] <= BOUNDARY_RELATIVE * self.sigma2:
                     return True
                 if i != j:
                     denom = np.sqrt(values[(i, i)] * values[(j, j)])

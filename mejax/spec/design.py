@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import CovStructure, make_structure
+from .collinearity import collinear_columns
+from .columns import check_factor_levels, model_columns, no_complete_rows_message
 from .glm_design import GlmData, build_glm_data
 from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
 from .residual_design import ResidualDesign, build_residual_design, check_nested
@@ -144,7 +146,7 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         )
     if len(data) == 0:
         raise DataError("data set is empty")
-    columns = {name: data[name] for name in needed}
+    columns = model_columns(data, needed, spec.style, spec.response)
     y = columns[spec.response]
     if not is_numeric_series(y):
         raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
@@ -161,7 +163,7 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         complete &= ~missing
     n_dropped = int(len(data) - complete.sum())
     if n_dropped == len(data):
-        raise DataError(f"no complete observations: all {len(data)} rows have missing values")
+        raise DataError(no_complete_rows_message(columns, len(data)))
     if n_dropped:
         columns = {name: col[complete] for name, col in columns.items()}
         numeric = {name: values[complete] for name, values in numeric.items()}
@@ -232,6 +234,7 @@ def _var_columns(var, frame, full, style, alone, levels=None):
         return [_numeric(var, frame)], [name], [None]
     col = frame[var.name]
     levels = levels[var.name] if levels and var.name in levels else factor_levels(col)
+    check_factor_levels(var.name, levels, style)
     base = None if full else _base_index(var, levels)
     codes = pd.Categorical(col, categories=levels).codes
     cols, names, labels = [], [], []
@@ -304,24 +307,13 @@ def build_linear(part: LinearPart, frame: ColumnFrame, style: str,
 
 
 def _drop_collinear(x: np.ndarray, columns: list[Column]):
-    """Omit columns that are linear combinations of earlier ones (Stata's 'omitted')."""
-    import scipy.linalg
+    """Omit columns that are linear combinations of earlier ones (Stata's 'omitted').
 
-    if x.shape[1] == 0:
-        return x, columns, []
-    scale = np.sqrt((x**2).sum(axis=0))
-    scale[scale == 0] = 1.0
-    diag = np.abs(np.diag(np.linalg.qr(x / scale, mode="r")))
-    if diag.min() > 1e-9 * max(diag.max(), 1.0):
-        return x, columns, []
-    keep: list[int] = []
-    for j in range(x.shape[1]):
-        trial = keep + [j]
-        r = scipy.linalg.qr(x[:, trial] / scale[trial], mode="r")[0]
-        diag = np.abs(np.diag(r))
-        if diag[-1] > 1e-9 * max(diag.max(), 1.0):
-            keep.append(j)
-    omitted = [columns[j].name for j in range(x.shape[1]) if j not in keep]
+    The criterion is scale-free (:mod:`mejax.spec.collinearity`).
+    """
+    dropped = set(collinear_columns(x))
+    keep = [j for j in range(x.shape[1]) if j not in dropped]
+    omitted = [columns[j].name for j in sorted(dropped)]
     return x[:, keep], [columns[j] for j in keep], omitted
 
 

@@ -79,6 +79,20 @@ UNSUPPORTED = {
     "fweight": "frequency weights are not supported; mejax takes sampling weights, "
                "[pw=] and pweight()",
 }
+# Stata's estimation options that mejax knows but does not offer: name -> (abbreviation, why)
+NOT_OFFERED = {
+    "coeflegend": ("coefl", "the coefficient legend is not available"),
+}
+# maximisation options: accepted and ignored (mejax's optimiser has its own stopping rules)
+MAXIMIZE_OPTIONS = {
+    "iterate": "iter", "tolerance": "tol", "ltolerance": "ltol", "nrtolerance": "nrtol",
+    "nonrtolerance": "nonrtol", "technique": "tech", "difficult": "dif", "from": "from",
+    "showstep": "showstep", "shownrtolerance": "shownr", "trace": "trace",
+    "gradient": "grad", "hessian": "hess", "emiterate": "emiter", "emtolerance": "emtol",
+    "emonly": "emonly", "emlog": "emlog", "emdots": "emdots", "matsqrt": "matsqrt",
+    "matlog": "matlog", "startvalues": "startv", "startgrid": "startg", "noestimate": "noest",
+    "dnumerical": "dnum",
+}
 
 
 def _match_option(name: str, table: dict) -> str | None:
@@ -104,6 +118,15 @@ def _not_here(name: str, token: str, cmd: str | None) -> str | None:
             f"(melogit, mepoisson, ...): e.g. melogit y x || id:, {token}")
 
 
+def _stata_option(name: str, token: str, cmd: str) -> bool:
+    """True for a maximisation option (ignored); raises for one mejax does not offer."""
+    for full, (minimum, why) in NOT_OFFERED.items():
+        if full.startswith(name) and name.startswith(minimum):
+            raise SpecError(f"option {token} of {cmd} is not supported: {why}")
+    return any(full.startswith(name) and name.startswith(minimum)
+               for full, minimum in MAXIMIZE_OPTIONS.items())
+
+
 def _parse_options(text: str, table: dict, where: str, cmd: str | None = None) -> dict:
     """Parse ``opt opt(arg) ...`` against ``table``; unknown ones raise."""
     options: dict = {}
@@ -116,6 +139,9 @@ def _parse_options(text: str, table: dict, where: str, cmd: str | None = None) -
             if bad.startswith(name) and len(name) >= 3:
                 raise SpecError(f"option {token!r}: {why}")
         full = _match_option(name, table)
+        if full is None and cmd is not None and _stata_option(name, token, cmd):
+            options.setdefault("ignored", []).append(token)
+            continue
         if full is None:
             raise SpecError(_not_here(name, token, cmd) or f"unknown option {token!r} in {where}")
         takes_arg = table[full][1]
@@ -229,11 +255,14 @@ def parse_stata(command: str) -> ModelSpec:
         level, varlist, opts = _split_level(piece)
         is_last = index == len(pieces) - 1
         table = {**LEVEL_OPTIONS, **global_table} if is_last else LEVEL_OPTIONS
-        level_opts = _parse_options(opts, table, f"random-effects equation {level!r}",
-                                    cmd if is_last else None)
+        where = (f"random-effects equation {level!r} or among {cmd}'s options" if is_last
+                 else f"random-effects equation {level!r}")
+        level_opts = _parse_options(opts, table, where, cmd if is_last else None)
         if is_last:
             for key in list(level_opts):
-                if key in global_table and key not in LEVEL_OPTIONS:
+                if key == "ignored":
+                    options.setdefault("ignored", []).extend(level_opts.pop(key))
+                elif key in global_table and key not in LEVEL_OPTIONS:
                     options[key] = level_opts.pop(key)
         if "pweight" in level_opts:
             options.setdefault("level_weights", {})[level] = level_opts.pop("pweight")
@@ -245,6 +274,7 @@ def parse_stata(command: str) -> ModelSpec:
             residuals = parse_rspec(level_opts.pop("residuals"))
         random.append(_random_part(level, varlist.split(), level_opts, chain,
                                    allow_empty=residuals is not None))
+    _check_level_option(options)
     if options.get("reml") and options.get("mle"):
         raise SpecError("options reml and mle cannot be combined")
     family = None
@@ -253,6 +283,19 @@ def parse_stata(command: str) -> ModelSpec:
             raise SpecError(f"residuals() is an option of mixed, not of {cmd}")
         family = _glmm_family(cmd, options)
     return ModelSpec(response, fixed, tuple(random), "stata", options, residuals, family)
+
+
+def _check_level_option(options: dict) -> None:
+    """``level(#)``: a number between 10 and 99.99 (Stata's rule), said before anything runs."""
+    if "level" not in options:
+        return
+    try:
+        value = float(options["level"])
+    except ValueError:
+        raise SpecError(f"level({options['level']}) must be a number between 10 and 99.99, "
+                        "e.g. level(90)") from None
+    if not 10 <= value <= 99.99:
+        raise SpecError(f"level({options['level']}) must be between 10 and 99.99")
 
 
 def _check_bars(text: str) -> None:
