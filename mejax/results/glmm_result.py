@@ -23,8 +23,8 @@ from ..inference.glmm_icc import icc
 from ..inference.glmm_margins import margins
 from ..inference.glmm_predict import predict, ranef
 from ..inference.sandwich import sandwich
-from ..spec.survey import SamplingUnits
 from ..linalg.scaling import scaled_inverse
+from ..spec.survey import SamplingUnits
 from .mixed_result import BOUNDARY_RELATIVE, MixedResult, component_row
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
