@@ -39,7 +39,8 @@ def base_fit(df):
 # ---- a fit that failed -----------------------------------------------------------------------
 
 def test_failed_fit_post_estimation_says_so(df):
-    with pytest.warns(mejax.ConvergenceWarning):
+    with pytest.warns(UserWarning, match="rescale variables"), \
+            pytest.warns(mejax.ConvergenceWarning), np.errstate(over="ignore", invalid="ignore"):
         fit = mejax.mixed("y ~ x + (1 | g)", df.assign(y=df.y * 1e160))
     assert not fit.converged and not np.isfinite(fit.loglik)
     with pytest.raises(FitError, match="fit failed"):

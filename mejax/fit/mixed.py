@@ -15,6 +15,7 @@ from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
 from .optimize import covariance_inference, fit_lmm, unflatten
 from .start import theta_start, theta_units
+from .units import warn_extreme_values
 
 GRADIENT_TOLERANCE = 1e-4  # on the per-observation deviance the optimiser sees
 GAIN_TOLERANCE = 1e-5  # log likelihood the quasi-Newton model still expects to gain
@@ -83,6 +84,7 @@ def prepare(design: Design, reml: bool, devices=None):
 def fit_design(design: Design, reml: bool, devices=None) -> dict:
     """Run the compiled fit and return its outputs as numpy arrays plus diagnostics."""
     check_identifiable(design, residual_variance=True)
+    warn_extreme_values(design)
     order, model, arrays, theta0 = prepare(design, reml, devices)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])
