@@ -250,7 +250,7 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
     With ``weights`` the fit maximises the pseudo-likelihood; ``cluster_scores``
     in the result gives the per-cluster scores its sandwich variance needs.
     """
-    check_identifiable(design, residual_variance=False)
+    check_identifiable(design, residual_variance=design.glm.family.residual_variance_aux)
     base_model, base_arrays = prepare(design, method, nodes, with_effects=False,
                                       weights=weights)
     glm = design.glm

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..cov.structures import CovStructure
 from ..linalg.blocked_cholesky import factor
+from ..linalg.scaling import scaled_inverse
 from ..models.lmm import (
     LmmStructure,
     covariances,
@@ -97,7 +98,7 @@ def kenward_roger_core(theta, sigma2, arrays, model: LmmStructure):
     phi = jnp.linalg.inv(both(psi)[0])
     phi = 0.5 * (phi + phi.T)
     ie2 = -hess_ld
-    w = 2.0 * jnp.linalg.inv(ie2)
+    w = 2.0 * scaled_inverse(ie2)
     uu = 0.5 * jnp.einsum("ij,abij->ab", w, hh)
     uu = uu - jnp.einsum("ij,aci,cd,dbj->ab", w, pp, phi, pp)
     phi_a = phi + 2.0 * phi @ uu @ phi
@@ -123,4 +124,4 @@ def satterthwaite_core(theta, sigma2, arrays, model: LmmStructure):
     phi = _vcov_theta_s(theta_s, arrays, model)
     jac = jax.jacfwd(_vcov_theta_s)(theta_s, arrays, model)
     hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
-    return phi, jac, jnp.linalg.inv(-hess)
+    return phi, jac, scaled_inverse(-hess)
