@@ -25,8 +25,10 @@ def require_estimates(result: FittedModel, what: str) -> None:
     model) warned when it was made; without this, predictions and BLUPs would
     fail later inside a factorization with a message about matrices.
     """
-    values = np.concatenate([[result.loglik], np.asarray(result.fixef, dtype=float)])
-    if np.all(np.isfinite(values)):
+    values = np.concatenate([np.asarray(result.fixef, dtype=float), [result.sigma2]])
+    failed = not np.all(np.isfinite(values)) or (
+        not result.converged and not np.isfinite(result.loglik))
+    if not failed:
         return
     raise FitError(
         f"{what} is not available: the fit failed (log likelihood {result.loglik:.6g}, "
