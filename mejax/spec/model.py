@@ -81,3 +81,4 @@ class ModelSpec:
     options: dict = field(default_factory=dict, compare=False, hash=False)
     residuals: Residuals | None = None
     family: Family | None = None  # None: a linear mixed model
+    offset: str | None = None  # a column entering with coefficient one (formula's offset(z))

@@ -1,0 +1,256 @@
+"""The linear parts of lme4-style formulas, coded by formulaic (host side).
+
+The fixed part and the effects inside ``( ... | g)`` are written in formulaic's
+grammar: ``x + C(a, Sum) + scale(z) + bs(t, df=4) + Q("my x") + np.log(w)``.
+formulaic builds the model matrix and keeps a model spec with the training
+state (factor levels, ``scale`` means and sds, spline knots), so designs on
+new data (predict, margins) reuse it.
+
+Column names (one convention, lme4's where users compare): a factor coded by
+treatment contrasts is the variable name followed by the level (``period2``,
+``sexmale``, also for ``C(period)`` and ``C(a, Treatment(reference="b"))``);
+every other column keeps formulaic's name (``scale(x)``, ``bs(x, df=4)[1]``,
+``C(a, Sum)[S.b]``, ``np.log(x)``); ``Intercept`` is ``(Intercept)``;
+interactions join with ``:``. formulaic's own spellings (``C(period)[T.2]``,
+``period[T.2]``, ``Intercept``) are kept as aliases that ``test`` and
+``lincom`` accept.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import formulaic
+import numpy as np
+import pandas as pd
+from formulaic.errors import FormulaicError
+
+from .model import DataError, SpecError
+
+# Names a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, I, ...).
+NAMESPACE = {
+    "np": np, "numpy": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt,
+    "abs": np.abs, "log10": np.log10, "log2": np.log2,
+}
+_TRANSFORMS = frozenset(formulaic.transforms.TRANSFORMS) | {"C", "Q", "I"}
+_INTERCEPT = "(Intercept)"
+
+
+@dataclass(frozen=True)
+class FormulaPart:
+    """A linear part as written in the formula (``"1 + x + C(a, Sum)"``), not yet coded."""
+
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class CodedPart:
+    """A linear part coded on the estimation sample: formulaic's model spec and mejax's names.
+
+    ``names`` follow formulaic's column order; ``aliases`` map formulaic's spellings
+    to them; ``factors`` are the data variables that enter as factors, with the
+    estimation sample's levels.
+    """
+
+    text: str
+    model_spec: formulaic.ModelSpec
+    names: tuple[str, ...]
+    aliases: dict[str, str] = field(default_factory=dict)
+    factors: dict[str, list] = field(default_factory=dict)
+    variables: frozenset[str] = frozenset()
+
+
+def _formula(text: str) -> formulaic.Formula:
+    try:
+        return formulaic.Formula(text)
+    except (FormulaicError, SyntaxError, ValueError) as err:
+        raise SpecError(f"cannot parse expression {text.strip()!r} in the formula: "
+                        f"{str(err).splitlines()[0]}") from None
+
+
+def parse_check(text: str) -> None:
+    """A SpecError now (before any data is read) if formulaic cannot parse ``text``."""
+    _formula(text)
+
+
+def _called_names(expr: str) -> set[str]:
+    """Names used as functions in a Python expression (``foo`` in ``foo(x)``)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return set()
+    return {n.func.id for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def required_columns(part: FormulaPart, columns) -> set[str]:
+    """Data columns ``part`` reads; an unknown function is a SpecError naming it."""
+    formula = _formula(part.text)
+    needed = set(formula.required_variables) - set(NAMESPACE)
+    known = set(map(str, columns))
+    for term in formula:
+        for factor in term.factors:
+            for name in _called_names(str(factor)):
+                if name not in known and name not in _TRANSFORMS and name not in NAMESPACE:
+                    raise SpecError(
+                        f"unknown function {name!r} in {str(factor)!r}; use numpy's "
+                        "(np.log(x)), I(...) for arithmetic, or formulaic's transforms "
+                        "(scale, center, poly, bs, cr, C, Q)")
+                needed.discard(name)
+    return needed
+
+
+def _as_frame(frame, names) -> pd.DataFrame:
+    """The model's columns as a DataFrame formulaic codes: booleans and unused
+    categories handled as mejax always has (booleans are factors, unused levels dropped)."""
+    out = {}
+    for name in names:
+        col = frame[name].reset_index(drop=True)
+        if pd.api.types.is_bool_dtype(col):
+            col = pd.Series(pd.Categorical(col, categories=sorted(col.unique())))
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.remove_unused_categories()
+        elif frame.numeric[name]:
+            col = pd.Series(frame.values(name))
+        out[name] = col
+    return pd.DataFrame(out)
+
+
+def _factor_variable(expr: str) -> str | None:
+    """The data variable of a factor ``a``, ``C(a)`` or ``C(a, ...)``, or None."""
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return expr
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        arg = node.args[0]
+        if node.func.id == "C" and isinstance(arg, ast.Name):
+            return arg.id
+        if node.func.id in ("C", "Q") and isinstance(arg, ast.Constant) \
+                and isinstance(arg.value, str):
+            return arg.value
+        if node.func.id == "C" and isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) \
+                and arg.func.id == "Q" and arg.args and isinstance(arg.args[0], ast.Constant):
+            return str(arg.args[0].value)
+    return None
+
+
+def level_label(level) -> str:
+    if isinstance(level, (float, np.floating)) and float(level).is_integer():
+        return str(int(level))
+    return str(level)
+
+
+def _treatment_pieces(encoder_state: dict) -> tuple[dict[str, str], dict[str, list]]:
+    """formulaic's piece for each treatment-coded level -> lme4's (``C(p)[T.2.0]`` -> ``p2``)."""
+    rename: dict[str, str] = {}
+    factors: dict[str, list] = {}
+    for expr, (kind, state) in encoder_state.items():
+        if kind.value != "categorical":
+            continue
+        var = _factor_variable(expr)
+        levels = list(state.get("categories", []))
+        if var is not None:
+            factors.setdefault(var, levels)
+        contrasts = state.get("contrasts")
+        if var is None or type(contrasts.contrasts).__name__ != "TreatmentContrasts":
+            continue
+        for level in levels:
+            for piece in (f"{expr}[T.{level}]", f"{expr}[{level}]"):
+                rename[piece] = f"{var}{level_label(level)}"
+    return rename, factors
+
+
+def _split_interaction(name: str, factors: list[str]) -> list[str] | None:
+    """Pieces of a column name of a term with ``factors``, one per factor, or None."""
+    pieces, pos = [], 0
+    for i, factor in enumerate(factors):
+        if not name.startswith(factor, pos):
+            return None
+        end = pos + len(factor)
+        if end < len(name) and name[end] == "[":
+            close = name.find("]", end)
+            while close != -1 and i < len(factors) - 1 and not name.startswith(":", close + 1):
+                close = name.find("]", close + 1)
+            if close == -1:
+                return None
+            end = close + 1
+        pieces.append(name[pos:end])
+        pos = end + 1  # past ':'
+    return pieces if pos - 1 == len(name) else None
+
+
+def _names(model_spec: formulaic.ModelSpec) -> tuple[list[str], dict[str, str], dict[str, list]]:
+    rename, factors = _treatment_pieces(model_spec.encoder_state)
+    names: list[str] = []
+    aliases: dict[str, str] = {}
+    for structure in model_spec.structure:
+        term_factors = [str(f) for f in structure.term.factors]
+        for column in structure.columns:
+            if column == "Intercept":
+                name = _INTERCEPT
+            else:
+                pieces = _split_interaction(column, term_factors)
+                name = column if pieces is None else ":".join(rename.get(p, p) for p in pieces)
+            names.append(name)
+            if column != name:
+                aliases[column] = name
+                # formulaic's name for a plain column: period[T.2] for C(period)[T.2]
+                short = re.sub(r"\bC\(([^(),]+)\)\[", r"\1[", column)
+                aliases.setdefault(short, name)
+    return names, aliases, factors
+
+
+def _check_finite(x: np.ndarray, names) -> None:
+    bad = ~np.isfinite(x).all(axis=0)
+    if bad.any():
+        raise DataError(f"{names[int(np.argmax(bad))]!r} gives non-finite values")
+
+
+def _matrix(model_spec: formulaic.ModelSpec, data: pd.DataFrame) -> np.ndarray:
+    try:
+        mm = model_spec.get_model_matrix(data, context=NAMESPACE)
+    except FormulaicError as err:
+        raise SpecError(f"cannot code {model_spec.formula}: {err}") from None
+    return np.asarray(mm, dtype=float).reshape(len(data), -1)
+
+
+def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
+    """Model matrix of ``part`` on the estimation sample and the coded part that rebuilds it."""
+    variables = required_columns(part, frame.names())
+    data = _as_frame(frame, sorted(variables))
+    spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
+    try:
+        mm = spec.get_model_matrix(data, context=NAMESPACE)
+    except FormulaicError as err:
+        raise SpecError(f"cannot code {part.text.strip()!r}: {err}") from None
+    except Exception as err:  # a transform's own error (np.log of a string, a bad df=)
+        raise SpecError(f"cannot evaluate {part.text.strip()!r}: {err}") from None
+    x = np.asarray(mm, dtype=float).reshape(len(data), -1)
+    names, aliases, factors = _names(mm.model_spec)
+    _check_finite(x, names)
+    return x, CodedPart(part.text, mm.model_spec, tuple(names), aliases, factors,
+                        frozenset(variables))
+
+
+def recode(coded: CodedPart, frame) -> np.ndarray:
+    """The model matrix on other rows with the training state; unseen levels are DataErrors."""
+    data = _as_frame(frame, sorted(coded.variables))
+    for var, levels in coded.factors.items():
+        if var not in data or not len(data):
+            continue
+        unseen = ~data[var].isin(levels).to_numpy()
+        if unseen.any():
+            bad = data[var].to_numpy()[unseen][0]
+            raise DataError(f"level {bad!r} of {var!r} does not occur in the estimation "
+                            "sample; the fixed-effects design cannot code it")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        x = _matrix(coded.model_spec, data)
+    _check_finite(x, coded.names)
+    return x
