@@ -110,6 +110,11 @@ class Design:
         return [c.name for c in self.columns]
 
 
+def column_aliases(part) -> dict[str, str]:
+    """Other spellings of a part's column names (formulaic's ``C(a)[T.b]`` for ``ab``)."""
+    return dict(part.aliases) if isinstance(part, CodedPart) else {}
+
+
 def _expr_names(expr: str) -> set[str]:
     try:
         tree = ast.parse(expr, mode="eval")

@@ -30,7 +30,7 @@ from formulaic.errors import FormulaicError
 
 from .model import DataError, SpecError
 
-# Names a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, I, ...).
+# What a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, ...)
 NAMESPACE = {
     "np": np, "numpy": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "log10": np.log10, "log2": np.log2,
@@ -76,30 +76,39 @@ def parse_check(text: str) -> None:
     _formula(text)
 
 
-def _called_names(expr: str) -> set[str]:
-    """Names used as functions in a Python expression (``foo`` in ``foo(x)``)."""
+def _expression_names(expr: str) -> tuple[set[str], set[str]]:
+    """(variables, functions) a Python factor names; ``Q("my x")`` reads column ``my x``."""
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
-        return set()
-    return {n.func.id for n in ast.walk(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        raise SpecError(f"cannot parse expression {expr!r} in the formula") from None
+    called = {n.func.id for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - called - set(NAMESPACE)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q":
+            names |= {a.value for a in node.args if isinstance(a, ast.Constant)}
+    return names, called
 
 
 def required_columns(part: FormulaPart, columns) -> set[str]:
     """Data columns ``part`` reads; an unknown function is a SpecError naming it."""
-    formula = _formula(part.text)
-    needed = set(formula.required_variables) - set(NAMESPACE)
+    needed: set[str] = set()
     known = set(map(str, columns))
-    for term in formula:
+    for term in _formula(part.text):
         for factor in term.factors:
-            for name in _called_names(str(factor)):
-                if name not in known and name not in _TRANSFORMS and name not in NAMESPACE:
+            if factor.eval_method.value == "lookup":
+                needed.add(str(factor.expr))
+            if factor.eval_method.value != "python":
+                continue
+            names, called = _expression_names(str(factor.expr))
+            needed |= {n for n in names if n in known or n not in _TRANSFORMS}  # Sum, Helmert
+            for name in sorted(called - _TRANSFORMS - set(NAMESPACE)):
+                if name not in known:
                     raise SpecError(
-                        f"unknown function {name!r} in {str(factor)!r}; use numpy's "
+                        f"unknown function {name!r} in {str(factor.expr)!r}; use numpy's "
                         "(np.log(x)), I(...) for arithmetic, or formulaic's transforms "
                         "(scale, center, poly, bs, cr, C, Q)")
-                needed.discard(name)
     return needed
 
 
@@ -113,10 +122,10 @@ def _as_frame(frame, names) -> pd.DataFrame:
             col = pd.Series(pd.Categorical(col, categories=sorted(col.unique())))
         elif isinstance(col.dtype, pd.CategoricalDtype):
             col = col.cat.remove_unused_categories()
-        elif frame.numeric[name]:
-            col = pd.Series(frame.values(name))
+        elif frame.numeric[name] and not isinstance(col.dtype, np.dtype):
+            col = pd.Series(frame.values(name))  # nullable dtypes as floats
         out[name] = col
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
 def _factor_variable(expr: str) -> str | None:
@@ -198,6 +207,8 @@ def _names(model_spec: formulaic.ModelSpec) -> tuple[list[str], dict[str, str], 
                 pieces = _split_interaction(column, term_factors)
                 name = column if pieces is None else ":".join(rename.get(p, p) for p in pieces)
             names.append(name)
+            if " " in name:  # formulaic spaces operators: I(x**2) is I(x ** 2)
+                aliases.setdefault(name.replace(" ", ""), name)
             if column != name:
                 aliases[column] = name
                 # formulaic's name for a plain column: period[T.2] for C(period)[T.2]
@@ -217,7 +228,7 @@ def _matrix(model_spec: formulaic.ModelSpec, data: pd.DataFrame) -> np.ndarray:
         mm = model_spec.get_model_matrix(data, context=NAMESPACE)
     except FormulaicError as err:
         raise SpecError(f"cannot code {model_spec.formula}: {err}") from None
-    return np.asarray(mm, dtype=float).reshape(len(data), -1)
+    return np.asarray(mm, dtype=float).reshape(len(data), mm.shape[1])
 
 
 def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
@@ -231,7 +242,7 @@ def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
         raise SpecError(f"cannot code {part.text.strip()!r}: {err}") from None
     except Exception as err:  # a transform's own error (np.log of a string, a bad df=)
         raise SpecError(f"cannot evaluate {part.text.strip()!r}: {err}") from None
-    x = np.asarray(mm, dtype=float).reshape(len(data), -1)
+    x = np.asarray(mm, dtype=float).reshape(len(frame), -1)
     names, aliases, factors = _names(mm.model_spec)
     _check_finite(x, names)
     return x, CodedPart(part.text, mm.model_spec, tuple(names), aliases, factors,
