@@ -65,7 +65,9 @@ def test_fit_equals_lme4(fits, key):
     assert abs(fit.loglik - case["loglik"]) < (1e-3 if glmm else 1e-5)
     np.testing.assert_allclose(fit.fixef.to_numpy(), case["fixef"], rtol=2e-3 if glmm else 1e-4,
                                atol=1e-4)
-    np.testing.assert_allclose(fit.fixef_se.to_numpy(), case["fixef_se"], rtol=2e-3)
+    # lme4's glmer SEs hold θ fixed; mejax's (Stata's) come from the full information
+    np.testing.assert_allclose(fit.fixef_se.to_numpy(), case["fixef_se"],
+                               rtol=0.02 if glmm else 2e-3)
     np.testing.assert_allclose(fit.varcomp["estimate"].to_numpy(),
                                _mejax_order(fit, case["varcomp"]), rtol=2e-3, atol=1e-3)
 
@@ -73,7 +75,8 @@ def test_fit_equals_lme4(fits, key):
 def _mejax_order(fit, ref) -> np.ndarray:
     """lme4's variance components in the fit's row order (variances; covariances)."""
     values = {}
-    for g, v1, v2, e in zip(ref["group"], ref["var1"], ref["var2"], ref["estimate"]):
+    columns = [np.atleast_1d(ref[k]) for k in ("group", "var1", "var2", "estimate")]
+    for g, v1, v2, e in zip(*columns):
         values[(g, v1 if v1 else None, v2 if v2 else None)] = e
     out = []
     for _, row in fit.varcomp.iterrows():
@@ -117,14 +120,15 @@ def test_both_spellings_in_test_and_lincom(fits):
     formulaic_name = fit.lincom(
         "C(age, Treatment(reference=10))[T.8] - C(age, Treatment(reference=10))[T.12]")
     assert formulaic_name["estimate"] == pytest.approx(plain["estimate"])
-    assert formulaic_name["se"] == pytest.approx(plain["se"])
+    assert formulaic_name["std_err"] == pytest.approx(plain["std_err"])
     assert fit.test("age8=age12")["chi2"] == pytest.approx(
         fit.test("C(age, Treatment(reference=10))[T.8] = C(age, Treatment(reference=10))[T.12]"
                  )["chi2"])
     sum_fit = fits["sum"]
     assert sum_fit.lincom("C(age, Sum)[S.8]")["estimate"] == pytest.approx(
         sum_fit.fixef["C(age, Sum)[S.8]"])
-    assert "C(age, Sum)[S.8]" in str(sum_fit.test("C(age, Sum)[S.8] C(age, Sum)[S.10]"))
+    both = sum_fit.test("C(age, Sum)[S.8] C(age, Sum)[S.10]")
+    assert both["df"] == 2 and "C(age, Sum)[S.8] = 0" in both["constraints"]
     assert fits["offset"].lincom("period[T.2]")["estimate"] == pytest.approx(
         fits["offset"].fixef["period2"])
     assert fits["scale"].lincom("Intercept")["estimate"] == pytest.approx(
@@ -157,8 +161,7 @@ def test_predict_newdata_equals_in_sample(fits, key):
 
 def test_margins_use_training_scale(fits):
     fit, data = fits["scale"], load("orthodont")
-    dydx = fit.margins(dydx="age")
-    est = float(np.asarray(dydx["dydx"] if "dydx" in dydx else dydx["estimate"]).ravel()[0])
+    est = fit.margins(dydx="age")["table"]["dydx"].iloc[0]
     assert est == pytest.approx(fit.fixef["scale(age)"] / data["age"].std(), rel=1e-8)
 
 
