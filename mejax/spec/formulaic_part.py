@@ -22,13 +22,14 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import formulaic
 import numpy as np
 import pandas as pd
 from formulaic.errors import FormulaicError
 
-from .model import DataError, SpecError
+from ..errors import DataError, SpecError
 
 # What a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, ...)
 NAMESPACE = {
@@ -63,6 +64,7 @@ class CodedPart:
     variables: frozenset[str] = frozenset()
 
 
+@lru_cache(maxsize=512)
 def _formula(text: str) -> formulaic.Formula:
     try:
         return formulaic.Formula(text)
@@ -91,24 +93,32 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
     return names, called
 
 
+@lru_cache(maxsize=512)
+def _factor_names(text: str) -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+    """Per factor of ``text``: (expression, variables, functions called)."""
+    out = []
+    for term in _formula(text):
+        for factor in term.factors:
+            expr = str(factor.expr)
+            if factor.eval_method.value == "lookup":
+                out.append((expr, frozenset([expr]), frozenset()))
+            elif factor.eval_method.value == "python":
+                names, called = _expression_names(expr)
+                out.append((expr, frozenset(names), frozenset(called)))
+    return tuple(out)
+
+
 def required_columns(part: FormulaPart, columns) -> set[str]:
     """Data columns ``part`` reads; an unknown function is a SpecError naming it."""
     needed: set[str] = set()
     known = set(map(str, columns))
-    for term in _formula(part.text):
-        for factor in term.factors:
-            if factor.eval_method.value == "lookup":
-                needed.add(str(factor.expr))
-            if factor.eval_method.value != "python":
-                continue
-            names, called = _expression_names(str(factor.expr))
-            needed |= {n for n in names if n in known or n not in _TRANSFORMS}  # Sum, Helmert
-            for name in sorted(called - _TRANSFORMS - set(NAMESPACE)):
-                if name not in known:
-                    raise SpecError(
-                        f"unknown function {name!r} in {str(factor.expr)!r}; use numpy's "
-                        "(np.log(x)), I(...) for arithmetic, or formulaic's transforms "
-                        "(scale, center, poly, bs, cr, C, Q)")
+    for expr, names, called in _factor_names(part.text):
+        needed |= {n for n in names if n in known or n not in _TRANSFORMS}  # not Sum, Helmert
+        for name in sorted(called - _TRANSFORMS - set(NAMESPACE)):
+            if name not in known:
+                raise SpecError(
+                    f"unknown function {name!r} in {expr!r}; use numpy's (np.log(x)), I(...) "
+                    "for arithmetic, or formulaic's transforms (scale, center, poly, bs, cr, C, Q)")
     return needed
 
 
@@ -231,9 +241,38 @@ def _matrix(model_spec: formulaic.ModelSpec, data: pd.DataFrame) -> np.ndarray:
     return np.asarray(mm, dtype=float).reshape(len(data), mm.shape[1])
 
 
+def _plain_columns(text: str, frame) -> list[str] | None:
+    """The column names when ``text`` is only numeric columns and the intercept, else None.
+
+    Such a part carries no state, so its matrix is the columns themselves: this saves
+    formulaic's materializer (most of the host time of a small fit) on ``(1 + x | g)``.
+    """
+    names = []
+    for term in _formula(text):
+        if len(term.factors) != 1:
+            return None
+        factor = term.factors[0]
+        expr = str(factor.expr)
+        if factor.eval_method.value == "literal" and expr == "1":
+            names.append(_INTERCEPT)
+        elif factor.eval_method.value == "lookup" and expr in frame.numeric \
+                and frame.numeric[expr]:
+            names.append(expr)
+        else:
+            return None
+    return names
+
+
 def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
     """Model matrix of ``part`` on the estimation sample and the coded part that rebuilds it."""
     variables = required_columns(part, frame.names())
+    plain = _plain_columns(part.text, frame)
+    if plain is not None:
+        x = np.column_stack([np.ones(len(frame)) if n == _INTERCEPT else frame.values(n)
+                             for n in plain]) if plain else np.zeros((len(frame), 0))
+        spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
+        return x, CodedPart(part.text, spec, tuple(plain), {"Intercept": _INTERCEPT}
+                            if _INTERCEPT in plain else {}, {}, frozenset(variables))
     data = _as_frame(frame, sorted(variables))
     spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
     try:
