@@ -106,6 +106,6 @@ def test_nonconvergence_is_reported(sleepstudy, monkeypatch):
 def test_transforms_and_factors(sleepstudy):
     df = sleepstudy.assign(g=np.where(sleepstudy["Days"] > 4, "late", "early"))
     res = mejax.mixed("Reaction ~ np.log(Days + 1) + g + I(Days**2) + (1 | Subject)", df)
-    assert list(res.fixef.index) == ["(Intercept)", "np.log(Days + 1)", "glate", "I(Days ** 2)"]
+    assert list(res.fixef.index) == ["(Intercept)", "np.log(Days + 1)", "glate", "I(Days**2)"]
     assert isinstance(res.to_frame(), pd.DataFrame)
     assert "<table" in res._repr_html_()

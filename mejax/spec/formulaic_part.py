@@ -9,11 +9,11 @@ new data (predict, margins) reuse it.
 Column names (one convention, lme4's where users compare): a factor coded by
 treatment contrasts is the variable name followed by the level (``period2``,
 ``sexmale``, also for ``C(period)`` and ``C(a, Treatment(reference="b"))``);
-every other column keeps formulaic's name (``scale(x)``, ``bs(x, df=4)[1]``,
-``C(a, Sum)[S.b]``, ``np.log(x)``); ``Intercept`` is ``(Intercept)``;
-interactions join with ``:``. formulaic's own spellings (``C(period)[T.2]``,
-``period[T.2]``, ``Intercept``) are kept as aliases that ``test`` and
-``lincom`` accept.
+every other column is the term as written in the formula with formulaic's
+suffix (``scale(x)``, ``I(x**2)``, ``bs(x, df=4)[1]``, ``C(a, Sum)[S.b]``);
+``Intercept`` is ``(Intercept)``; interactions join with ``:``. formulaic's
+own spellings (``C(period)[T.2]``, ``period[T.2]``, ``I(x ** 2)``,
+``Intercept``) are kept as aliases that ``test`` and ``lincom`` accept.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import formulaic
 import numpy as np
 import pandas as pd
 from formulaic.errors import FormulaicError
+from formulaic.parser.algos.sanitize_tokens import sanitize_python_code
 
 from ..errors import DataError, SpecError
 
@@ -204,8 +205,40 @@ def _split_interaction(name: str, factors: list[str]) -> list[str] | None:
     return pieces if pos - 1 == len(name) else None
 
 
-def _names(model_spec: formulaic.ModelSpec) -> tuple[list[str], dict[str, str], dict[str, list]]:
+_OPERATORS = ("+", "-", "*", ":", "/", "~")
+
+
+@lru_cache(maxsize=512)
+def _written(text: str) -> dict[str, str]:
+    """formulaic's normalised spelling of each factor -> as the user wrote it (``I(x**2)``)."""
+    from .formula import split_top
+
+    out: dict[str, str] = {}
+    pending = [text]
+    while pending:
+        piece = pending.pop().strip()
+        piece = re.sub(r"^\((.*)\)\s*\^\s*\d+$", r"\1", piece, flags=re.S)
+        pieces = [p.strip() for _, p in split_top(piece, _OPERATORS, quotes=True)]
+        if len(pieces) > 1:
+            pending.extend(pieces)
+            continue
+        if piece.startswith("(") and piece.endswith(")") and len(piece) > 2 \
+                and not re.match(r"^\(.*\)\S", piece):
+            pending.append(piece[1:-1])
+            continue
+        try:
+            normalised = sanitize_python_code(piece)
+        except (SyntaxError, ValueError):
+            continue
+        if normalised != piece:
+            out.setdefault(normalised, piece)
+    return out
+
+
+def _names(model_spec: formulaic.ModelSpec, text: str
+           ) -> tuple[list[str], dict[str, str], dict[str, list]]:
     rename, factors = _treatment_pieces(model_spec.encoder_state)
+    written = _written(text)
     names: list[str] = []
     aliases: dict[str, str] = {}
     for structure in model_spec.structure:
@@ -215,9 +248,11 @@ def _names(model_spec: formulaic.ModelSpec) -> tuple[list[str], dict[str, str], 
                 name = _INTERCEPT
             else:
                 pieces = _split_interaction(column, term_factors)
-                name = column if pieces is None else ":".join(rename.get(p, p) for p in pieces)
+                name = column if pieces is None else ":".join(
+                    rename.get(p) or written.get(f, f) + p[len(f):]
+                    for f, p in zip(term_factors, pieces))
             names.append(name)
-            if " " in name:  # formulaic spaces operators: I(x**2) is I(x ** 2)
+            if " " in name and not re.search("[\"'`]", name):  # I(x ** 2) for I(x**2)
                 aliases.setdefault(name.replace(" ", ""), name)
             if column != name:
                 aliases[column] = name
@@ -282,7 +317,7 @@ def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
     except Exception as err:  # a transform's own error (np.log of a string, a bad df=)
         raise SpecError(f"cannot evaluate {part.text.strip()!r}: {err}") from None
     x = np.asarray(mm, dtype=float).reshape(len(frame), -1)
-    names, aliases, factors = _names(mm.model_spec)
+    names, aliases, factors = _names(mm.model_spec, part.text)
     _check_finite(x, names)
     return x, CodedPart(part.text, mm.model_spec, tuple(names), aliases, factors,
                         frozenset(variables))
