@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from formulaic.parser.algos.sanitize_tokens import sanitize_python_code
+
 from .formulaic_part import FormulaPart, parse_check
 from .model import ModelSpec, RandomPart, SpecError
 
@@ -85,6 +87,32 @@ def _check_power(piece: str) -> None:
                     f"{fix!r} (or add the squared column to the data)")
 
 
+_OPERATORS = ("+", "-", "*", ":", "/", "~")
+
+
+def _spellings(text: str) -> tuple[tuple[str, str], ...]:
+    """(formulaic's normalised spelling, as the user wrote it) of each term (``I(x**2)``)."""
+    out: dict[str, str] = {}
+    pending = [text]
+    while pending:
+        piece = pending.pop().strip()
+        piece = re.sub(r"^\((.*)\)\s*\^\s*\d+$", r"\1", piece, flags=re.S)
+        pieces = [p.strip() for _, p in split_top(piece, _OPERATORS, quotes=True)]
+        if len(pieces) > 1:
+            pending.extend(pieces)
+            continue
+        if piece.startswith("(") and piece.endswith(")"):
+            pending.append(piece[1:-1])
+            continue
+        try:
+            normalised = sanitize_python_code(piece)
+        except (SyntaxError, ValueError):
+            continue
+        if normalised != piece:
+            out.setdefault(normalised, piece)
+    return tuple(out.items())
+
+
 def _linear_part(text: str, where: str) -> FormulaPart:
     pieces = split_top(text, ("+", "-"), quotes=True)
     for op, piece in pieces:
@@ -92,7 +120,7 @@ def _linear_part(text: str, where: str) -> FormulaPart:
             raise SpecError(f"empty term in {where}: {text.strip()!r}")
         _check_power(piece)
     parse_check(text)
-    return FormulaPart(text.strip())
+    return FormulaPart(text.strip(), _spellings(text))
 
 
 def _parse_random(inner: str) -> list[RandomPart]:

@@ -28,7 +28,6 @@ import formulaic
 import numpy as np
 import pandas as pd
 from formulaic.errors import FormulaicError
-from formulaic.parser.algos.sanitize_tokens import sanitize_python_code
 
 from ..errors import DataError, SpecError
 
@@ -43,9 +42,14 @@ _INTERCEPT = "(Intercept)"
 
 @dataclass(frozen=True)
 class FormulaPart:
-    """A linear part as written in the formula (``"1 + x + C(a, Sum)"``), not yet coded."""
+    """A linear part as written in the formula (``"1 + x + C(a, Sum)"``), not yet coded.
+
+    ``spellings`` pair formulaic's normalised spelling of a term with the user's
+    (``I(x ** 2)``, ``I(x**2)``): column names keep what was written.
+    """
 
     text: str
+    spellings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,40 +209,9 @@ def _split_interaction(name: str, factors: list[str]) -> list[str] | None:
     return pieces if pos - 1 == len(name) else None
 
 
-_OPERATORS = ("+", "-", "*", ":", "/", "~")
-
-
-@lru_cache(maxsize=512)
-def _written(text: str) -> dict[str, str]:
-    """formulaic's normalised spelling of each factor -> as the user wrote it (``I(x**2)``)."""
-    from .formula import split_top
-
-    out: dict[str, str] = {}
-    pending = [text]
-    while pending:
-        piece = pending.pop().strip()
-        piece = re.sub(r"^\((.*)\)\s*\^\s*\d+$", r"\1", piece, flags=re.S)
-        pieces = [p.strip() for _, p in split_top(piece, _OPERATORS, quotes=True)]
-        if len(pieces) > 1:
-            pending.extend(pieces)
-            continue
-        if piece.startswith("(") and piece.endswith(")") and len(piece) > 2 \
-                and not re.match(r"^\(.*\)\S", piece):
-            pending.append(piece[1:-1])
-            continue
-        try:
-            normalised = sanitize_python_code(piece)
-        except (SyntaxError, ValueError):
-            continue
-        if normalised != piece:
-            out.setdefault(normalised, piece)
-    return out
-
-
-def _names(model_spec: formulaic.ModelSpec, text: str
+def _names(model_spec: formulaic.ModelSpec, written: dict[str, str]
            ) -> tuple[list[str], dict[str, str], dict[str, list]]:
     rename, factors = _treatment_pieces(model_spec.encoder_state)
-    written = _written(text)
     names: list[str] = []
     aliases: dict[str, str] = {}
     for structure in model_spec.structure:
@@ -317,7 +290,7 @@ def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
     except Exception as err:  # a transform's own error (np.log of a string, a bad df=)
         raise SpecError(f"cannot evaluate {part.text.strip()!r}: {err}") from None
     x = np.asarray(mm, dtype=float).reshape(len(frame), -1)
-    names, aliases, factors = _names(mm.model_spec, part.text)
+    names, aliases, factors = _names(mm.model_spec, dict(part.spellings))
     _check_finite(x, names)
     return x, CodedPart(part.text, mm.model_spec, tuple(names), aliases, factors,
                         frozenset(variables))
