@@ -92,7 +92,8 @@ def _mejax_order(fit, ref) -> np.ndarray:
 # ---- against patsy (statsmodels' formula engine) -------------------------------------------
 @pytest.mark.parametrize("rhs", [
     "cr(Days, df=5, constraints='center')",
-    "C(f, Sum) + Days:C(f, Helmert)",
+    "C(f, Sum) * Days",
+    "C(f, Helmert) + I(Days**2)",
     "C(f, Treatment(reference='c')) * Days",
     "np.log(Days + 1) + I(Days**2) + center(Days)",
 ])
@@ -174,6 +175,24 @@ def test_margins_use_training_scale(fits):
     fit, data = fits["scale"], load("orthodont")
     est = fit.margins(dydx="age")["table"]["dydx"].iloc[0]
     assert est == pytest.approx(fit.fixef["scale(age)"] / data["age"].std(), rel=1e-8)
+
+
+def test_margins_do_not_depend_on_the_contrasts(fits):
+    """The same model coded by Sum, Helmert or treatment contrasts: the same margins."""
+    want = fits["sum"].margins("age")["table"]
+    for key in ("helmert",):
+        got = fits[key].margins("age")["table"]
+        np.testing.assert_allclose(got["margin"], want["margin"], rtol=1e-6)
+        np.testing.assert_allclose(got["std_err"], want["std_err"], rtol=1e-4)
+    means = load("orthodont").groupby("age")["distance"].mean().to_numpy()
+    np.testing.assert_allclose(want["margin"], means, rtol=1e-6)  # balanced data: cell means
+
+
+def test_glmm_offset_on_new_data(fits):
+    fit, data = fits["offset"], load("cbpp")
+    rows = data.iloc[::5]
+    np.testing.assert_allclose(fit.predict("xb", data=rows).to_numpy(),
+                               fit.predict("xb").to_numpy()[::5], rtol=1e-10)
 
 
 def test_unseen_level_on_new_data(fits):
