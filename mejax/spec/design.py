@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import CovStructure, make_structure
-from .formulaic_part import CodedPart, FormulaPart, code_part, recode, required_columns
+from .formulaic_part import (
+    CodedPart,
+    FormulaPart,
+    code_part,
+    level_label,
+    recode,
+    required_columns,
+)
 from .glm_design import GlmData, build_glm_data
 from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
 from .residual_design import ResidualDesign, build_residual_design, check_nested
@@ -199,12 +206,6 @@ def factor_levels(col: pd.Series) -> list:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
-
-
-def level_label(level) -> str:
-    if isinstance(level, (float, np.floating)) and float(level).is_integer():
-        return str(int(level))
-    return str(level)
 
 
 def _base_index(var: Var, levels: list) -> int | None:

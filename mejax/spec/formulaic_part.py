@@ -28,6 +28,8 @@ import formulaic
 import numpy as np
 import pandas as pd
 from formulaic.errors import FormulaicError
+from formulaic.parser.types import Factor
+from formulaic.transforms.contrasts import TreatmentContrasts
 
 from ..errors import DataError, SpecError
 
@@ -105,9 +107,9 @@ def _factor_names(text: str) -> tuple[tuple[str, frozenset[str], frozenset[str]]
     for term in _formula(text):
         for factor in term.factors:
             expr = str(factor.expr)
-            if factor.eval_method.value == "lookup":
+            if factor.eval_method is Factor.EvalMethod.LOOKUP:
                 out.append((expr, frozenset([expr]), frozenset()))
-            elif factor.eval_method.value == "python":
+            elif factor.eval_method is Factor.EvalMethod.PYTHON:
                 names, called = _expression_names(expr)
                 out.append((expr, frozenset(names), frozenset(called)))
     return tuple(out)
@@ -148,7 +150,7 @@ def _factor_variable(expr: str) -> str | None:
     try:
         node = ast.parse(expr, mode="eval").body
     except SyntaxError:
-        return expr
+        return None
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
@@ -165,6 +167,7 @@ def _factor_variable(expr: str) -> str | None:
 
 
 def level_label(level) -> str:
+    """A factor level as names show it (``2`` for 2.0)."""
     if isinstance(level, (float, np.floating)) and float(level).is_integer():
         return str(int(level))
     return str(level)
@@ -175,14 +178,14 @@ def _treatment_pieces(encoder_state: dict) -> tuple[dict[str, str], dict[str, li
     rename: dict[str, str] = {}
     factors: dict[str, list] = {}
     for expr, (kind, state) in encoder_state.items():
-        if kind.value != "categorical":
+        if kind is not Factor.Kind.CATEGORICAL:
             continue
         var = _factor_variable(expr)
         levels = list(state.get("categories", []))
         if var is not None:
             factors.setdefault(var, levels)
         contrasts = state.get("contrasts")
-        if var is None or type(contrasts.contrasts).__name__ != "TreatmentContrasts":
+        if var is None or not isinstance(contrasts.contrasts, TreatmentContrasts):
             continue
         for level in levels:
             for piece in (f"{expr}[T.{level}]", f"{expr}[{level}]"):
@@ -261,9 +264,9 @@ def _plain_columns(text: str, frame) -> list[str] | None:
             return None
         factor = term.factors[0]
         expr = str(factor.expr)
-        if factor.eval_method.value == "literal" and expr == "1":
+        if factor.eval_method is Factor.EvalMethod.LITERAL and expr == "1":
             names.append(_INTERCEPT)
-        elif factor.eval_method.value == "lookup" and expr in frame.numeric \
+        elif factor.eval_method is Factor.EvalMethod.LOOKUP and expr in frame.numeric \
                 and frame.numeric[expr]:
             names.append(expr)
         else:
