@@ -14,7 +14,7 @@ n <- as.integer(arg(2, "100"))
 formulas <- list(
   plain = Reaction ~ Days + (Days | Subject),
   factor = Reaction ~ Days * phase + (Days | Subject),
-  transforms = Reaction ~ scale(Days) + bs(Days, df = 4) + (scale(Days) | Subject)
+  transforms = Reaction ~ bs(Days, df = 4) + (scale(Days) | Subject)
 )
 out <- list()
 for (key in names(formulas)) {

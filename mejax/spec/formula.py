@@ -5,7 +5,7 @@ The fixed part and the effects of each random term are formulaic's grammar
 and booleans; ``C(x)`` forces one, ``C(a, Sum)``, ``C(a, Treatment(reference="b"))``,
 ``C(a, Helmert)``), ``a:b``, ``a*b``, ``np.log(x)``, ``I(x**2)``, ``scale(x)``,
 ``center(x)``, ``poly(x, 2)``, ``bs(x, df=4)``, ``cr(x, df=5)``, ``Q("my x")`` and
-backticks, ``0 +`` / ``- 1``; ``offset(z)`` enters with coefficient one. The random
+backticks, ``0 +`` / ``- 1``; ``offset(z)`` (GLMMs) enters with coefficient one. The random
 parts are mejax's own: ``(effects | g)`` (unstructured, as lme4), ``(effects || g)``
 (independent), nested ``g1/g2`` and ``g1:g2``, crossed terms side by side.
 """
