@@ -61,6 +61,7 @@ class NonlinearDesign:
     style: str = "stata"  # what post-estimation reads (names as Stata writes them)
     base_columns: tuple = ()
     residual: None = None
+    fixed_part: None = None  # no formula-coded part: test/lincom read no column aliases
 
     @property
     def re_terms(self) -> list[ReTerm]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
+from ..spec.design import column_aliases
 from ..spec.model import SpecError
 from . import dof
 
@@ -137,9 +138,15 @@ def resolve_name(result, token: str) -> str | None:
     m = re.fullmatch(r"\[[^\]]*\](.+)", name)
     if m:
         name = m.group(1).strip()
+    m = _PLACEHOLDER.fullmatch(name)
+    if m:
+        name = _special_names(result)[int(m.group(1))]
     names = list(result.fixef.index)
     if name in names:
         return name
+    aliases = column_aliases(result.design.fixed_part)
+    if aliases.get(name) in names or aliases.get(name) in result.omitted:
+        return aliases[name] if aliases[name] in names else None
     cons = intercept_name(result)
     if name in ("_cons", "(Intercept)") and cons is not None:
         return cons
@@ -158,11 +165,36 @@ def resolve_name(result, token: str) -> str | None:
     )
 
 
+_PLACEHOLDER = re.compile(r"__mejax_name_(\d+)__")
+_PLAIN = re.compile(r"[\w.#]+")
+
+
+def _special_names(result) -> list[str]:
+    """Coefficient names (and formulaic's aliases) that the tokenizer would split, longest first."""
+    names = set(result.fixef.index) | set(column_aliases(result.design.fixed_part))
+    return sorted((n for n in names if not _PLAIN.fullmatch(n) and n != "(Intercept)"),
+                  key=lambda n: (-len(n), n))
+
+
+def protect_names(result, text: str) -> str:
+    """``text`` with names such as ``scale(x)`` or ``C(a, Sum)[S.b]`` as single tokens."""
+    for i, name in enumerate(_special_names(result)):
+        text = text.replace(name, f" __mejax_name_{i}__ ")
+    return text
+
+
+def restore_names(result, text: str) -> str:
+    """Undo :func:`protect_names` (for display)."""
+    special = _special_names(result)
+    text = _PLACEHOLDER.sub(lambda m: special[int(m.group(1))], text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
 # ---- linear expressions in coefficients ----------------------------------------------------
 _NUMBER = re.compile(r"^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _TOKEN = re.compile(
     r"\s*(_b\[[^\]]+\]|\[[^\]]*\][A-Za-z0-9_.#]+|\(Intercept\)|\d+\.?\d*[eE][+-]?\d+"
-    r"|[A-Za-z0-9_.#]+|[-+*/()])"
+    r"|[\w.#]+|[-+*/()])"
 )
 
 
@@ -203,7 +235,7 @@ class _Linear:
 
 def parse_linear(result, text: str) -> _Linear:
     """Parse a linear expression in coefficient names (``x1 + 2*x2 - 3``)."""
-    tokens = _tokens(text)
+    tokens = _tokens(protect_names(result, text))
     if not tokens:
         raise HypothesisError("empty expression")
     pos = 0

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..spec import design as spec_design
-from ..spec.design import ColumnFrame, build_linear, level_label
+from ..spec.design import CodedPart, ColumnFrame, build_linear, level_label
+from ..spec.model import Var
 from ._common import HypothesisError
 
 
@@ -22,7 +23,11 @@ def _frame(result) -> ColumnFrame:
 def fixed_vars(result) -> dict:
     """Variables of the fixed part: name -> Var (first occurrence)."""
     out: dict = {}
-    for term in result.design.fixed_part.terms:
+    part = result.design.fixed_part
+    if isinstance(part, CodedPart):
+        return {name: Var(name, kind="cat" if name in part.factors else "num")
+                for name in sorted(part.variables)}
+    for term in part.terms:
         for var in term.vars:
             if not var.expr:
                 out.setdefault(var.name, var)
@@ -32,6 +37,9 @@ def fixed_vars(result) -> dict:
 def factor_levels(result) -> dict[str, list]:
     """Levels of every factor variable of the fixed part, from the estimation sample."""
     frame = _frame(result)
+    part = result.design.fixed_part
+    if isinstance(part, CodedPart):
+        return {name: list(levels) for name, levels in part.factors.items()}
     return {name: spec_design.factor_levels(frame[name])
             for name, var in fixed_vars(result).items() if spec_design.is_factor(var, frame)}
 

@@ -24,7 +24,9 @@ from ._common import (
     level_text,
     names_matrix,
     parse_linear,
+    protect_names,
     residual_df,
+    restore_names,
     row_df,
     rule,
     small_sample_f,
@@ -85,7 +87,7 @@ def _independent_rows(R: np.ndarray) -> list[int]:
 
 def _parse_constraints(result, text: str) -> list[tuple[_Linear, str]]:
     """Stata's test syntax -> list of (lhs - rhs as a linear form, display text)."""
-    text = text.strip()
+    text = protect_names(result, text).strip()
     if not text:
         raise HypothesisError("test needs a hypothesis, e.g. 'test x1=1' or 'test x1 x2'")
     pieces: list[str]
@@ -121,7 +123,7 @@ def _parse_constraints(result, text: str) -> list[tuple[_Linear, str]]:
         form = parse_linear(result, sides[0])
         if len(sides) == 2:
             form = form.add(parse_linear(result, sides[1]), -1.0)
-        out.append((form, piece.strip()))
+        out.append((form, restore_names(result, piece)))
     return out
 
 

@@ -35,6 +35,7 @@ from scipy import sparse
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
 from ..models.lmm import lambdas_from_theta
 from ..spec.design import (
+    CodedPart,
     ColumnFrame,
     Design,
     build_linear,
@@ -350,6 +351,8 @@ def _new_frame(design: Design, data: pd.DataFrame, needed: set[str]):
 def _fixed_levels(design: Design, part: LinearPart, new: ColumnFrame) -> dict[str, list]:
     """Estimation-sample levels of the factors in ``part``; unseen levels in ``new`` are errors."""
     levels: dict[str, list] = {}
+    if isinstance(part, CodedPart):
+        return levels  # formulaic keeps them (and says which level is unseen)
     train = design.frame
     for term in part.terms:
         for var in term.vars:

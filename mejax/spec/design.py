@@ -9,6 +9,7 @@ Collinear fixed effects are omitted with a note, as Stata does.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,6 +19,14 @@ import pandas as pd
 from ..cov.structures import CovStructure, make_structure
 from .collinearity import collinear_columns
 from .columns import check_factor_levels, model_columns, no_complete_rows_message
+from .formulaic_part import (
+    CodedPart,
+    FormulaPart,
+    code_part,
+    level_label,
+    recode,
+    required_columns,
+)
 from .glm_design import GlmData, build_glm_data
 from .model import DataError, LinearPart, ModelSpec, SpecError, Term, Var
 from .residual_design import ResidualDesign, build_residual_design, check_nested
@@ -57,6 +66,9 @@ class ColumnFrame:
     def __len__(self) -> int:
         return self._n
 
+    def names(self) -> list[str]:
+        return list(self._columns)
+
 
 @dataclass
 class Column:
@@ -80,7 +92,7 @@ class ReTerm:
     structure: CovStructure
     counts: np.ndarray  # observations per level
     # the term's effects part, kept so prediction can rebuild z on new data
-    effects: LinearPart | None = None
+    effects: LinearPart | CodedPart | None = None
 
 
 @dataclass
@@ -98,13 +110,18 @@ class Design:
     residual: ResidualDesign | None = None
     # The fixed part and estimation-sample columns, kept so post-estimation
     # (margins) can rebuild X on counterfactual data with the same levels.
-    fixed_part: LinearPart | None = None
+    fixed_part: LinearPart | CodedPart | None = None
     frame: ColumnFrame | None = None
     glm: GlmData | None = None  # outcome arrays of a generalized linear mixed model
 
     @property
     def x_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+def column_aliases(part) -> dict[str, str]:
+    """Other spellings of a part's column names (formulaic's ``C(a)[T.b]`` for ``ab``)."""
+    return dict(part.aliases) if isinstance(part, CodedPart) else {}
 
 
 def _expr_names(expr: str) -> set[str]:
@@ -115,7 +132,12 @@ def _expr_names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(_EXPR_NAMESPACE)
 
 
-def linear_vars(part: LinearPart) -> set[str]:
+def linear_vars(part: LinearPart | FormulaPart | CodedPart, columns=()) -> set[str]:
+    """Data columns a linear part reads (``columns``: the data's, to tell functions apart)."""
+    if isinstance(part, FormulaPart):
+        return required_columns(part, columns)
+    if isinstance(part, CodedPart):
+        return set(part.variables)
     names: set[str] = set()
     for term in part.terms:
         for var in term.vars:
@@ -123,10 +145,12 @@ def linear_vars(part: LinearPart) -> set[str]:
     return names
 
 
-def _needed_columns(spec: ModelSpec) -> list[str]:
-    names = {spec.response} | linear_vars(spec.fixed)
+def _needed_columns(spec: ModelSpec, columns) -> list[str]:
+    names = {spec.response} | linear_vars(spec.fixed, columns)
+    if spec.offset is not None:
+        names.add(spec.offset)
     for part in spec.random:
-        names |= set(part.group) | linear_vars(part.effects)
+        names |= set(part.group) | linear_vars(part.effects, columns)
     if spec.residuals is not None:
         names |= spec.residuals.columns()
     if spec.family is not None:
@@ -137,7 +161,7 @@ def _needed_columns(spec: ModelSpec) -> list[str]:
 def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    needed = _needed_columns(spec)
+    needed = _needed_columns(spec, data.columns)
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise DataError(
@@ -184,12 +208,6 @@ def factor_levels(col: pd.Series) -> list:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
-
-
-def level_label(level) -> str:
-    if isinstance(level, (float, np.floating)) and float(level).is_integer():
-        return str(int(level))
-    return str(level)
 
 
 def _base_index(var: Var, levels: list) -> int | None:
@@ -255,13 +273,24 @@ def _needs_full_coding(var: Var, term: Term, present: set[frozenset]) -> bool:
     return (term.key() - {var.name}) not in present
 
 
-def build_linear(part: LinearPart, frame: ColumnFrame, style: str,
+def code_linear(part: LinearPart | FormulaPart, frame: ColumnFrame, style: str):
+    """(matrix, columns, base-level columns, the part as kept to rebuild it on new data)."""
+    if isinstance(part, FormulaPart):
+        x, coded = code_part(part, frame)
+        return x, [Column(name, None, None) for name in coded.names], [], coded
+    return (*build_linear(part, frame, style), part)
+
+
+def build_linear(part: LinearPart | CodedPart, frame: ColumnFrame, style: str,
                  levels: dict[str, list] | None = None):
     """Model matrix of a linear part: (matrix, columns, base-level columns).
 
     ``levels`` fixes a factor's levels (name -> list) instead of reading them
-    from ``frame``; post-estimation uses it on counterfactual data.
+    from ``frame``; post-estimation uses it on counterfactual data. A coded
+    formula part is rebuilt with its training state (levels, scale, knots).
     """
+    if isinstance(part, CodedPart):
+        return recode(part, frame), [Column(name, None, None) for name in part.names], []
     n = len(frame)
     present = {t.key() for t in part.terms}
     if part.intercept:
@@ -332,8 +361,23 @@ def _default_covariance(part, k: int) -> str:
     return "identity" if k == 1 else "independent"
 
 
+def _with_offset(spec: ModelSpec) -> ModelSpec:
+    """The formula's ``offset(z)`` handed to the family, which owns the GLMM's offset."""
+    if spec.offset is None:
+        return spec
+    if spec.family is None:
+        raise SpecError(f"offset({spec.offset}) applies to GLMMs (meglm, melogit, mepoisson, "
+                        "...); for mixed, subtract it from the response")
+    if spec.family.offset is not None or spec.family.exposure is not None:
+        raise SpecError(f"offset({spec.offset}) in the formula and offset=/exposure= both "
+                        "given; keep one")
+    return dataclasses.replace(spec, family=dataclasses.replace(spec.family, offset=spec.offset),
+                               offset=None)
+
+
 def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     """Validate ``data`` for ``spec`` and build the design arrays."""
+    spec = _with_offset(spec)
     frame, n_dropped = _check_data(spec, data)
     y = frame.values(spec.response)
     glm = None
@@ -341,7 +385,7 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
     if spec.family is not None:
         glm = build_glm_data(spec.family, frame, y, spec.response)
         y = glm.data["y"]
-    x, columns, bases = build_linear(fixed, frame, spec.style)
+    x, columns, bases, fixed = code_linear(fixed, frame, spec.style)
     if glm is not None and glm.family.has_cutpoints:
         # the cutpoints play the constant's part; factors keep their base levels
         keep = [i for i, c in enumerate(columns) if c.name not in ("_cons", "(Intercept)")]
@@ -362,15 +406,18 @@ def build_design(spec: ModelSpec, data, covariance=None) -> Design:
                 "at least two groups"
             )
         levels.append((label, codes, n_levels))
-        if not part.effects.intercept and not part.effects.terms:
+        if isinstance(part.effects, LinearPart) and not part.effects.intercept \
+                and not part.effects.terms:
             continue  # names the residual group only
-        z, zcols, _ = build_linear(part.effects, frame, spec.style)
+        z, zcols, _, effects = code_linear(part.effects, frame, spec.style)
         names = [c.name for c in zcols]
+        if not names:
+            raise SpecError(f"random term of {label!r} has no effects: write (1 | {label})")
         cov_name = _covariance_for(covariance, part, z.shape[1])
         counts = np.bincount(codes, minlength=n_levels)
         re_terms.append(
             ReTerm(label, part.group, codes, n_levels, z, names,
-                   make_structure(cov_name, z.shape[1]), counts, part.effects)
+                   make_structure(cov_name, z.shape[1]), counts, effects)
         )
     residual = _residual_design(spec, frame, levels, re_terms)
     if not re_terms and residual is None:

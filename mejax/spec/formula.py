@@ -1,36 +1,47 @@
-"""lme4-style formulas: ``y ~ x1 * C(a) + np.log(x2) + (1 + x1 | id) + (1 | g1/g2)``.
+"""lme4-style formulas: ``y ~ x1 * C(a) + scale(x2) + (1 + x1 | id) + (1 | g1/g2)``.
 
-Fixed part: numeric and categorical variables (strings, categoricals and
-booleans are factors; ``C(x)`` forces one), interactions ``a:b`` and
-``a*b``, transforms written as Python expressions (``np.log(x)``,
-``I(x**2)``), ``0 +`` / ``- 1`` to drop the intercept. Random parts:
-``(effects | g)`` (unstructured, as lme4), ``(effects || g)`` (independent),
-nested ``g1/g2`` and ``g1:g2``, crossed terms side by side.
+The fixed part and the effects of each random term are formulaic's grammar
+(:mod:`mejax.spec.formulaic_part` codes them): factors (strings, categoricals
+and booleans; ``C(x)`` forces one, ``C(a, Sum)``, ``C(a, Treatment(reference="b"))``,
+``C(a, Helmert)``), ``a:b``, ``a*b``, ``np.log(x)``, ``I(x**2)``, ``scale(x)``,
+``center(x)``, ``poly(x, 2)``, ``bs(x, df=4)``, ``cr(x, df=5)``, ``Q("my x")`` and
+backticks, ``0 +`` / ``- 1``; ``offset(z)`` (GLMMs) enters with coefficient one. The random
+parts are mejax's own: ``(effects | g)`` (unstructured, as lme4), ``(effects || g)``
+(independent), nested ``g1/g2`` and ``g1:g2``, crossed terms side by side.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from functools import lru_cache
-from itertools import combinations
 
-from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
+from formulaic.parser.algos.sanitize_tokens import sanitize_python_code
 
-_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+from .formulaic_part import FormulaPart, parse_check
+from .model import ModelSpec, RandomPart, SpecError
+
+_NAME = re.compile(r"^(?:[^\W\d]|[._])[\w.]*$")
+_QUOTED = re.compile(r"^(?:`(.+)`|Q\(\s*(['\"])(.+)\2\s*\))$")
 
 
-def split_top(text: str, ops: tuple[str, ...]) -> list[tuple[str, str]]:
+def split_top(text: str, ops: tuple[str, ...], quotes: bool = False) -> list[tuple[str, str]]:
     """Split ``text`` at operators outside parentheses; returns (op, piece) pairs.
 
     The first piece has op "". Longer operators win (``||`` before ``|``,
-    ``**`` is never a split point for ``*``).
+    ``**`` is never a split point for ``*``). With ``quotes``, nothing inside
+    quotes or backticks is a split point (formula column names).
     """
     pieces: list[tuple[str, str]] = []
     depth, start, op_before, i = 0, 0, "", 0
     ops_sorted = sorted(ops, key=len, reverse=True)
     while i < len(text):
         ch = text[i]
+        if quotes and ch in "'\"`":
+            close = text.find(ch, i + 1)
+            if close == -1:
+                raise SpecError(f"unclosed {ch} in {text!r}")
+            i = close + 1
+            continue
         if ch in "([":
             depth += 1
         elif ch in ")]":
@@ -54,61 +65,62 @@ def split_top(text: str, ops: tuple[str, ...]) -> list[tuple[str, str]]:
     return pieces
 
 
-def _parse_var(token: str) -> Var:
-    token = token.strip()
-    if not token:
-        raise SpecError("empty variable name in formula")
-    match = re.fullmatch(r"C\((.*)\)", token)
-    if match:
-        inner = match.group(1).strip()
-        if not _NAME.match(inner):
-            raise SpecError(f"C() takes a column name, got {inner!r}")
-        return Var(inner, kind="cat")
-    if _NAME.match(token):
-        return Var(token)
-    if "^" in token:
-        fix = token.replace("^", "**")
-        fix = fix if fix.startswith("I(") else f"I({fix})"
-        raise SpecError(f"{token!r}: '^' is not a power in Python expressions; write {fix!r} "
-                        "(or add the squared column to the data)")
-    try:
-        ast.parse(token, mode="eval")
-    except SyntaxError:
-        raise SpecError(f"cannot parse expression {token!r} in formula") from None
-    return Var(token, kind="num", expr=True)
+def column_name(text: str, what: str) -> str:
+    """A column name as written: plain, in backticks or in ``Q("...")``."""
+    text = text.strip()
+    quoted = _QUOTED.match(text)
+    if quoted:
+        return quoted.group(1) or quoted.group(3)
+    if not _NAME.match(text):
+        raise SpecError(f"{what} {text!r} must be a column name (write `my name` or "
+                        "Q(\"my name\") for names with spaces or symbols)")
+    return text
 
 
-def _expand_product(piece: str) -> list[Term]:
-    factors = [p.strip() for _, p in split_top(piece, ("*",))]
-    groups = [tuple(_parse_var(v) for _, v in split_top(f, (":",))) for f in factors]
-    terms = []
-    for size in range(1, len(groups) + 1):
-        for combo in combinations(groups, size):
-            terms.append(Term(tuple(v for g in combo for v in g)))
-    return terms
+def _check_power(piece: str) -> None:
+    """``^`` is formulaic's interaction power ``(a + b)^2``; elsewhere a slip for ``**``."""
+    if "^" not in piece or re.fullmatch(r"\(.*\)\s*\^\s*\d+", piece.strip(), re.S):
+        return
+    fix = piece.strip().replace("^", "**")
+    fix = fix if fix.startswith("I(") else f"I({fix})"
+    raise SpecError(f"{piece.strip()!r}: '^' is not a power in Python expressions; write "
+                    f"{fix!r} (or add the squared column to the data)")
 
 
-def parse_linear(text: str, default_intercept: bool = True) -> LinearPart:
-    """Parse a sum of fixed terms, e.g. ``1 + x + a*b``."""
-    intercept = default_intercept
-    terms: list[Term] = []
-    for op, piece in split_top(text, ("+", "-")):
-        piece = piece.strip()
-        if not piece:
-            if op == "" and text.strip().startswith("-"):
-                continue
-            raise SpecError(f"empty term in {text!r}")
-        if piece in ("0", "1"):
-            intercept = (piece == "1") != (op == "-")
+_OPERATORS = ("+", "-", "*", ":", "/", "~")
+
+
+def _spellings(text: str) -> tuple[tuple[str, str], ...]:
+    """(formulaic's normalised spelling, as the user wrote it) of each term (``I(x**2)``)."""
+    out: dict[str, str] = {}
+    pending = [text]
+    while pending:
+        piece = pending.pop().strip()
+        piece = re.sub(r"^\((.*)\)\s*\^\s*\d+$", r"\1", piece, flags=re.S)
+        pieces = [p.strip() for _, p in split_top(piece, _OPERATORS, quotes=True)]
+        if len(pieces) > 1:
+            pending.extend(pieces)
             continue
-        if op == "-":
-            drop = {t.key() for t in _expand_product(piece)}
-            terms = [t for t in terms if t.key() not in drop]
+        if piece.startswith("(") and piece.endswith(")"):
+            pending.append(piece[1:-1])
             continue
-        for term in _expand_product(piece):
-            if term.key() not in {t.key() for t in terms}:
-                terms.append(term)
-    return LinearPart(intercept, tuple(terms))
+        try:
+            normalised = sanitize_python_code(piece)
+        except (SyntaxError, ValueError):
+            continue
+        if normalised != piece:
+            out.setdefault(normalised, piece)
+    return tuple(out.items())
+
+
+def _linear_part(text: str, where: str) -> FormulaPart:
+    pieces = split_top(text, ("+", "-"), quotes=True)
+    for op, piece in pieces:
+        if not piece.strip() and not (op == "" and text.strip().startswith("-")):
+            raise SpecError(f"empty term in {where}: {text.strip()!r}")
+        _check_power(piece)
+    parse_check(text)
+    return FormulaPart(text.strip(), _spellings(text))
 
 
 def _parse_random(inner: str) -> list[RandomPart]:
@@ -116,7 +128,10 @@ def _parse_random(inner: str) -> list[RandomPart]:
     if len(parts) != 2:
         raise SpecError(f"random term ({inner}) needs one '|' or '||'")
     (_, lhs), (bar, rhs) = parts
-    effects = parse_linear(lhs)
+    if not lhs.strip():
+        raise SpecError(f"random term ({inner.strip()}) has no effects left of '{bar}': "
+                        f"write (1 {bar} {rhs.strip()}) for a random intercept")
+    effects = _linear_part(lhs, f"({inner.strip()})")
     covariance = "independent" if bar == "||" else "unstructured"
     nest = [p.strip() for _, p in split_top(rhs, ("/",))]
     out = []
@@ -125,10 +140,7 @@ def _parse_random(inner: str) -> list[RandomPart]:
         group: list[str] = []
         for level in chain:
             for _, name in split_top(level, (":",)):
-                name = name.strip()
-                if not _NAME.match(name):
-                    raise SpecError(f"grouping factor {name!r} must be a column name")
-                group.append(name)
+                group.append(column_name(name, "grouping factor"))
         label = ":".join(reversed(chain)) if depth > 1 else chain[0]
         out.append(RandomPart(tuple(group), effects, covariance, label))
     return out
@@ -142,11 +154,11 @@ def parse_formula(formula: str) -> ModelSpec:
     lhs, rhs = (s.strip() for s in formula.split("~"))
     if not lhs:
         raise SpecError("formula has no response on the left of '~'")
-    if not _NAME.match(lhs):
-        raise SpecError(f"response {lhs!r} must be a column name")
+    lhs = column_name(lhs, "response")
     fixed_text: list[str] = []
     random: list[RandomPart] = []
-    for op, piece in split_top(rhs, ("+", "-")):
+    offset = None
+    for op, piece in split_top(rhs, ("+", "-"), quotes=True):
         stripped = piece.strip()
         is_random = (
             stripped.startswith("(") and stripped.endswith(")")
@@ -161,6 +173,12 @@ def parse_formula(formula: str) -> ModelSpec:
                 continue
             if not stripped:
                 raise SpecError(f"empty term in formula {formula!r}")
+            found = re.fullmatch(r"offset\((.*)\)", stripped, re.S)
+            if found:
+                if op == "-" or offset is not None:
+                    raise SpecError(f"{formula!r}: give one offset(), added to the formula")
+                offset = column_name(found.group(1), "offset")
+                continue
             fixed_text.append(f"{op} {stripped}" if fixed_text else f"{op}{stripped}")
-    fixed = parse_linear(" ".join(fixed_text) if fixed_text else "1")
-    return ModelSpec(lhs, fixed, tuple(random), "r")
+    fixed = _linear_part(" ".join(fixed_text) if fixed_text else "1", "the fixed part")
+    return ModelSpec(lhs, fixed, tuple(random), "r", offset=offset)

@@ -13,6 +13,7 @@ from ..errors import DataError, SpecError
 
 if TYPE_CHECKING:
     from ..families import Family
+    from .formulaic_part import FormulaPart
     from .residuals import Residuals
 
 Style = Literal["r", "stata"]
@@ -59,6 +60,8 @@ class LinearPart:
 class RandomPart:
     """Random effects ``effects`` varying over the levels of ``group``.
 
+    ``effects`` is a :class:`LinearPart` (Stata's front end) or a formula's
+    :class:`~mejax.spec.formulaic_part.FormulaPart` (coded by formulaic).
     ``group`` is a tuple of variables whose combination defines the levels
     (nested levels carry their parents). ``covariance`` is None for the front
     end's default. ``label`` is how results name the group. A part with no
@@ -67,7 +70,7 @@ class RandomPart:
     """
 
     group: tuple[str, ...]
-    effects: LinearPart
+    effects: LinearPart | FormulaPart
     covariance: str | None
     label: str
 
@@ -75,9 +78,10 @@ class RandomPart:
 @dataclass(frozen=True)
 class ModelSpec:
     response: str
-    fixed: LinearPart
+    fixed: LinearPart | FormulaPart  # Stata's terms, or formula text that formulaic codes
     random: tuple[RandomPart, ...]
     style: Style
     options: dict = field(default_factory=dict, compare=False, hash=False)
     residuals: Residuals | None = None
     family: Family | None = None  # None: a linear mixed model
+    offset: str | None = None  # a column entering with coefficient one (formula's offset(z))
