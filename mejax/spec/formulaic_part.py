@@ -32,6 +32,7 @@ from formulaic.parser.types import Factor
 from formulaic.transforms.contrasts import TreatmentContrasts
 
 from ..errors import DataError, SpecError
+from .columns import check_factor_levels
 
 # What a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, ...)
 NAMESPACE = {
@@ -274,6 +275,15 @@ def _plain_columns(text: str, frame) -> list[str] | None:
     return names
 
 
+def _check_factor_sizes(text: str, frame) -> None:
+    """Refuse a factor with too many levels before formulaic builds its dummies."""
+    names = set(frame.names())
+    for expr, _, _ in _factor_names(text):
+        var = _factor_variable(expr)
+        if var in names and (expr.startswith("C(") or not frame.numeric[var]):
+            check_factor_levels(var, list(pd.unique(frame[var].dropna())), "r")
+
+
 def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
     """Model matrix of ``part`` on the estimation sample and the coded part that rebuilds it."""
     variables = required_columns(part, frame.names())
@@ -284,6 +294,7 @@ def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
         spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
         return x, CodedPart(part.text, spec, tuple(plain), {"Intercept": _INTERCEPT}
                             if _INTERCEPT in plain else {}, {}, frozenset(variables))
+    _check_factor_sizes(part.text, frame)
     data = _as_frame(frame, sorted(variables))
     spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
     try:
