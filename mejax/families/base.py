@@ -216,16 +216,12 @@ class Family(abc.ABC):
         return response
 
     def derived_aux_names(self, response: str, n_categories: int = 0) -> list[str]:
-        """Transformed extra parameters shown under them (Weibull p and 1/p, var(e.y))."""
+        """Transformed extra parameters shown under them (Weibull p and 1/p, lognormal sigma)."""
         return []
 
     def derived_aux(self, reported):
         """Values of :meth:`derived_aux_names` from the reported aux values (traced, positive)."""
         return jnp.zeros(0)
-
-    def shows_aux(self) -> bool:
-        """Whether the reported aux rows appear in the table (tobit shows only var(e.y))."""
-        return True
 
     def default_eform(self, options: dict) -> str | None:
         """The exponentiated-coefficient label the command shows by default (hazard ratios)."""

@@ -4,8 +4,8 @@ Both are a normal latent outcome y* = η + σε seen exactly, or only as an
 interval: left-censored (y* ≤ b), right-censored (y* ≥ a) or in [a, b].
 Every row carries its interval as row arrays (``lower``, ``upper`` and the
 ``kind`` of observation), so one log density serves both commands and any
-mixture of exact and censored rows. σ is estimated on the log scale; Stata
-reports its square, var(e.y).
+mixture of exact and censored rows. σ is estimated on the log scale and
+reported, as Stata does, as the residual variance beside the random effects.
 """
 
 from __future__ import annotations
@@ -67,20 +67,17 @@ class _CensoredNormal(Family):
     default_statistic: ClassVar[str] = "eta"
     statistics: ClassVar[tuple[str, ...]] = ("e", "ystar", "pr")
 
+    residual_variance_aux: ClassVar[bool] = True  # σ²_e shown with the variance components
+
     def n_aux(self, n_categories=0):
         return 1
 
     def aux_names(self, n_categories=0):
-        return ["lnsigma"]
+        return ["var(e)"]
 
-    def derived_aux_names(self, response, n_categories=0):
-        return [f"var(e.{response})"]
-
-    def derived_aux(self, reported):
-        return jnp.exp(2.0 * reported[:1])
-
-    def shows_aux(self) -> bool:
-        return False
+    def aux_reported(self, aux):
+        """σ²_e from ln σ_e (Stata's var(e.y))."""
+        return jnp.exp(2.0 * aux)
 
     def aux_start(self, data, n_categories=0):
         return np.array([np.log(max(float(np.std(data["y"])), 1e-3))])
@@ -186,7 +183,7 @@ class Tobit(_CensoredNormal):
 
     def simulate(self, rng, eta, given, aux, categories=()):
         """Latent draws censored at each row's limits (values at a limit are censored)."""
-        y = eta + np.exp(aux[0]) * rng.standard_normal(eta.shape)
+        y = eta + np.sqrt(aux[0]) * rng.standard_normal(eta.shape)
         return np.clip(y, given["ll"], given["ul"])
 
 

@@ -215,7 +215,7 @@ class GlmmResult(MixedResult):
     @cached_property
     def aux(self) -> pd.DataFrame:
         """Extra parameters (/cut1 ..., /lnalpha, /ln_p) with SEs and CIs, then the family's
-        transformed rows (Weibull p and 1/p, var(e.y)): no test, log-scale intervals."""
+        transformed rows (Weibull p and 1/p, sigma): no test, log-scale intervals."""
         names = self.family.aux_names(self.model.n_categories)
         columns = ["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower", "ci_upper"]
         if not names or self.family.residual_variance_aux:  # σ²_e: in varcomp
@@ -243,13 +243,6 @@ class GlmmResult(MixedResult):
             "ci_lower": d_est * np.exp(-self._z * log_se),
             "ci_upper": d_est * np.exp(self._z * log_se)}, index=derived)
         return pd.concat([frame, rows])
-
-    @property
-    def aux_display(self) -> pd.DataFrame:
-        """The aux rows Stata's table shows (tobit: only var(e.y))."""
-        if self.family.shows_aux():
-            return self.aux
-        return self.aux[self.aux["z"].isna()]
 
     @property
     def cutpoints(self) -> pd.Series:

@@ -49,7 +49,6 @@ class MixedResult(FittedModel):
     survey: bool = False
     sampling = None
     population: float | None = None
-    aux_display: pd.DataFrame | None = None  # the aux rows the table shows
     preamble: tuple[str, ...] = ()  # lines above the title (survival's stset settings)
     header_rows: tuple[tuple[str, str, str], ...] = ()  # lines under Number of obs
 

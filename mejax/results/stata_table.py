@@ -130,8 +130,8 @@ def _coef_table(res) -> list[str]:
         out.append(_coef_line(label, row, coef, stat))
     for name in res.omitted:
         out.append(f"{name[:12]:>12} |          0  (omitted)")
-    aux = res.aux_display
-    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, var(e.y)
+    aux = res.aux
+    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, sigma
         derived = aux["z"].isna().to_numpy()
         for block in (aux[~derived], aux[derived]):
             if block.empty:
