@@ -160,7 +160,7 @@ def _close_coefficients(got, want, se):
 
 
 def _residual(fit) -> pd.Series:
-    """The residual variance row (var(e)) of a censored-normal fit."""
+    """The residual variance row (Stata's var(e.y)) of a censored-normal fit."""
     vc = fit.varcomp
     return vc[vc["group"] == "Residual"].iloc[0]
 
@@ -184,7 +184,7 @@ def test_tobit_random_intercept_against_r(tobit_fit):
     text = str(fit.summary())
     assert "Mixed-effects tobit regression" in text
     assert f"Left-censored     = {ref['n_left']:>10}" in text
-    assert "Upper = ulv" in text and "var(e)" in text
+    assert "Upper = ulv" in text and "var(e.y)" in text
 
 
 def test_tobit_predict_statistics(tobit_fit):

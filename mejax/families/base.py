@@ -215,6 +215,10 @@ class Family(abc.ABC):
         """How the coefficient table names the outcome (survival: ``_t``)."""
         return response
 
+    def residual_label(self, response: str) -> str:
+        """Stata's label of a residual variance aux (``residual_variance_aux`` families)."""
+        return "var(Residual)"
+
     def derived_aux_names(self, response: str, n_categories: int = 0) -> list[str]:
         """Transformed extra parameters shown under them (Weibull p and 1/p, lognormal sigma)."""
         return []

@@ -79,6 +79,9 @@ class _CensoredNormal(Family):
         """σ²_e from ln σ_e (Stata's var(e.y))."""
         return jnp.exp(2.0 * aux)
 
+    def residual_label(self, response):
+        return f"var(e.{response})"
+
     def aux_start(self, data, n_categories=0):
         return np.array([np.log(max(float(np.std(data["y"])), 1e-3))])
 

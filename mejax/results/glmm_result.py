@@ -270,8 +270,9 @@ class GlmmResult(MixedResult):
             var = float(values[2][0])
             aux_cov = jacs[2] @ cov @ jacs[2].T
             se = float(np.sqrt(max(aux_cov[0, 0], 0.0)))
-            rows.append(component_row("Residual", [None], "", 0, 0, var, se,
-                                      0.5 * np.log(var), se / (2 * var), self._z, 0))
+            row = component_row("Residual", [None], "", 0, 0, var, se,
+                                0.5 * np.log(var), se / (2 * var), self._z, 0)
+            rows.append({**row, "label": self.family.residual_label(self.design.response)})
         return self._varcomp_frame(rows)
 
     @property
