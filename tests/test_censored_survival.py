@@ -56,6 +56,18 @@ def test_censored_normal_density_against_scipy():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_censored_normal_derivatives_against_autodiff():
+    from mejax.families import eta_derivatives_autodiff
+    family = make_family("interval", upper="hi")
+    lo = np.array([np.nan, 1.0, 0.2, -1.0, 0.5, -30.0, 12.0])
+    hi = np.array([0.1, np.nan, 0.2, 2.0, 0.7, np.nan, 12.5])
+    data = _rows(family, lo, {"upper": hi})
+    eta, aux = jnp.array([0.3, -0.2, 1.0, 0.5, 2.0, 1.0, 0.0]), jnp.array([np.log(1.7)])
+    for got, want in zip(family.eta_derivatives(eta, data, aux),
+                         eta_derivatives_autodiff(family, eta, data, aux)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-9, atol=1e-12)
+
+
 SCIPY_SURVIVAL = {  # family, link, aux (estimation scale), scipy distribution of T given η
     "exponential-ph": ("exponential", "ph", [], lambda e: stats.expon(scale=np.exp(-e))),
     "exponential-aft": ("exponential", "aft", [], lambda e: stats.expon(scale=np.exp(e))),

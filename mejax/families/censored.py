@@ -100,6 +100,38 @@ class _CensoredNormal(Family):
         return jnp.where(kind == EXACT, exact, jnp.where(
             kind == LEFT, left, jnp.where(kind == RIGHT, right, interval)))
 
+    def eta_derivatives(self, eta, data, aux):
+        """Closed forms: exact rows as a normal; censored rows through the inverse Mills ratio
+        λ = φ/Φ; interval rows through φ/P at both ends (ratios formed on the log scale)."""
+        ll = self.log_density(eta, data, aux)
+        log_sigma = aux[0]
+        sigma = jnp.exp(log_sigma)
+        kind = data["kind"]
+        lo = (data["lower"] - eta) / sigma
+        hi = (data["upper"] - eta) / sigma
+        exact_d1 = lo / sigma  # (y − η)/σ²
+        exact_d2 = -jnp.ones_like(eta) / sigma**2
+        # left: ℓ = log Φ(hi); right: ℓ = log Φ(c), c = −lo
+        z = jnp.where(kind == LEFT, hi, -lo)
+        mills = jnp.exp(-0.5 * z**2 - 0.5 * LOG_2PI - log_ndtr(z))
+        sign = jnp.where(kind == LEFT, -1.0, 1.0)
+        censored_d1 = sign * mills / sigma
+        censored_d2 = -mills * (z + mills) / sigma**2
+        # interval: the row's log probability ll, so φ(end)/P = exp(log φ(end) − ll)
+        is_interval = kind == INTERVAL
+        a = jnp.where(is_interval, lo, -0.5)
+        b = jnp.where(is_interval, hi, 0.5)
+        log_p = jnp.where(is_interval, ll, log_interval(a, b, "probit"))
+        ra = jnp.exp(-0.5 * a**2 - 0.5 * LOG_2PI - log_p)
+        rb = jnp.exp(-0.5 * b**2 - 0.5 * LOG_2PI - log_p)
+        interval_d1 = (ra - rb) / sigma
+        interval_d2 = (a * ra - b * rb) / sigma**2 - interval_d1**2
+        d1 = jnp.where(kind == EXACT, exact_d1, jnp.where(is_interval, interval_d1,
+                                                           censored_d1))
+        d2 = jnp.where(kind == EXACT, exact_d2, jnp.where(is_interval, interval_d2,
+                                                           censored_d2))
+        return ll, d1, d2
+
     # ---- statistics ------------------------------------------------------------------
     def mean(self, eta, trials, aux, var=None):
         """E[y*] = η (Stata's linear prediction of the latent outcome)."""
