@@ -11,12 +11,15 @@ from . import (  # noqa: E402
 from .api import (  # noqa: E402
     mecloglog,
     meglm,
+    meintreg,
     melogit,
     menbreg,
     meologit,
     meoprobit,
     mepoisson,
     meprobit,
+    mestreg,
+    metobit,
     mixed,
     stata,
 )
@@ -36,8 +39,8 @@ from .spec.model import SpecError  # noqa: E402
 from .spec.residuals import Residuals  # noqa: E402
 
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
-           "meoprobit", "mepoisson", "menbreg", "GlmmResult", "datasets", "MixedResult",
-           "SpecError", "DataError", "FitError",
+           "meoprobit", "mepoisson", "menbreg", "metobit", "meintreg", "mestreg", "GlmmResult",
+           "datasets", "MixedResult", "SpecError", "DataError", "FitError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
            "BayesWarning"]

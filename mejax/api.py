@@ -6,6 +6,7 @@ import re
 import warnings
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from .api_checks import check_family, check_keywords, stata_numeric_columns, warn_binary_outcome
@@ -17,12 +18,13 @@ from .menl_api import menl
 from .results.glmm_result import GlmmResult
 from .results.mixed_result import MixedResult
 from .spec.design import build_design
-from .spec.family import make_family
+from .spec.family import SURVIVAL_ALIASES, make_family
 from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
 from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
+from .spec.survival import StSettings, apply_stset, parse_stset
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
 from .weighting import as_survey, fit_inputs
@@ -126,6 +128,10 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     formula, data, trials = _cbind_response(formula, data, trials)
     fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
                       dispersion=dispersion)
+    if fam.uses_stset:
+        raise SpecError(f"unknown family {family!r} for meglm: {fam.name} is a survival "
+                        f"distribution; use mejax.mestreg(formula, data, time=..., "
+                        f"failure=..., distribution={fam.name!r})")
     spec = replace(parse_formula(formula), family=fam)
     options = {"intmethod": method, "intpoints": nodes, "eform": eform}
     design = build_design(spec, data, covariance)
@@ -198,6 +204,89 @@ mepoisson = _glmm_command("mepoisson", "poisson", "log")
 menbreg = _glmm_command("menbreg", "nbinomial", "log")
 
 
+def _formula_glmm(formula: str, data: pd.DataFrame, family, method, nodes, covariance,
+                  level: float, eform: str | None) -> GlmmResult:
+    """Fit an lme4-style formula with a family built by the caller."""
+    if not isinstance(formula, str):
+        raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
+    _check_level(level)
+    spec = replace(parse_formula(formula), family=family)
+    options = {"intmethod": method, "intpoints": nodes, "eform": eform}
+    return _fit_glmm(build_design(spec, data, covariance), level, options)
+
+
+@check_keywords("glmm", "metobit")
+def metobit(formula: str, data: pd.DataFrame, *, ll=None, ul=None, method: str | None = None,
+            nodes: int | None = None, covariance=None, level: float = 95.0) -> GlmmResult:
+    """Tobit mixed model (Stata's ``metobit``): y censored below ``ll`` and/or above ``ul``.
+
+    Each limit is a number or a column name (per-row limits); rows at or beyond a
+    limit are censored there. σ² of the latent normal is the residual variance var(e).
+    """
+    family = make_family("tobit", ll=ll, ul=ul, option_names={"ll": "ll=", "ul": "ul="})
+    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)
+
+
+@check_keywords("glmm", "meintreg")
+def meintreg(formula: str, data: pd.DataFrame, *, upper: str | None = None,
+             method: str | None = None, nodes: int | None = None, covariance=None,
+             level: float = 95.0) -> GlmmResult:
+    """Interval regression mixed model (Stata's ``meintreg``): ``"lower ~ x + (1 | g)"``
+    with ``upper=`` the upper bound's column, or ``"cbind(lower, upper) ~ ..."``.
+
+    Equal bounds are exact, a missing lower bound is left-censored, a missing
+    upper bound right-censored; both missing drops the row (counted).
+    """
+    parts = cbind_parts(formula) if isinstance(formula, str) else None
+    if parts is not None:
+        if upper is not None:
+            raise SpecError("give the upper bound either in cbind() or as upper=, not both")
+        lower, upper = parts
+        formula = f"{lower} ~{formula.partition('~')[2]}"
+    family = make_family("interval", upper=upper)
+    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)
+
+
+@check_keywords("glmm", "mestreg")
+def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
+            failure: str | None = None, failure_codes=None, entry: str | None = None,
+            distribution: str = "weibull", metric: str | None = None,
+            method: str | None = None, nodes: int | None = None, covariance=None,
+            level: float = 95.0, eform: str | None = "default") -> GlmmResult:
+    """Parametric survival mixed model (Stata's ``stset`` + ``mestreg``).
+
+    ``formula`` is ``"~ x + (1 | g)"`` (or ``"time ~ ..."``); ``time`` the exit
+    time, ``failure`` the failure indicator (0/1, or the values ``failure_codes``
+    mean failure; None: every record fails), ``entry`` the delayed-entry time.
+    ``distribution``: exponential, weibull, gompertz (PH), lognormal, loglogistic,
+    gamma (AFT); ``metric="aft"`` puts exponential and Weibull in the AFT metric.
+    ``eform``: hazard ratios ("hr") by default for PH models, "tr" for time ratios,
+    None for coefficients.
+    """
+    if not isinstance(formula, str):
+        raise SpecError("formula must be a string such as '~ x + (1 | g)'")
+    lhs, sep, rhs = formula.partition("~")
+    if not sep:
+        raise SpecError("formula must contain '~', e.g. '~ x + (1 | g)'")
+    if lhs.strip() and time is not None and lhs.strip() != time:
+        raise SpecError(f"the formula's response {lhs.strip()!r} is not time={time!r}")
+    time = time or lhs.strip() or None
+    if time is None:
+        raise SpecError("mestreg needs the survival time: time='time' (Stata: stset time)")
+    key = str(distribution).strip().lower()
+    if key not in SURVIVAL_ALIASES:
+        raise SpecError(f"unknown distribution {distribution!r}; use exponential, weibull, "
+                        "gompertz, lognormal, loglogistic or gamma")
+    codes = None if failure_codes is None else tuple(float(c) for c in np.atleast_1d(
+        failure_codes))
+    family = make_family(SURVIVAL_ALIASES[key], metric, time=time, failure=failure,
+                         failure_codes=codes, entry=entry)
+    if eform == "default":
+        eform = family.default_eform({})
+    return _formula_glmm(f"{time} ~{rhs}", data, family, method, nodes, covariance, level,
+                         eform)
+
+
 def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None = None,
               sampling: SamplingUnits | None = None) -> GlmmResult:
     try:
@@ -210,26 +299,30 @@ def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None
         raise SpecError(f"nodes={nodes!r} must be an integer between 1 and 128")
     if method == "laplace":
         nodes = 1
-    if options.get("eform") not in (None, "or", "irr", "eform"):
-        raise SpecError("eform must be 'or', 'irr' or None")
+    if options.get("eform") not in (None, "or", "irr", "eform", "hr", "tr"):
+        raise SpecError("eform must be 'or', 'irr', 'hr', 'tr' or None")
     options = {k: v for k, v in options.items() if v is not None}
     fit = fit_glmm_design(design, method, nodes, weights)
     fit.update(weights=weights, sampling=sampling)
     return GlmmResult(design, fit, level, options)
 
 
-def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = None
-          ) -> MixedResult:
+def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = None,
+          st: StSettings | str | None = None) -> MixedResult:
     """Fit a model from a Stata command line, e.g. ``"mixed y x1 i.a || id: x1, reml"``.
 
     ``mixed`` and the GLMM commands ``melogit``, ``meprobit``, ``mecloglog``,
-    ``meologit``, ``meoprobit``, ``mepoisson`` and ``menbreg`` are accepted, with
+    ``meologit``, ``meoprobit``, ``mepoisson``, ``menbreg``, ``metobit``, ``meintreg``
+    and ``mestreg`` are accepted, with
     ``if`` and ``in`` qualifiers after the fixed part (``mixed y x if age > 10 || id:``),
     sampling weights ``[pw=w]`` with ``pweight()`` at higher levels and ``pwscale()``,
     ``vce(robust)`` and ``vce(cluster var)``. ``menl`` (nonlinear models, Stata's
     substitutable expressions) goes to :func:`mejax.menl`. A ``svy:`` prefix (or ``survey=``, a
     svyset specification) fits with the survey design's weights and linearized variance.
     The ``bayes[, options]:`` prefix samples the model's posterior (:func:`mejax.bayes`).
+    ``mestreg`` reads the survival time, failure and entry from ``st``:
+    :func:`mejax.spec.survival.parse_stset`'s settings or the text after ``stset``
+    (``"time, failure(fail)"``).
     """
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
@@ -245,6 +338,8 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
+    if spec.family is not None and spec.family.uses_stset:
+        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
     options = dict(spec.options)
     weighting = Weighting(weight[1] if weight else None, options.pop("level_weights", {}),
                           options.pop("pwscale", None))

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, help="GLMM integration points per dimension")
     parser.add_argument("--list-datasets", action="store_true", help="list bundled data sets")
     parser.add_argument("--csv", help="also write all estimates to this CSV file")
+    parser.add_argument("--stset", metavar="SPEC", help="survival settings for mestreg, as "
+                        "after Stata's stset: 'time, failure(fail) enter(t0)'")
     parser.add_argument("--do", metavar="FILE", help="run a do-file of Stata commands (use, "
                         "generate, mixed, melogit, predict, margins, ...), on --data if given")
     args = parser.parse_args(argv)
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             elif "~" in args.model:
                 result = mixed(args.model, frame, reml=args.reml)
             else:
-                result = stata(_with_reml(args.model) if args.reml else args.model, frame)
+                result = stata(_with_reml(args.model) if args.reml else args.model, frame,
+                               st=args.stset)
     except (SpecError, DataError) as err:
         print(f"mejax: {err}", file=sys.stderr)
         return 2

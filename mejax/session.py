@@ -27,6 +27,7 @@ from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
 from .spec.survey import SurveyDesign, parse_svyset
+from .spec.survival import StSettings, parse_stset
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
@@ -61,6 +62,7 @@ _ABBREVIATIONS = {
     "generate": "g", "replace": "replace", "keep": "keep", "drop": "drop", "sort": "so",
     "rename": "ren", "list": "l", "summarize": "su", "tabulate": "ta", "count": "cou",
     "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy", "menl": "menl",
+    "stset": "stset", "stcurve": "stcurve",
     "bayes": "bayes", "bayesstats": "bayesstats", "bayestest": "bayestest",
     "bayesgraph": "bayesgraph",
 }
@@ -163,6 +165,7 @@ class StataSession(DataCommands):
         self.rng = np.random.default_rng()
         self.default_level: float | None = None
         self.survey: SurveyDesign | None = None  # what svyset declared
+        self.st: StSettings | None = None  # what stset declared (mestreg reads it)
 
     # ---- running ------------------------------------------------------------------------
     def run(self, command: str) -> StataText:
@@ -298,7 +301,7 @@ class StataSession(DataCommands):
             last = [p for _, p in split_top(line, ("||",))][-1]
             line += f" level({self.default_level:g})" if "," in last else \
                 f", level({self.default_level:g})"
-        self.results = stata(line, self.data)
+        self.results = stata(line, self.data, st=self.st)
         return self.results.summary()
 
     def _cmd_menl(self, rest: str, line: str):
@@ -327,8 +330,15 @@ class StataSession(DataCommands):
         """``svy[, subpop(var)]: command``: the fit with the svyset design."""
         if self.survey is None:
             raise SessionError("data not set up for svy, use svyset", rc=119)
-        self.results = stata(line, self.data, survey=self.survey)
+        self.results = stata(line, self.data, survey=self.survey, st=self.st)
         return self.results.summary()
+    def _cmd_stset(self, rest: str, line: str):
+        settings = parse_stset(rest)
+        missing = sorted(c for c in settings.columns() if c not in self.data.columns)
+        if missing:
+            raise SessionError(f"stset: variable {missing[0]} not found", rc=111)
+        self.st = settings
+        return settings.describe()
 
     def _cmd_exit(self, rest: str, line: str):
         raise _ExitDo()
@@ -534,6 +544,29 @@ class StataSession(DataCommands):
         fig = marginsplot(self.last_margins)
         self.figures.append(fig)
         options = _options(self._split_options(rest)[1])
+        if "saving" in options:
+            path = options["saving"].split(",")[0].strip().strip('"')
+            fig.savefig(path)
+            return f"(file {path} saved)"
+        return f"(figure {len(self.figures)} created; see session.figures)"
+
+    def _cmd_stcurve(self, rest: str, line: str):
+        """``stcurve, survival|hazard|cumhaz [at(x=1 z=0)] [saving(file)]`` after mestreg."""
+        res = self._need_results("stcurve")
+        options = _options(self._split_options(rest)[1])
+        kinds = [k for k in ("survival", "hazard", "cumhaz") if k in options]
+        if len(kinds) != 1:
+            raise SessionError("stcurve needs one of survival, hazard or cumhaz")
+        at = None
+        if "at" in options:
+            at = {}
+            for item in str(options["at"]).split():
+                name, sep, value = item.partition("=")
+                if not sep:
+                    raise SessionError(f"stcurve: at({options['at']}) needs name=value pairs")
+                at[name] = float(value)
+        fig = res.stcurve(kinds[0], at)
+        self.figures.append(fig)
         if "saving" in options:
             path = options["saving"].split(",")[0].strip().strip('"')
             fig.savefig(path)

@@ -78,7 +78,7 @@ def test_log_density_matches_scipy(case):
     family, aux = _family(case)
     y, trials = _outcomes(case, rng, 400)
     eta = rng.uniform(-3.0, 1.5, size=400)  # where scipy's pmf keeps its precision
-    data, valid = family.response_rows(y, trials, ORDINAL_CATEGORIES)
+    data, valid = family.response_rows(y, {"trials": trials}, ORDINAL_CATEGORIES)
     assert valid.all()
     got = np.asarray(family.log_density(jnp.asarray(eta), data, aux))
     dist = CASES[case][4]
@@ -93,7 +93,7 @@ def test_closed_form_derivatives_equal_autodiff(case):
     family, aux = _family(case)
     y, trials = _outcomes(case, rng, 300)
     eta = jnp.asarray(rng.normal(scale=3.0, size=300))
-    data, _ = family.response_rows(y, trials, ORDINAL_CATEGORIES)
+    data, _ = family.response_rows(y, {"trials": trials}, ORDINAL_CATEGORIES)
     data = {k: jnp.asarray(v) for k, v in data.items()}
     closed = family.eta_derivatives(eta, data, aux)
     auto = eta_derivatives_autodiff(family, eta, data, aux)
@@ -109,9 +109,9 @@ def test_simulation_matches_the_family_moments(case):
     n = 40000
     eta = np.full(n, 0.4)
     trials = np.full(n, 5.0) if family.pr_outcome == "success" else np.ones(n)
-    draws = family.simulate(rng, eta, trials, np.asarray(family.aux_reported(aux)),
+    draws = family.simulate(rng, eta, {"trials": trials}, np.asarray(family.aux_reported(aux)),
                             ORDINAL_CATEGORIES)
-    data, valid = family.response_rows(draws, trials, ORDINAL_CATEGORIES)
+    data, valid = family.response_rows(draws, {"trials": trials}, ORDINAL_CATEGORIES)
     assert valid.all()
     if family.pr_outcome == "category":
         probs = np.asarray(family.probability(jnp.asarray(eta[:1]), aux))[0]
@@ -159,13 +159,14 @@ def test_population_averaged_statistics_match_numerical_integrals(case):
 
 def test_row_builder_flags_impossible_outcomes():
     binomial = make_family("binomial", trials=3)
-    _, valid = binomial.response_rows(np.array([[0, 3, 4], [1.5, 2, -1]]), np.full(3, 3.0))
+    _, valid = binomial.response_rows(np.array([[0, 3, 4], [1.5, 2, -1]]),
+                                       {"trials": np.full(3, 3.0)})
     np.testing.assert_array_equal(valid, [[True, True, False], [False, True, False]])
     counts = make_family("poisson")
-    _, valid = counts.response_rows(np.array([0.0, 2.0, -1.0, 0.5]), np.ones(4))
+    _, valid = counts.response_rows(np.array([0.0, 2.0, -1.0, 0.5]), {})
     np.testing.assert_array_equal(valid, [True, True, False, False])
     ordinal = make_family("ordinal")
-    data, valid = ordinal.response_rows(np.array([1.0, 4.0, 5.0]), np.ones(3),
+    data, valid = ordinal.response_rows(np.array([1.0, 4.0, 5.0]), {},
                                         ORDINAL_CATEGORIES)
     np.testing.assert_array_equal(valid, [True, True, False])
     np.testing.assert_array_equal(data["y_code"][:2], [0, 3])
@@ -173,11 +174,11 @@ def test_row_builder_flags_impossible_outcomes():
 
 def test_validation_errors_name_the_problem():
     with pytest.raises(DataError, match="negative"):
-        make_family("poisson").validate(np.array([1.0, -1.0]), np.ones(2), "y")
+        make_family("poisson").validate(np.array([1.0, -1.0]), {}, "y")
     with pytest.raises(DataError, match="does not vary"):
-        make_family("binomial").validate(np.zeros(4), np.ones(4), "y")
+        make_family("binomial").validate(np.zeros(4), {"trials": np.ones(4)}, "y")
     with pytest.raises(DataError, match="single category"):
-        make_family("ordinal").validate(np.ones(4), np.ones(4), "y")
+        make_family("ordinal").validate(np.ones(4), {}, "y")
     with pytest.raises(SpecError, match="is a link"):
         make_family("logit")
     with pytest.raises(SpecError, match="not allowed with the poisson"):

@@ -73,7 +73,7 @@ def response_data(result: GlmmResult, y: np.ndarray) -> tuple[dict, np.ndarray]:
     glm = result.design.glm
     finite = np.all(np.isfinite(y), axis=1)
     safe = np.where(finite[:, None], y, glm.data["y"][None, :])
-    data, valid = glm.family.response_rows(safe, glm.trials, glm.categories)
+    data, valid = glm.family.response_rows(safe, glm.given, glm.categories)
     bad = ~finite | ~np.all(valid, axis=1)
     for key, value in data.items():  # unusable replicates are refitted on the original data
         data[key] = np.where(bad[:, None], np.asarray(glm.data[key])[None, :],
@@ -201,7 +201,7 @@ class GlmmSimulator:
 
     def _outcomes(self, rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
         glm = self.result.design.glm
-        return glm.family.simulate(rng, eta, glm.trials, np.asarray(self.aux), glm.categories)
+        return glm.family.simulate(rng, eta, glm.given, np.asarray(self.aux), glm.categories)
 
 
 def term_covariances(result: GlmmResult) -> dict[int, np.ndarray]:

@@ -74,8 +74,8 @@ def simulate_prior(design: Design, model: BayesModel, arrays: dict, n: int,
         truths.append(s2[:, None])
         y = eta + np.sqrt(s2)[:, None] * rng.standard_normal(eta.shape)
     else:
-        trials = design.glm.trials
-        y = np.stack([model.family.simulate(rng, e, trials, np.zeros(0)) for e in eta])
+        given = design.glm.given
+        y = np.stack([model.family.simulate(rng, e, given, np.zeros(0)) for e in eta])
     return np.column_stack(truths), y
 
 

@@ -242,9 +242,9 @@ class BayesResult:
             sd = np.sqrt(np.exp(np.asarray(positions["log_sigma2"])))
             return eta + sd * rng.standard_normal(eta.shape)
         family = self.model.family
-        trials = self.design.glm.trials
+        given = self.design.glm.given
         aux = np.asarray(jax.vmap(family.aux_reported)(positions["aux"]))
-        return np.stack([family.simulate(rng, e, trials, a, self.design.glm.categories)
+        return np.stack([family.simulate(rng, e, given, a, self.design.glm.categories)
                          for e, a in zip(eta, aux)])
 
     # ---- output -------------------------------------------------------------------------

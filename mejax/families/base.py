@@ -64,6 +64,11 @@ class Family(abc.ABC):
     options: ClassVar[tuple[str, ...]] = ()  # family-specific fields (trials, dispersion)
     residual_variance_aux: ClassVar[bool] = False  # the aux is σ²_e, a variance component
     exact_laplace: ClassVar[bool] = False  # Gaussian in u: Laplace is the exact integral
+    statistics: ClassVar[tuple[str, ...]] = ()  # predict statistics of its own (e, ystar, surv)
+    statistics_at_outcome: ClassVar[tuple[str, ...]] = ()  # those read at the row's outcome
+    depvars: ClassVar[int] = 1  # dependent variables of its Stata command (0: from stset)
+    depvar_fields: ClassVar[tuple[str, ...]] = ()  # fields the depvars after the first fill
+    uses_stset: ClassVar[bool] = False  # time, failure and entry come from stset
 
     def __post_init__(self):
         if self.link not in self.links:
@@ -106,16 +111,33 @@ class Family(abc.ABC):
         """Binomial trials of every row; ones for every other family."""
         return np.ones(n)
 
+    def given_values(self, frame, n: int) -> dict[str, np.ndarray]:
+        """Per-row inputs besides the response, fixed when outcomes are simulated.
+
+        Binomial trials; censoring limits, the other interval bound, failure
+        codes and entry times for the censored and survival families. The row
+        builder (:meth:`response_rows`), validation and simulation read them.
+        """
+        return {"trials": self.trials_values(frame, n)}
+
+    def missing_is_data(self, response: str) -> set[str]:
+        """Columns whose missing values are data (an open interval bound), not gaps.
+
+        Rows where every one of them is missing carry no information and are
+        dropped (and counted) like any incomplete row.
+        """
+        return set()
+
     def observed(self, y: np.ndarray) -> np.ndarray:
         """The response as the family reads it (Bernoulli: nonzero is a success)."""
         return y
 
     @abc.abstractmethod
-    def validate(self, y: np.ndarray, trials: np.ndarray, response: str) -> ResponseRows:
+    def validate(self, y: np.ndarray, given: dict, response: str) -> ResponseRows:
         """Check a fitted response (raising :class:`DataError`) and derive its categories."""
 
     @abc.abstractmethod
-    def response_rows(self, y: np.ndarray, trials: np.ndarray,
+    def response_rows(self, y: np.ndarray, given: dict,
                       categories: tuple = ()) -> tuple[dict, np.ndarray]:
         """Row arrays the traced log density reads, and a mask of the valid entries.
 
@@ -176,9 +198,43 @@ class Family(abc.ABC):
                         f"{self.name} with a {self.link} link")
 
     @abc.abstractmethod
-    def simulate(self, rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray,
+    def simulate(self, rng: np.random.Generator, eta: np.ndarray, given: dict,
                  aux: np.ndarray, categories: tuple = ()) -> np.ndarray:
         """Outcomes drawn given η (host); ``aux`` on the reporting scale."""
+
+    # ---- what results show ------------------------------------------------------------------
+    def preamble(self) -> list[str]:
+        """Lines above the title (survival: the failure and analysis-time variables)."""
+        return []
+
+    def header_rows(self, data: dict) -> list[tuple[str, str, str]]:
+        """(left text, right name, right value) lines under Number of obs (censoring counts)."""
+        return []
+
+    def response_label(self, response: str) -> str:
+        """How the coefficient table names the outcome (survival: ``_t``)."""
+        return response
+
+    def residual_label(self, response: str) -> str:
+        """Stata's label of a residual variance aux (``residual_variance_aux`` families)."""
+        return "var(Residual)"
+
+    def derived_aux_names(self, response: str, n_categories: int = 0) -> list[str]:
+        """Transformed extra parameters shown under them (Weibull p and 1/p, lognormal sigma)."""
+        return []
+
+    def derived_aux(self, reported):
+        """Values of :meth:`derived_aux_names` from the reported aux values (traced, positive)."""
+        return jnp.zeros(0)
+
+    def default_eform(self, options: dict) -> str | None:
+        """The exponentiated-coefficient label the command shows by default (hazard ratios)."""
+        return None
+
+    # ---- extra predict statistics -------------------------------------------------------------
+    def statistic(self, kind: str, eta, given: dict, aux, var=None, bounds=None):
+        """Value of one of :attr:`statistics` per row given η (``var``: averaged over it)."""
+        raise SpecError(f"predict, {kind} is not available after {self.name} models")
 
 
 def eta_derivatives_autodiff(family: Family, eta, data: dict, aux):

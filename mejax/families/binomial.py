@@ -64,7 +64,8 @@ class Binomial(Family):
     def observed(self, y):
         return (y != 0).astype(float) if self.trials is None else y
 
-    def validate(self, y, trials, response) -> ResponseRows:
+    def validate(self, y, given, response) -> ResponseRows:
+        trials = given["trials"]
         notes: tuple[str, ...] = ()
         if self.trials is None:
             if not np.isin(y, (0.0, 1.0)).all():
@@ -84,8 +85,8 @@ class Binomial(Family):
                             f"{'failure' if np.all(y == 0) else 'success'}")
         return ResponseRows(y, (), notes)
 
-    def response_rows(self, y, trials, categories=()):
-        trials = np.broadcast_to(trials, y.shape)
+    def response_rows(self, y, given, categories=()):
+        trials = np.broadcast_to(given["trials"], y.shape)
         valid = (y >= 0) & (y <= trials) & is_integer(y)
         safe = np.where(valid, y, 0.0)
         return {"y": safe, "trials": trials, "log_choose": log_choose(trials, safe)}, valid
@@ -140,6 +141,7 @@ class Binomial(Family):
             return super().latent_variance()
         return LATENT_VARIANCE[self.link]
 
-    def simulate(self, rng, eta, trials, aux, categories=()):
+    def simulate(self, rng, eta, given, aux, categories=()):
+        trials = given["trials"]
         p = np.asarray(cdf(jnp.asarray(eta), self.link))
         return rng.binomial(np.broadcast_to(trials, eta.shape).astype(np.int64), p).astype(float)

@@ -22,14 +22,14 @@ class _Count(Family):
     allows_exposure: ClassVar[bool] = True
     pr_outcome: ClassVar[str] = "count"
 
-    def validate(self, y, trials, response) -> ResponseRows:
+    def validate(self, y, given, response) -> ResponseRows:
         if np.any(y < 0):
             raise DataError(f"count outcome {response} has negative values")
         if not np.all(is_integer(y)):
             raise DataError(f"count outcome {response} has non-integer values")
         return ResponseRows(y)
 
-    def response_rows(self, y, trials, categories=()):
+    def response_rows(self, y, given, categories=()):
         valid = (y >= 0) & is_integer(y)
         safe = np.where(valid, y, 0.0)
         return {"y": safe, "log_fact": special.gammaln(safe + 1)}, valid
@@ -74,7 +74,7 @@ class Poisson(_Count):
         with np.errstate(divide="ignore", invalid="ignore"):
             return 2 * (special.xlogy(y, y / mu) - (y - mu))
 
-    def simulate(self, rng, eta, trials, aux, categories=()):
+    def simulate(self, rng, eta, given, aux, categories=()):
         return rng.poisson(np.exp(eta)).astype(float)
 
 
@@ -140,7 +140,7 @@ class NegativeBinomial(_Count):
                 return 2 * (special.xlogy(y, y / mu)
                             - (y + 1 / alpha) * np.log((1 + alpha * y) / (1 + alpha * mu)))
             # constant dispersion: twice the log likelihood ratio against mu = y
-            data, _ = self.response_rows(y, np.ones_like(y))
+            data, _ = self.response_rows(y, {})
             aux_j = jnp.asarray(aux)
 
             def ll(m):
@@ -149,7 +149,7 @@ class NegativeBinomial(_Count):
 
             return 2 * (ll(y) - ll(mu))
 
-    def simulate(self, rng, eta, trials, aux, categories=()):
+    def simulate(self, rng, eta, given, aux, categories=()):
         mu = np.exp(eta)
         disp = float(np.exp(aux[0]))
         # gamma–Poisson: mean μ; variance μ(1 + αμ) (mean) or μ(1 + δ) (constant)

@@ -34,12 +34,12 @@ class Gaussian(Family):
     residual_variance_aux: ClassVar[bool] = True
     exact_laplace: ClassVar[bool] = True
 
-    def validate(self, y, trials, response) -> ResponseRows:
+    def validate(self, y, given, response) -> ResponseRows:
         if not np.all(np.isfinite(y)):
             raise DataError(f"outcome {response} has non-finite values")
         return ResponseRows(y)
 
-    def response_rows(self, y, trials, categories=()):
+    def response_rows(self, y, given, categories=()):
         valid = np.isfinite(y)
         return {"y": np.where(valid, y, 0.0)}, valid
 
@@ -79,5 +79,5 @@ class Gaussian(Family):
     def deviance(self, y, mu, trials, aux):
         return (y - mu) ** 2
 
-    def simulate(self, rng, eta, trials, aux, categories=()):
+    def simulate(self, rng, eta, given, aux, categories=()):
         return rng.normal(eta, np.sqrt(aux[0]))

@@ -49,14 +49,14 @@ class Ordinal(Family):
     has_mean: ClassVar[bool] = False
     pr_outcome: ClassVar[str] = "category"
 
-    def validate(self, y, trials, response) -> ResponseRows:
+    def validate(self, y, given, response) -> ResponseRows:
         categories = tuple(sorted(np.unique(y).tolist()))
         if len(categories) < 2:
             raise DataError(f"ordinal outcome {response} has a single category "
                             f"({categories[0]:g}); there is nothing to model")
         return ResponseRows(y, categories)
 
-    def response_rows(self, y, trials, categories=()):
+    def response_rows(self, y, given, categories=()):
         cats = np.asarray(categories, dtype=float)
         codes = np.searchsorted(cats, y)
         inside = (codes < len(cats)) & (cats[np.minimum(codes, len(cats) - 1)] == y)
@@ -106,7 +106,7 @@ class Ordinal(Family):
     def latent_variance(self) -> float:
         return LATENT_VARIANCE[self.link]
 
-    def simulate(self, rng, eta, trials, aux, categories=()):
+    def simulate(self, rng, eta, given, aux, categories=()):
         noise = (rng.logistic(size=eta.shape) if self.link == "logit"
                  else rng.standard_normal(eta.shape))
         codes = np.searchsorted(aux, eta + noise)  # y ≤ k  ⇔  η + ε ≤ cut_k

@@ -62,16 +62,20 @@ class TermEffects:
 
 @dataclass
 class Rows:
-    """What a prediction needs on its rows: designs, offsets, trials, outcome, groups."""
+    """What a prediction needs on its rows: designs, offsets, given values, outcome, groups."""
 
     x: np.ndarray
     offset: np.ndarray
-    trials: np.ndarray
+    given: dict  # the family's per-row inputs (Family.given_values): trials, limits, ...
     z: np.ndarray  # (n, K): the terms' columns side by side, design order
     codes: list[np.ndarray]  # per term; -1 for groups not in the estimation sample
     y: np.ndarray | None
     index: pd.Index
     complete: np.ndarray | None  # rows of the caller's data with all values (new data)
+
+    @property
+    def trials(self) -> np.ndarray:
+        return self.given.get("trials", np.ones(len(self.x)))
 
 
 # ---- empirical Bayes effects -------------------------------------------------------------
@@ -193,7 +197,7 @@ def _in_sample(result) -> Rows:
     index = frame[design.response].index if frame is not None else pd.RangeIndex(design.nobs)
     z = (np.column_stack([t.z for t in design.re_terms]) if design.re_terms
          else np.zeros((design.nobs, 0)))
-    return Rows(design.x, glm.offset, glm.trials, z, [t.codes for t in design.re_terms],
+    return Rows(design.x, glm.offset, glm.given, z, [t.codes for t in design.re_terms],
                 glm.data["y"], index, None)
 
 
@@ -225,7 +229,7 @@ def _new_rows(result, data: pd.DataFrame, with_response: bool) -> Rows:
     if with_response:
         y = family.observed(frame.values(design.response))
     offset = family.offset_values(frame) if n else np.zeros(0)
-    return Rows(x, offset, family.trials_values(frame, n), z, codes, y, data.index, complete)
+    return Rows(x, offset, family.given_values(frame, n), z, codes, y, data.index, complete)
 
 
 # ---- predictions -----------------------------------------------------------------------------
@@ -293,10 +297,10 @@ def _marginal_variance(result, z: np.ndarray) -> np.ndarray:
     return np.asarray(random_variance(jnp.asarray(z), relative_factor(thetas, model)))
 
 
-def _outcome_data(result, y: np.ndarray, trials: np.ndarray) -> dict:
+def _outcome_data(result, y: np.ndarray, given: dict) -> dict:
     """The family's row arrays for observed outcomes (new data's too)."""
     glm = result.design.glm
-    data, valid = glm.family.response_rows(y, trials, glm.categories)
+    data, valid = glm.family.response_rows(y, given, glm.categories)
     if not np.all(valid):
         raise DataError(f"{result.design.response} has values the fitted {glm.family.name} "
                         "model cannot have (outside its categories or its range)")
@@ -317,7 +321,7 @@ def _residuals(result, kind: str, y, mu, trials) -> np.ndarray:
 
 
 def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
-               outcome, nodes: int | None):
+               outcome, nodes: int | None, bounds=None):
     family = result.family
     beta = np.asarray(result._fit["beta"], dtype=float)
     xb = rows.x @ beta + rows.offset
@@ -340,6 +344,9 @@ def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
     if kind == "eta":
         return eta
     eta_j, aux = jnp.asarray(eta), _aux(result)
+    if kind in family.statistics:  # the family's own: e(a,b), ystar(a,b), surv, hazard, ...
+        given = dict(rows.given) if rows.y is None else {**rows.given, "time": rows.y}
+        return np.asarray(family.statistic(kind, eta_j, given, aux, var, bounds))
     if kind == "pr":
         cats = result.design.glm.categories
         if family.pr_outcome == "category" and outcome is not None:  # one category
@@ -362,17 +369,20 @@ def _statistic(result, kind: str, rows: Rows, conditional: str, marginal: bool,
         if marginal:
             raise SpecError("predict, density is conditional on the random effects; "
                             "marginal is not allowed")
-        data = _outcome_data(result, rows.y, rows.trials)
+        data = _outcome_data(result, rows.y, rows.given)
         return np.exp(np.asarray(family.log_density(eta_j, data, aux)))
     return _residuals(result, kind, rows.y, mu, rows.trials)
 
 
 def check_options(result, kind: str, conditional: str, marginal: bool) -> None:
-    if kind not in KINDS:
-        raise SpecError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    own = result.family.statistics
+    if kind not in KINDS and kind not in own:
+        raise SpecError(f"kind must be one of {', '.join(KINDS + own)}; got {kind!r}")
     if conditional not in CONDITIONAL:
         raise SpecError(f"conditional must be one of {', '.join(CONDITIONAL)}; "
                         f"got {conditional!r}")
+    if kind in own:
+        return
     if marginal and kind in ("reffects", "reses", "density") + RESIDUAL_KINDS:
         raise SpecError(f"predict, {kind}: marginal is not allowed")
     family = result.family
@@ -382,7 +392,7 @@ def check_options(result, kind: str, conditional: str, marginal: bool) -> None:
 
 def predict(result, kind: str = "mu", data: pd.DataFrame | None = None,
             conditional: str = "ebmeans", marginal: bool = False, outcome=None,
-            nodes: int | None = None):
+            nodes: int | None = None, bounds=None):
     """Stata's ``predict`` after ``me*`` commands.
 
     ``kind``: ``mu`` (the mean: probability for binary outcomes, trials·p for
@@ -396,12 +406,18 @@ def predict(result, kind: str = "mu", data: pd.DataFrame | None = None,
     ``marginal=True`` integrates the random effects out. With ``data=`` the
     designs are rebuilt on new rows; groups not in the estimation sample get
     effects 0 (SE: the prior SD); rows with missing values give NaN.
+
+    The family's own statistics (``family.statistics``): after metobit and
+    meintreg ``pr``, ``e`` and ``ystar`` on ``bounds=(a, b)`` (None or ±inf: open);
+    after mestreg ``median``, ``mean_time``, and at each row's time ``surv``,
+    ``hazard``, ``cumhaz``, ``density``.
     """
     check_options(result, kind, conditional, marginal)
     require_estimates(result, f"predict(kind={kind!r})")
-    needs_y = kind in ("density",) + RESIDUAL_KINDS
+    needs_y = kind in ("density",) + RESIDUAL_KINDS + result.family.statistics_at_outcome
     rows = _in_sample(result) if data is None else _new_rows(result, data, needs_y)
-    value = _statistic(result, kind, rows, conditional, marginal, outcome, nodes)
+    value = _statistic(result, kind, rows, conditional, marginal, outcome, nodes,
+                       _bounds(bounds))
     if isinstance(value, pd.DataFrame):
         full = value if rows.complete is None else _scatter_frame(value, rows.complete)
         full.index = rows.index
@@ -412,6 +428,24 @@ def predict(result, kind: str = "mu", data: pd.DataFrame | None = None,
         out[rows.complete] = value
         value = out
     return pd.Series(value, index=rows.index, name=kind)
+
+
+def _bounds(bounds):
+    """(a, b) with None, "." or "" as an open end; None stays None."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, str):
+        bounds = bounds.split(",")
+    if len(bounds) != 2:
+        raise SpecError("bounds must be two values (a, b); use None or '.' for an open end")
+    ends = []
+    for value, open_end in zip(bounds, (-np.inf, np.inf)):
+        text = str(value).strip() if value is not None else "."
+        try:
+            ends.append(open_end if text in (".", "", "None") else float(text))
+        except ValueError:
+            raise SpecError(f"bound {value!r} must be a number or '.'") from None
+    return tuple(ends)
 
 
 def _scatter_frame(frame: pd.DataFrame, complete: np.ndarray) -> pd.DataFrame:
@@ -430,8 +464,21 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
 
     ``options`` maps lower-case option names to True or their argument.
     """
-    kinds = [k for k in options if k in KINDS and k != "reses"]
-    unknown = [k for k in options if k not in KINDS and k not in _FLAGS
+    options = dict(options)
+    own = result.family.statistics
+    bounds = None
+    for word, kind in (("median", "median"), ("mean", "mean_time")):  # median time, mean time
+        if word in options and kind in own:
+            options.pop(word)
+            options.pop("time", None)
+            options[kind] = True
+    for kind in ("e", "ystar", "pr"):
+        if kind in own and isinstance(options.get(kind), str):
+            bounds = options[kind]
+            options[kind] = True
+    known = KINDS + own
+    kinds = [k for k in options if k in known and k != "reses"]
+    unknown = [k for k in options if k not in known and k not in _FLAGS
                and k not in ("conditional", "outcome", "reses", "intpoints")]
     if unknown:
         raise SpecError(f"predict: option {unknown[0]} not allowed; use one of "
@@ -453,7 +500,7 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
     nodes = int(options["intpoints"]) if "intpoints" in options else None
     outcome = options.get("outcome")
     values = predict(result, kind, conditional=conditional, marginal=marginal,
-                     outcome=outcome, nodes=nodes)
+                     outcome=outcome, nodes=nodes, bounds=bounds)
     ses = predict(result, "reses", conditional=conditional, nodes=nodes) \
         if "reses" in options else None
     notes = [] if kinds or "reses" in options else [f"(option {kind} assumed)"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -23,13 +25,15 @@ from ..inference.glmm_icc import icc
 from ..inference.glmm_margins import margins
 from ..inference.glmm_predict import predict, ranef
 from ..inference.sandwich import sandwich
+from ..inference.stcurve import stcurve
 from ..linalg.scaling import scaled_inverse
 from ..spec.survey import SamplingUnits
 from .mixed_result import BOUNDARY_RELATIVE, MixedResult, component_row
 
 METHOD_NAMES = {"laplace": "Laplace", "mvaghq": "mvaghermite", "mcaghq": "mcaghermite",
                 "ghq": "ghermite"}
-EFORM_LABELS = {"or": "Odds ratio", "irr": "IRR", "eform": "exp(b)"}
+EFORM_LABELS = {"or": "Odds ratio", "irr": "IRR", "eform": "exp(b)", "hr": "Haz. ratio",
+                "tr": "Time ratio"}
 
 
 class GlmmResult(MixedResult):
@@ -180,6 +184,18 @@ class GlmmResult(MixedResult):
 
     # ---- coefficients -----------------------------------------------------------------------
     @property
+    def response_label(self) -> str:
+        return self.family.response_label(self.design.response)
+
+    @property
+    def preamble(self) -> list[str]:
+        return self.family.preamble()
+
+    @property
+    def header_rows(self) -> list[tuple[str, str, str]]:
+        return self.family.header_rows(self.design.glm.data)
+
+    @property
     def eform(self) -> str | None:
         """Column label when coefficients are shown exponentiated (or, irr), else None."""
         return EFORM_LABELS.get(self.options.get("eform"))
@@ -198,20 +214,35 @@ class GlmmResult(MixedResult):
 
     @cached_property
     def aux(self) -> pd.DataFrame:
-        """Cutpoints (/cut1 ...) or the dispersion (/lnalpha, /lndelta) with SEs and CIs."""
+        """Extra parameters (/cut1 ..., /lnalpha, /ln_p) with SEs and CIs, then the family's
+        transformed rows (Weibull p and 1/p, sigma): no test, log-scale intervals."""
         names = self.family.aux_names(self.model.n_categories)
+        columns = ["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower", "ci_upper"]
         if not names or self.family.residual_variance_aux:  # σ²_e: in varcomp
-            return pd.DataFrame(columns=["Coefficient", "Std. err.", "z", "P>|z|", "ci_lower",
-                                         "ci_upper"])
+            return pd.DataFrame(columns=columns)
         cov, jacs, values = self._information
         jac = jacs[2]
-        se = np.sqrt(np.maximum(np.diag(jac @ cov @ jac.T), 0.0))
+        aux_cov = jac @ cov @ jac.T
+        se = np.sqrt(np.maximum(np.diag(aux_cov), 0.0))
         est = values[2]
         z = est / se
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "Coefficient": est, "Std. err.": se, "z": z, "P>|z|": 2 * special.ndtr(-np.abs(z)),
             "ci_lower": est - self._z * se, "ci_upper": est + self._z * se,
         }, index=[f"/{n}" for n in names])
+        derived = self.family.derived_aux_names(self.design.response, self.model.n_categories)
+        if not derived:
+            return frame
+        reported = jnp.asarray(est)
+        d_est = np.asarray(self.family.derived_aux(reported))
+        d_jac = np.asarray(jax.jacfwd(self.family.derived_aux)(reported))
+        d_se = np.sqrt(np.maximum(np.diag(d_jac @ aux_cov @ d_jac.T), 0.0))
+        log_se = d_se / d_est  # intervals on the log scale, as Stata's
+        rows = pd.DataFrame({
+            "Coefficient": d_est, "Std. err.": d_se, "z": np.nan, "P>|z|": np.nan,
+            "ci_lower": d_est * np.exp(-self._z * log_se),
+            "ci_upper": d_est * np.exp(self._z * log_se)}, index=derived)
+        return pd.concat([frame, rows])
 
     @property
     def cutpoints(self) -> pd.Series:
@@ -239,8 +270,9 @@ class GlmmResult(MixedResult):
             var = float(values[2][0])
             aux_cov = jacs[2] @ cov @ jacs[2].T
             se = float(np.sqrt(max(aux_cov[0, 0], 0.0)))
-            rows.append(component_row("Residual", [None], "", 0, 0, var, se,
-                                      0.5 * np.log(var), se / (2 * var), self._z, 0))
+            row = component_row("Residual", [None], "", 0, 0, var, se,
+                                0.5 * np.log(var), se / (2 * var), self._z, 0)
+            rows.append({**row, "label": self.family.residual_label(self.design.response)})
         return self._varcomp_frame(rows)
 
     @property
@@ -307,10 +339,16 @@ class GlmmResult(MixedResult):
 
     def predict(self, kind: str = "mu", data: pd.DataFrame | None = None,
                 conditional: str = "ebmeans", marginal: bool = False, outcome=None,
-                nodes: int | None = None):
-        """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ..."""
+                nodes: int | None = None, bounds=None):
+        """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ...; after
+        metobit/meintreg pr, e, ystar on ``bounds=(a, b)``; after mestreg median,
+        mean_time, surv, hazard, cumhaz, density."""
         return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
-                       outcome=outcome, nodes=nodes)
+                       outcome=outcome, nodes=nodes, bounds=bounds)
+
+    def stcurve(self, kind: str = "survival", at=None, times=None):
+        """Stata's ``stcurve`` after mestreg: marginal survival, hazard or cumhaz curves."""
+        return stcurve(self, kind, at, times)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""

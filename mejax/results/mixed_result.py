@@ -49,6 +49,8 @@ class MixedResult(FittedModel):
     survey: bool = False
     sampling = None
     population: float | None = None
+    preamble: tuple[str, ...] = ()  # lines above the title (survival's stset settings)
+    header_rows: tuple[tuple[str, str, str], ...] = ()  # lines under Number of obs
 
     def __init__(self, design: Design, fit: dict, reml: bool, level: float = 95.0,
                  options: dict | None = None):
@@ -63,6 +65,11 @@ class MixedResult(FittedModel):
         self.omitted: list[str] = list(design.omitted)
 
     # ---- basic quantities -----------------------------------------------------
+    @property
+    def response_label(self) -> str:
+        """How the coefficient table names the outcome."""
+        return self.design.response
+
     @property
     def method(self) -> str:
         return "REML" if self.reml else "ML"

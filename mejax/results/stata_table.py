@@ -27,24 +27,26 @@ def _survey_lines(res) -> list[str]:
 
 def _header(res) -> list[str]:
     title = _title(res)
-    out = []
-    right = [("Number of obs", f"{res.nobs:,}")]
+    out = [*res.preamble, ""] if res.preamble else []
     groups = res.groups
     if res.survey:  # title and design first; the groups below them
         out += [title, ""] + _survey_lines(res) + [""]
+    else:
+        out.append(_pair(title, ("Number of obs", f"{res.nobs:,}")))
+    for left, name, value in res.header_rows:  # censoring counts, failures, time at risk
+        out.append(_pair(left, (name, value)))
     if len(groups) == 1:
         g = groups.iloc[0]
-        left = [title, f"Group variable: {g['group']}", "", "", "", ""]
-        if res.survey:
-            left, right = left[1:], []
-        right += [("Number of groups", f"{g['n_groups']:,}"), ("Obs per group:", None),
-                  ("min", f"{g['min']:,}"), ("avg", f"{g['avg']:.1f}"), ("max", f"{g['max']:,}")]
+        left = [f"Group variable: {g['group']}", "", "", "", ""]
+        right = [("Number of groups", f"{g['n_groups']:,}"), ("Obs per group:", None),
+                 ("min", f"{g['min']:,}"), ("avg", f"{g['avg']:.1f}"), ("max", f"{g['max']:,}")]
+        if res.header_rows:
+            out.append("")
         for i in range(max(len(left), len(right))):
             lt = left[i] if i < len(left) else ""
             out.append(_pair(lt, right[i] if i < len(right) else None))
     else:
         if not res.survey:
-            out.append(_pair(title, right[0]))
             out.append("")
         out += _group_table(groups)
     wald = res.wald_test
@@ -106,7 +108,7 @@ def _coef_table(res) -> list[str]:
     coef = res.eform or "Coefficient"
     vce = VCE_TITLES.get(res.vce)
     out = ["-" * LINE] + ([f"{'':13}|{vce:>25}"] if vce else []) + [
-           f"{res.design.response[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
+           f"{res.response_label[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
            f"[{level}% conf. interval]",
            "-" * 13 + "+" + "-" * (LINE - 14)]
     table = res.coef_table
@@ -129,10 +131,14 @@ def _coef_table(res) -> list[str]:
     for name in res.omitted:
         out.append(f"{name[:12]:>12} |          0  (omitted)")
     aux = res.aux
-    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha
-        out.append("-" * 13 + "+" + "-" * (LINE - 14))
-        for name, row in aux.iterrows():
-            out.append(_coef_line(name, row, "Coefficient", "z", show_test=False))
+    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, sigma
+        derived = aux["z"].isna().to_numpy()
+        for block in (aux[~derived], aux[derived]):
+            if block.empty:
+                continue
+            out.append("-" * 13 + "+" + "-" * (LINE - 14))
+            for name, row in block.iterrows():
+                out.append(_coef_line(name, row, "Coefficient", "z", show_test=False))
     out.append("-" * LINE)
     return out
 

@@ -176,6 +176,8 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
         raise DataError(f"response {spec.response!r} must be numeric, got dtype {y.dtype}")
     complete = np.ones(len(data), dtype=bool)
     numeric: dict[str, np.ndarray] = {}
+    as_data = spec.family.missing_is_data(spec.response) if spec.family is not None else set()
+    no_information = np.ones(len(data), dtype=bool) if as_data else np.zeros(len(data), bool)
     for name, col in columns.items():
         if is_numeric_series(col):
             values = numeric[name] = col.to_numpy(dtype=float, na_value=np.nan)
@@ -184,7 +186,11 @@ def _check_data(spec: ModelSpec, data) -> tuple[ColumnFrame, int]:
                 raise DataError(f"column {name!r} has infinite values")
         else:
             missing = col.isna().to_numpy()
-        complete &= ~missing
+        if name in as_data:  # an open interval bound: data, unless every such column is missing
+            no_information &= missing
+        else:
+            complete &= ~missing
+    complete &= ~no_information
     n_dropped = int(len(data) - complete.sum())
     if n_dropped == len(data):
         raise DataError(no_complete_rows_message(columns, len(data)))

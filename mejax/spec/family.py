@@ -6,9 +6,9 @@ binomial; the families themselves live in :mod:`mejax.families`.
 
 from __future__ import annotations
 
-from ..families import Family, make_family
+from ..families import FAMILIES, SURVIVAL_ALIASES, Family, make_family
 
-__all__ = ["COMMANDS", "Family", "make_family"]
+__all__ = ["COMMANDS", "FAMILIES", "SURVIVAL_ALIASES", "Family", "make_family"]
 
 # Stata command -> (family, link)
 COMMANDS = {
@@ -21,4 +21,7 @@ COMMANDS = {
     "mepoisson": ("poisson", "log"),
     "meqrpoisson": ("poisson", "log"),
     "menbreg": ("nbinomial", "log"),
+    "metobit": ("tobit", "identity"),
+    "meintreg": ("interval", "identity"),
+    "mestreg": (None, None),  # the family is the distribution() option
 }

@@ -25,6 +25,7 @@ class GlmData:
     offset: np.ndarray
     categories: tuple = ()  # ordinal outcome values, in order
     notes: list[str] = field(default_factory=list)
+    given: dict[str, np.ndarray] = field(default_factory=dict)  # Family.given_values
 
     @property
     def n_categories(self) -> int:
@@ -37,8 +38,8 @@ class GlmData:
 
 def build_glm_data(family: Family, frame, y: np.ndarray, response: str) -> GlmData:
     """Validate the response for ``family`` and build the row arrays."""
-    trials = family.trials_values(frame, len(y))
-    checked = family.validate(y, trials, response)
-    data, _ = family.response_rows(checked.y, trials, checked.categories)
+    given = family.given_values(frame, len(y))
+    checked = family.validate(y, given, response)
+    data, _ = family.response_rows(checked.y, given, checked.categories)
     return GlmData(family, data, family.offset_values(frame), checked.categories,
-                   list(checked.notes))
+                   list(checked.notes), given)

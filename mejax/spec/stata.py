@@ -16,10 +16,11 @@ from itertools import combinations
 
 from ..cov.structures import canonical_covariance
 from .family import COMMANDS as GLMM_COMMANDS
-from .family import make_family
+from .family import FAMILIES, SURVIVAL_ALIASES, make_family
 from .formula import split_top
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
 from .residuals import parse_rspec
+from .survival import ST_RESPONSE
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FACTOR = re.compile(
@@ -68,6 +69,12 @@ GLMM_OPTIONS = {
     "eform": ("eform", False),
     "pwscale": ("pwscale", True),
     "vce": ("vce", True),
+    "ll": ("ll", True),
+    "ul": ("ul", True),
+    "distribution": ("dist", True),
+    "time": ("time", False),
+    "nohr": ("nohr", False),
+    "tratio": ("tr", False),
 }
 LEVEL_OPTIONS = {
     "covariance": ("cov", True),
@@ -240,13 +247,18 @@ def parse_stata(command: str) -> ModelSpec:
     pieces = [p for _, p in split_top(text[len(cmd):], ("||",))]
     fixed_text, _, fixed_opts = pieces[0].partition(",")
     tokens = fixed_text.split()
-    if not tokens:
-        raise SpecError(f"{cmd} needs a dependent variable")
-    response = tokens[0]
-    if not _NAME.match(response):
-        raise SpecError(f"dependent variable {response!r} must be a variable name")
+    depvars = _depvar_count(cmd)
+    if len(tokens) < depvars:
+        what = ("a dependent variable" if depvars == 1
+                else "two dependent variables (the lower and upper bounds)")
+        raise SpecError(f"{cmd} needs {what}")
+    for name in tokens[:depvars]:
+        if not _NAME.match(name):
+            raise SpecError(f"dependent variable {name!r} must be a variable name")
+    response = tokens[0] if depvars else ST_RESPONSE
     options = _parse_options(fixed_opts, global_table, "the fixed-effects equation", cmd)
-    fixed = LinearPart(not options.pop("noconstant", False), tuple(_parse_varlist(tokens[1:])))
+    fixed = LinearPart(not options.pop("noconstant", False),
+                       tuple(_parse_varlist(tokens[depvars:])))
 
     random: list[RandomPart] = []
     chain: list[str] = []
@@ -281,7 +293,7 @@ def parse_stata(command: str) -> ModelSpec:
     if is_glmm:
         if residuals is not None:
             raise SpecError(f"residuals() is an option of mixed, not of {cmd}")
-        family = _glmm_family(cmd, options)
+        family = _glmm_family(cmd, options, tokens[1:depvars])
     return ModelSpec(response, fixed, tuple(random), "stata", options, residuals, family)
 
 
@@ -308,9 +320,43 @@ def _check_bars(text: str) -> None:
                             f"'y ~ x + (1 | id)' with mejax.mixed)")
 
 
-def _glmm_family(cmd: str, options: dict):
+def _depvar_count(cmd: str) -> int:
+    """Dependent variables the command takes: 0 (mestreg: stset), 1, or 2 (meintreg)."""
+    if cmd not in GLMM_COMMANDS:
+        return 1
+    name = GLMM_COMMANDS[cmd][0]
+    return 0 if name is None else FAMILIES[name].depvars
+
+
+def _limit(value):
+    """A tobit limit: a number or a variable name."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        if not _NAME.match(value):
+            raise SpecError(f"limit {value!r} must be a number or a variable name") from None
+        return value
+
+
+def _glmm_family(cmd: str, options: dict, extra_depvars: list[str]):
     """The outcome family of an me* command and its options; normalises the rest."""
     name, link = GLMM_COMMANDS[cmd]
+    fields: dict = dict(zip(FAMILIES[name].depvar_fields, extra_depvars)) if name else {}
+    if name is None:  # mestreg: distribution() names the family, time the AFT metric
+        if "distribution" not in options:
+            raise SpecError("mestreg needs distribution(exponential|weibull|gompertz|lognormal|"
+                            "loglogistic|gamma)")
+        name = options.pop("distribution").strip().lower()
+        if name not in SURVIVAL_ALIASES:
+            raise SpecError(f"mestreg: unknown distribution({name}); use exponential, weibull, "
+                            "gompertz, lognormal, loglogistic or gamma")
+        name = SURVIVAL_ALIASES[name]
+        link = "aft" if options.pop("time", False) else FAMILIES[name].links[0]
+    for key in ("ll", "ul"):
+        if key in options:
+            fields[key] = _limit(options.pop(key))
     trials = options.pop("binomial", None)
     if trials is not None:
         trials = int(trials) if trials.isdigit() else trials
@@ -320,19 +366,26 @@ def _glmm_family(cmd: str, options: dict):
     eform = [key for key in ("or", "irr", "eform") if options.pop(key, False)]
     if len(eform) > 1:
         raise SpecError(f"options {' and '.join(eform)} cannot be combined")
-    if eform:
-        options["eform"] = eform[0]
     if "intpoints" in options:
         points = options["intpoints"]
         if not points.isdigit() or not 1 <= int(points) <= 128:
             raise SpecError(f"intpoints({points}) must be an integer between 1 and 128")
         options["intpoints"] = int(points)
     try:
-        return make_family(name, link, trials=trials, offset=options.pop("offset", None),
-                           exposure=options.pop("exposure", None), dispersion=dispersion,
-                           option_names={"trials": "binomial()", "dispersion": "dispersion()"})
+        family = make_family(name, link, trials=trials, offset=options.pop("offset", None),
+                             exposure=options.pop("exposure", None), dispersion=dispersion,
+                             option_names={"trials": "binomial()", "dispersion": "dispersion()",
+                                           "ll": "ll()", "ul": "ul()"}, **fields)
+        shown = eform[0] if eform else family.default_eform(
+            {k: options.pop(k, False) for k in ("nohr", "tratio")})
     except SpecError as err:
         raise SpecError(f"{cmd}: {err}") from None
+    for key in ("nohr", "tratio", "time"):
+        if options.pop(key, False):
+            raise SpecError(f"{cmd}: option {key} belongs to mestreg")
+    if shown:
+        options["eform"] = shown
+    return family
 
 
 def _random_part(level: str, varlist: list[str], opts: dict, chain: list[str],

@@ -1,0 +1,284 @@
+"""Censored normal outcomes: tobit (metobit) and interval regression (meintreg).
+
+Both are a normal latent outcome y* = η + σε seen exactly, or only as an
+interval: left-censored (y* ≤ b), right-censored (y* ≥ a) or in [a, b].
+Every row carries its interval as row arrays (``lower``, ``upper`` and the
+``kind`` of observation), so one log density serves both commands and any
+mixture of exact and censored rows. σ is estimated on the log scale and
+reported, as Stata does, as the residual variance beside the random effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import log_ndtr, ndtr
+
+from ..errors import DataError, SpecError
+from .base import Family, ResponseRows
+from .links import LOG_2PI, log_interval
+
+EXACT, LEFT, RIGHT, INTERVAL = 0, 1, 2, 3
+KIND_NAMES = {EXACT: "Uncensored", LEFT: "Left-censored", RIGHT: "Right-censored",
+              INTERVAL: "Interval-cens."}
+
+
+def _limit_values(limit, frame, n: int, default: float, option: str) -> np.ndarray:
+    """A tobit limit per row: a number, a numeric variable, or none (±∞)."""
+    if limit is None:
+        return np.full(n, default)
+    if isinstance(limit, str):
+        if not frame.numeric[limit]:
+            raise DataError(f"{option}({limit}): the limit variable must be numeric")
+        return frame.values(limit).copy()
+    return np.full(n, float(limit))
+
+
+def _limit_text(limit, sign: str) -> str:
+    if limit is None:
+        return f"{sign}inf"
+    return limit if isinstance(limit, str) else f"{float(limit):g}"
+
+
+def _normal_pdf(z):
+    """φ(z), 0 at ±∞ (with a finite stand-in there, so gradients stay finite)."""
+    finite = jnp.isfinite(z)
+    return jnp.where(finite, jnp.exp(-0.5 * jnp.where(finite, z, 0.0) ** 2 - 0.5 * LOG_2PI),
+                     0.0)
+
+
+def _bounds_data(y, lower, upper, kind) -> dict:
+    """Row arrays with finite stand-ins where a bound is open (never read there)."""
+    lower = np.where(np.isfinite(lower), lower, 0.0)
+    upper = np.where(np.isfinite(upper), upper, 0.0)
+    return {"y": y, "lower": lower, "upper": upper, "kind": kind.astype(np.int32)}
+
+
+@dataclass(frozen=True)
+class _CensoredNormal(Family):
+    """The latent normal with per-row intervals; subclasses say how rows get them."""
+
+    link: str = "identity"
+
+    links: ClassVar[tuple[str, ...]] = ("identity",)
+    default_statistic: ClassVar[str] = "eta"
+    statistics: ClassVar[tuple[str, ...]] = ("e", "ystar", "pr")
+
+    residual_variance_aux: ClassVar[bool] = True  # σ²_e shown with the variance components
+
+    def n_aux(self, n_categories=0):
+        return 1
+
+    def aux_names(self, n_categories=0):
+        return ["var(e)"]
+
+    def aux_reported(self, aux):
+        """σ²_e from ln σ_e (Stata's var(e.y))."""
+        return jnp.exp(2.0 * aux)
+
+    def residual_label(self, response):
+        return f"var(e.{response})"
+
+    def aux_start(self, data, n_categories=0):
+        return np.array([np.log(max(float(np.std(data["y"])), 1e-3))])
+
+    def log_density(self, eta, data, aux):
+        log_sigma = aux[0]
+        sigma = jnp.exp(log_sigma)
+        kind = data["kind"]
+        lo = (data["lower"] - eta) / sigma
+        hi = (data["upper"] - eta) / sigma
+        exact = -0.5 * lo**2 - 0.5 * LOG_2PI - log_sigma
+        left = log_ndtr(hi)
+        right = log_ndtr(-lo)
+        is_interval = kind == INTERVAL  # other rows get a harmless unit interval
+        interval = log_interval(jnp.where(is_interval, lo, -0.5),
+                                jnp.where(is_interval, hi, 0.5), "probit")
+        return jnp.where(kind == EXACT, exact, jnp.where(
+            kind == LEFT, left, jnp.where(kind == RIGHT, right, interval)))
+
+    def eta_derivatives(self, eta, data, aux):
+        """Closed forms: exact rows as a normal; censored rows through the inverse Mills ratio
+        λ = φ/Φ; interval rows through φ/P at both ends (ratios formed on the log scale)."""
+        ll = self.log_density(eta, data, aux)
+        log_sigma = aux[0]
+        sigma = jnp.exp(log_sigma)
+        kind = data["kind"]
+        lo = (data["lower"] - eta) / sigma
+        hi = (data["upper"] - eta) / sigma
+        exact_d1 = lo / sigma  # (y − η)/σ²
+        exact_d2 = -jnp.ones_like(eta) / sigma**2
+        # left: ℓ = log Φ(hi); right: ℓ = log Φ(c), c = −lo
+        z = jnp.where(kind == LEFT, hi, -lo)
+        mills = jnp.exp(-0.5 * z**2 - 0.5 * LOG_2PI - log_ndtr(z))
+        sign = jnp.where(kind == LEFT, -1.0, 1.0)
+        censored_d1 = sign * mills / sigma
+        censored_d2 = -mills * (z + mills) / sigma**2
+        # interval: the row's log probability ll, so φ(end)/P = exp(log φ(end) − ll)
+        is_interval = kind == INTERVAL
+        a = jnp.where(is_interval, lo, -0.5)
+        b = jnp.where(is_interval, hi, 0.5)
+        log_p = jnp.where(is_interval, ll, log_interval(a, b, "probit"))
+        ra = jnp.exp(-0.5 * a**2 - 0.5 * LOG_2PI - log_p)
+        rb = jnp.exp(-0.5 * b**2 - 0.5 * LOG_2PI - log_p)
+        interval_d1 = (ra - rb) / sigma
+        interval_d2 = (a * ra - b * rb) / sigma**2 - interval_d1**2
+        d1 = jnp.where(kind == EXACT, exact_d1, jnp.where(is_interval, interval_d1,
+                                                           censored_d1))
+        d2 = jnp.where(kind == EXACT, exact_d2, jnp.where(is_interval, interval_d2,
+                                                           censored_d2))
+        return ll, d1, d2
+
+    # ---- statistics ------------------------------------------------------------------
+    def mean(self, eta, trials, aux, var=None):
+        """E[y*] = η (Stata's linear prediction of the latent outcome)."""
+        return eta
+
+    def probability(self, eta, aux, var=None, outcome=None):
+        raise SpecError(f"predict after {self.name} models: use pr(a,b), e(a,b) or ystar(a,b)")
+
+    def statistic(self, kind, eta, given, aux, var=None, bounds=None):
+        """pr(a,b) = P(a < y* < b), e(a,b) = E[y* | a < y* < b], ystar(a,b) = E[max(a, min(y*, b))].
+
+        Marginally y* is normal with variance σ² + var, so ``var`` only widens σ.
+        """
+        a, b = (-jnp.inf, jnp.inf) if bounds is None else bounds
+        sigma = jnp.exp(aux[0])
+        if var is not None:
+            sigma = jnp.sqrt(sigma**2 + var)
+        alpha, beta = (a - eta) / sigma, (b - eta) / sigma
+        p_lo, p_hi = ndtr(alpha), ndtr(beta)
+        inside = p_hi - p_lo
+        if kind == "pr":
+            return inside
+        e = eta + sigma * (_normal_pdf(alpha) - _normal_pdf(beta)) / inside
+        if kind == "e":
+            return e
+        below = jnp.where(jnp.isfinite(a), a * p_lo, 0.0)
+        above = jnp.where(jnp.isfinite(b), b * (1.0 - p_hi), 0.0)
+        return below + above + inside * e
+
+    def latent_variance(self) -> float:
+        raise SpecError("estat icc after censored models needs the residual variance; it is "
+                        "shown as var(e.y) in the table")
+
+
+@dataclass(frozen=True)
+class Tobit(_CensoredNormal):
+    """y censored below ``ll`` and/or above ``ul``: numbers or variables (per-row limits)."""
+
+    ll: float | str | None = None
+    ul: float | str | None = None
+
+    name: ClassVar[str] = "tobit"
+    titles: ClassVar[dict[str, str]] = {"identity": "Mixed-effects tobit regression"}
+    base_models: ClassVar[dict[str, str]] = {"identity": "tobit model"}
+    options: ClassVar[tuple[str, ...]] = ("ll", "ul")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if (isinstance(self.ll, (int, float)) and isinstance(self.ul, (int, float))
+                and not float(self.ll) < float(self.ul)):
+            raise SpecError(f"ll({self.ll}) must be below ul({self.ul})")
+
+    def columns(self) -> set[str]:
+        return super().columns() | {v for v in (self.ll, self.ul) if isinstance(v, str)}
+
+    def given_values(self, frame, n):
+        return {"ll": _limit_values(self.ll, frame, n, -np.inf, "ll"),
+                "ul": _limit_values(self.ul, frame, n, np.inf, "ul")}
+
+    def validate(self, y, given, response) -> ResponseRows:
+        crossed = given["ll"] >= given["ul"]
+        if np.any(crossed):
+            raise DataError(f"ll() is not below ul() in {int(crossed.sum())} observation(s) "
+                            f"(first at row {int(np.argmax(crossed)) + 1}); each row's lower "
+                            "limit must be below its upper limit")
+        return ResponseRows(y)
+
+    def response_rows(self, y, given, categories=()):
+        ll, ul = np.broadcast_to(given["ll"], y.shape), np.broadcast_to(given["ul"], y.shape)
+        valid = np.isfinite(y)
+        safe = np.where(valid, y, 0.0)
+        kind = np.where(safe <= ll, LEFT, np.where(safe >= ul, RIGHT, EXACT))
+        lower = np.where(kind == RIGHT, ul, safe)
+        upper = np.where(kind == LEFT, ll, safe)
+        return _bounds_data(safe, lower, upper, kind), valid
+
+    def header_rows(self, data):
+        counts = np.bincount(np.asarray(data["kind"]), minlength=4)
+        return [("", KIND_NAMES[EXACT], f"{counts[EXACT]:,}"),
+                (f"Limits: Lower = {_limit_text(self.ll, '-')}", KIND_NAMES[LEFT],
+                 f"{counts[LEFT]:,}"),
+                (f"        Upper = {_limit_text(self.ul, '+')}", KIND_NAMES[RIGHT],
+                 f"{counts[RIGHT]:,}")]
+
+    def simulate(self, rng, eta, given, aux, categories=()):
+        """Latent draws censored at each row's limits (values at a limit are censored)."""
+        y = eta + np.sqrt(aux[0]) * rng.standard_normal(eta.shape)
+        return np.clip(y, given["ll"], given["ul"])
+
+
+@dataclass(frozen=True)
+class IntervalRegression(_CensoredNormal):
+    """Stata's ``meintreg lower upper``: equal bounds exact, a missing bound open.
+
+    The response is the lower bound; ``upper`` names the upper bound's
+    variable. Missing in both is no information: the row is dropped (counted).
+    """
+
+    upper: str | None = None
+
+    name: ClassVar[str] = "interval"
+    titles: ClassVar[dict[str, str]] = {"identity": "Mixed-effects interval regression"}
+    base_models: ClassVar[dict[str, str]] = {"identity": "interval model"}
+    options: ClassVar[tuple[str, ...]] = ("upper",)
+    depvars: ClassVar[int] = 2
+    depvar_fields: ClassVar[tuple[str, ...]] = ("upper",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.upper, str):
+            raise SpecError("interval regression needs two outcome variables: the lower and "
+                            "the upper bound (meintreg ylower yupper ..., or upper='yupper')")
+
+    def columns(self) -> set[str]:
+        return super().columns() | {self.upper}
+
+    def missing_is_data(self, response):
+        return {response, self.upper}
+
+    def given_values(self, frame, n):
+        if not frame.numeric[self.upper]:
+            raise DataError(f"upper bound {self.upper!r} must be numeric")
+        return {"upper": frame.values(self.upper)}
+
+    def validate(self, y, given, response) -> ResponseRows:
+        with np.errstate(invalid="ignore"):
+            crossed = y > given["upper"]
+        if np.any(crossed):
+            raise DataError(f"{response} > {self.upper} in {int(crossed.sum())} observation(s) "
+                            f"(first at row {int(np.argmax(crossed)) + 1}); the lower bound "
+                            "must not exceed the upper bound")
+        return ResponseRows(y)
+
+    def response_rows(self, y, given, categories=()):
+        lo, hi = y, np.broadcast_to(given["upper"], y.shape)
+        has_lo, has_hi = np.isfinite(lo), np.isfinite(hi)
+        with np.errstate(invalid="ignore"):
+            valid = (has_lo | has_hi) & ~(lo > hi)
+            kind = np.where(has_lo & has_hi, np.where(lo == hi, EXACT, INTERVAL),
+                            np.where(has_lo, RIGHT, LEFT))
+        return _bounds_data(np.where(has_lo, lo, np.where(has_hi, hi, 0.0)), lo, hi,
+                            kind), valid
+
+    def header_rows(self, data):
+        counts = np.bincount(np.asarray(data["kind"]), minlength=4)
+        return [("", KIND_NAMES[k], f"{counts[k]:,}") for k in (EXACT, LEFT, RIGHT, INTERVAL)]
+
+    def simulate(self, rng, eta, given, aux, categories=()):
+        raise SpecError("simulation after meintreg is not available: an interval outcome "
+                        "has no censoring mechanism to redraw (use metobit's limits)")
