@@ -228,3 +228,16 @@ def test_svy_mixed_and_subpop_in_a_session(api):
     np.testing.assert_allclose(whole.fixef[["_cons", "ell10"]],
                                alone.fixef[["(Intercept)", "ell10"]], rtol=1e-6)
     assert whole.sampling.n_psu == 40 and alone.sampling.n_psu < 40
+
+
+def test_post_estimation_uses_the_design_variance(svy_fit):
+    """test, lincom, margins and estat icc after svy: read the linearized variance."""
+    se = float(svy_fit.fixef_se["ell10"])
+    lin = svy_fit.lincom("ell10")
+    assert lin["std_err"] == pytest.approx(se, rel=1e-9)
+    assert lin["df"] == 39  # t on the design df
+    wald = svy_fit.test("ell10 = 0")
+    assert wald["F"] == pytest.approx((svy_fit.fixef["ell10"] / se) ** 2, rel=1e-9)
+    margins = svy_fit.margins(dydx="ell10")
+    assert margins["df"] is not None and np.isfinite(margins["table"].iloc[:, 1]).all()
+    assert np.isfinite(svy_fit.icc()["icc"]).all()

@@ -53,8 +53,8 @@ def residual_df(result, weights: np.ndarray | None = None) -> float | None:
         return None
     names = list(result.fixef.index)
     values = np.asarray(df.reindex(names), dtype=float)
-    if weights is not None:
-        used = np.abs(np.atleast_2d(weights)).sum(axis=0) > 0
+    if weights is not None:  # the coefficients' columns (GLMM margins load on θ too)
+        used = np.abs(np.atleast_2d(weights)[:, : len(names)]).sum(axis=0) > 0
         values = values[used] if used.any() else values
     values = values[np.isfinite(values) & (values > 0)]
     return float(values.min()) if values.size else None
