@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from ..spec.formula import split_words
 
 # commands the prefix can wrap (the me* list grows with the families)
 WRAPPABLE = ("mixed", "xtmixed", "melogit", "meqrlogit", "meprobit", "mecloglog", "mepoisson",
@@ -55,19 +56,10 @@ def _top_level_colon(text: str) -> int:
 
 
 def _tokens(text: str) -> list[str]:
-    tokens, depth, current = [], 0, ""
-    for ch in text:
-        depth += ch in "({["
-        depth -= ch in ")}]"
-        if ch.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
-            current = ""
-        else:
-            current += ch
+    tokens, depth = split_words(text, "({[", ")}]")
     if depth:
         raise SpecError(f"unbalanced parentheses in the bayes options {text.strip()!r}")
-    return tokens + ([current] if current else [])
+    return tokens
 
 
 def is_bayes_prefix(line: str) -> bool:

@@ -24,6 +24,26 @@ _NAME = re.compile(r"^(?:[^\W\d]|[._])[\w.]*$")
 _QUOTED = re.compile(r"^(?:`(.+)`|Q\(\s*(['\"])(.+)\2\s*\))$")
 
 
+def split_words(text: str, opening: str = "(", closing: str = ")") -> tuple[list[str], int]:
+    """Words separated by whitespace outside brackets, and the depth left at the end.
+
+    ``opening``/``closing`` are the bracket characters that keep a word whole
+    (``level(95)``, ``{y:x1}``, ``U[plot < zone]``); a depth other than 0 means
+    they were unbalanced, for the caller to report in its own words.
+    """
+    words, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in opening
+        depth -= ch in closing
+        if ch.isspace() and depth == 0:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += ch
+    return words + ([current] if current else []), depth
+
+
 def split_top(text: str, ops: tuple[str, ...], quotes: bool = False) -> list[tuple[str, str]]:
     """Split ``text`` at operators outside parentheses; returns (op, piece) pairs.
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from .formula import split_words
 
 __all__ = ["MenlSpec", "parse_menl", "Num", "Var", "Param", "Effect", "Named", "Call",
            "Binary", "Unary", "Indicator", "FUNCTIONS"]
@@ -414,17 +415,7 @@ class _Reader:
 
 def _terms(body: str) -> list[str]:
     """Space-separated terms, keeping ``U[plot < zone]`` whole."""
-    out, depth, cur = [], 0, ""
-    for ch in body:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch.isspace() and depth == 0:
-            if cur:
-                out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return out + ([cur] if cur else [])
+    return split_words(body, "[", "]")[0]
 
 
 def _number(text: str, where: str) -> float:

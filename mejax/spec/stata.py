@@ -17,7 +17,7 @@ from itertools import combinations
 from ..cov.structures import canonical_covariance
 from .family import COMMANDS as GLMM_COMMANDS
 from .family import FAMILIES, SURVIVAL_ALIASES, make_family
-from .formula import split_top
+from .formula import split_top, split_words
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
 from .residuals import parse_rspec
 from .survival import ST_RESPONSE
@@ -161,22 +161,9 @@ def _parse_options(text: str, table: dict, where: str, cmd: str | None = None) -
 
 
 def _option_tokens(text: str) -> list[str]:
-    tokens, depth, current = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
-            current = ""
-        else:
-            current += ch
+    tokens, depth = split_words(text)
     if depth != 0:
         raise SpecError(f"unbalanced parentheses in options {text!r}")
-    if current:
-        tokens.append(current)
     return tokens
 
 
