@@ -122,8 +122,24 @@ class BayesResult:
             out[term.stub] = np.asarray(jax.jit(jax.vmap(jax.vmap(one)))(self.records["position"]))
         return out
 
-    def to_arviz(self):
-        """ArviZ InferenceData: the reported parameters, the random effects and sample stats."""
+    @cached_property
+    def pointwise_loglik(self) -> np.ndarray:
+        """log p(y_i | β, b, aux) per draw and row, (chains, draws, rows).
+
+        Conditional on each draw's random effects, as brms and rstanarm give
+        it to ``loo``; :meth:`waic` and :meth:`loo` read it. It holds
+        chains × draws × rows numbers (320 MB for 4 × 1000 draws of 10,000 rows).
+        """
+        rows = jax.vmap(jax.vmap(lambda p: log_likelihood_rows(p, self.arrays, self.model)))
+        return np.asarray(jax.jit(rows)(self.records["position"]))
+
+    def to_arviz(self, log_likelihood: bool = True):
+        """ArviZ InferenceData: the reported parameters, the random effects and sample stats.
+
+        With ``log_likelihood`` (the default) it also holds the pointwise log
+        likelihood (group ``log_likelihood``, variable ``y``), so ``az.loo``,
+        ``az.waic`` and ``az.compare`` work on it unchanged.
+        """
         import arviz as az
 
         idata = as_inference_data(self.draws, self.names)
@@ -139,7 +155,32 @@ class BayesResult:
                              dims={n: [f"{n}_level"] for n in effects})
         idata.posterior = idata.posterior.merge(extra.posterior)
         idata.add_groups(sample_stats=extra.sample_stats)
+        if log_likelihood:
+            pointwise = az.from_dict(log_likelihood={"y": self.pointwise_loglik},
+                                     dims={"y": ["obs"]})
+            idata.add_groups(log_likelihood=pointwise.log_likelihood)
         return idata
+
+    def waic(self):
+        """WAIC (Watanabe 2010) from the pointwise log likelihood: ArviZ's ELPDData.
+
+        ``elpd_waic`` = Σ_i log mean_s p(y_i | θ_s) − Σ_i var_s log p(y_i | θ_s), the
+        variance over the S draws with divisor S (ArviZ's; the R package loo divides by S − 1).
+        """
+        import arviz as az
+
+        return az.waic(self.to_arviz(), pointwise=True)
+
+    def loo(self):
+        """PSIS leave-one-out cross-validation (Vehtari et al. 2017): ArviZ's ELPDData.
+
+        Pareto k above 0.7 flags rows whose leave-one-out estimate is unreliable
+        (ArviZ warns); with random effects per row-group such rows are common in
+        small groups.
+        """
+        import arviz as az
+
+        return az.loo(self.to_arviz(), pointwise=True)
 
     # ---- post-estimation ----------------------------------------------------------------
     def ess(self) -> pd.DataFrame:
