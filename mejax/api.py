@@ -329,7 +329,7 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     if re.match(r"^\s*bayes\s*[,:]", command):
         from .bayes_api import bayes  # the bayes: prefix (bayes_api builds on this module)
 
-        return bayes(command, data)
+        return bayes(command, data, st=st)
     if command.split(maxsplit=1)[:1] == ["menl"]:
         if survey is not None:
             raise SpecError("svy: is not available with menl")
@@ -387,9 +387,9 @@ def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, su
     return _fit_glmm(design, level, glmm_options, *sample)
 
 
-def stata_design(command: str, data: pd.DataFrame):
+def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None = None):
     """(spec, estimation data, design) of an unweighted Stata command line, ``if``/``in``
-    applied (what ``bayes:`` wraps)."""
+    applied (what ``bayes:`` wraps); ``mestreg`` reads ``st`` as :func:`stata` does."""
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
     if re.match(r"^\s*svy\b", command):
@@ -400,6 +400,8 @@ def stata_design(command: str, data: pd.DataFrame):
         raise SpecError("bayes: weights ([pw=...]) are not supported by Bayesian estimation")
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
+    if spec.family is not None and spec.family.uses_stset:
+        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
     _check_level(float(spec.options.get("level", 95.0)))
     if isinstance(data, pd.DataFrame):
         if if_exp is not None or in_text is not None:

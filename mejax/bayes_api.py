@@ -22,7 +22,7 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
           igammaprior: tuple[float, float] | None = None, iwishartprior: float | None = None,
           progress: bool | None = None, trials=None, offset: str | None = None,
           exposure: str | None = None, dispersion: str | None = None,
-          covariance=None) -> BayesResult:
+          covariance=None, st=None) -> BayesResult:
     """Sample the posterior of a multilevel model with NUTS.
 
     ``model`` is an lme4-style formula (``"y ~ x + (1 | g)"``; a linear model, or
@@ -35,6 +35,8 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
     changed by ``normalprior`` (sd), ``igammaprior`` and ``iwishartprior``.
     ``chains`` chains of ``draws`` kept draws after ``warmup`` adaptation steps,
     every ``thinning``-th transition, all chains in one compiled call.
+    ``mestreg`` reads its survival time, failure and entry from ``st`` (the text
+    after Stata's ``stset`` or :func:`mejax.spec.survival.parse_stset`'s settings).
     """
     if not isinstance(model, str):
         raise SpecError("model must be a formula such as 'y ~ x + (1 | g)' or a Stata "
@@ -64,7 +66,7 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
         if family is not None:
             raise SpecError("family= is for formulas; a Stata command names its family "
                             "(melogit, mepoisson, ...)")
-        spec, _, design = stata_design(text, data)
+        spec, _, design = stata_design(text, data, st)
         level = float(spec.options.get("level", level))
     sampler = settings_from(target_accept=target_accept, **settings)
     return sample_design(design, chosen, sampler, level, initial, progress,

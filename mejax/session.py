@@ -642,7 +642,7 @@ class StataSession(DataCommands):
 
     # ---- Bayesian estimation (mejax/stata_bayes.py) ---------------------------------------
     def _cmd_bayes(self, rest: str, line: str):
-        self.results = stata(line, self.data)
+        self.results = stata(line, self.data, st=self.st)
         return self.results.summary()
 
     # imported when first used: the sampler stack (blackjax, ArviZ) costs seconds at start-up

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.special import expit, logsumexp
@@ -29,14 +30,29 @@ from mejax.bayes.diagnostics import quantile_mcse
 
 matplotlib.use("Agg")
 
-REFS = json.loads((Path(__file__).parent / "reference" / "bayes" / "stan_refs.json").read_text())
+REFERENCE = Path(__file__).parent / "reference"
+REFS = json.loads((REFERENCE / "bayes" / "stan_refs.json").read_text())
+# bayes: metobit and bayes: mestreg (make_refs_bayes_censored.R, 4 × 10,000 Stan draws)
+REFS["cases"].update(json.loads((REFERENCE / "bayes" / "stan_refs_censored.json").read_text())[
+    "cases"])
 CASES = {
     "sleepstudy_mixed": ("mixed Reaction Days || Subject: Days", "sleepstudy"),
     "cbpp_melogit": ("melogit incidence i.period || herd:, binomial(size)", "cbpp"),
     "epilepsy_mepoisson": ("mepoisson y lbase trt lbase_trt lage V4 || subject:", "epilepsy"),
+    "tobit_metobit": ("metobit y x || g:, ll(0) ul(ulv)", "tobit"),
+    "kidney_mestreg": ("mestreg age female || patient:, distribution(weibull)", "kidney"),
 }
+
+
+def _data(name: str) -> pd.DataFrame:
+    data = CASES[name][1]
+    if data in ("tobit", "kidney"):
+        return pd.read_csv(REFERENCE / "censored" / f"{data}.csv")
+    return mejax.datasets.load(data)
 SETTINGS = {"chains": 4, "draws": 500, "warmup": 500, "seed": 1}
 PREFIX = "bayes, nchains(4) mcmcsize(500) burnin(500) rseed(1)"
+# the survival model's variance mixes more slowly: twice the draws for bulk ESS > 400
+PREFIX_LONG = "bayes, nchains(4) mcmcsize(1000) burnin(500) rseed(1)"
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +69,13 @@ def case(request, session):
     if request.param == "cbpp_melogit":
         return request.param, session.results
     if request.param == "epilepsy_mepoisson":  # mejax.stata with the prefix
-        return request.param, mejax.stata(f"{PREFIX}: {command}", mejax.datasets.load(data))
-    return request.param, mejax.bayes(command, mejax.datasets.load(data), **SETTINGS)
+        return request.param, mejax.stata(f"{PREFIX}: {command}", _data(request.param))
+    if request.param == "kidney_mestreg":  # stset, then the prefix, in a session
+        s = mejax.StataSession(_data(request.param), echo=False)
+        s.run("stset time, failure(infect)")
+        s.run(f"{PREFIX_LONG}: {command}")
+        return request.param, s.results
+    return request.param, mejax.bayes(command, _data(request.param), **SETTINGS)
 
 
 def test_names_match_stata(case):
@@ -93,14 +114,15 @@ def test_draws_arviz_and_summary(case):
     name, fit = case
     idata = fit.to_arviz()
     first = fit.names[0]
-    assert idata.posterior[first].shape == (4, 500)
+    draws = fit.settings.draws
+    assert idata.posterior[first].shape == (4, draws)
     np.testing.assert_array_equal(idata.posterior[first].values, fit.parameter(first))
     assert "U0" in idata.posterior and "diverging" in idata.sample_stats
     text = str(fit.summary())
-    assert "Equal-tailed" in text and re.search(r"MCMC sample size +=  +2,000", text)
+    assert "Equal-tailed" in text and re.search(rf"MCMC sample size +=  +{4 * draws:,}", text)
     assert "Max Gelman-Rubin Rc" in text
     frame = fit.draws_frame()
-    assert frame.shape == (2000, 2 + len(fit.names))
+    assert frame.shape == (4 * draws, 2 + len(fit.names))
 
 
 def _row_loglik_scipy(name, fit, chain, draw):
@@ -111,19 +133,28 @@ def _row_loglik_scipy(name, fit, chain, draw):
     for term, z, codes in zip(layout.terms, arrays["z"], arrays["codes"]):
         b = fit.effects[term.stub][chain, draw]
         eta = eta + np.sum(np.asarray(z) * b[np.asarray(codes)], axis=-1)
-    data = mejax.datasets.load(CASES[name][1])
+    data = _data(name)
     if name == "sleepstudy_mixed":
         return stats.norm.logpdf(data["Reaction"], eta, np.sqrt(fit.parameter(
             "e.Reaction:sigma2")[chain, draw]))
     if name == "cbpp_melogit":
         return stats.binom.logpmf(data["incidence"], data["size"], expit(eta))
+    if name == "tobit_metobit":
+        y, upper = data["y"].to_numpy(), data["ulv"].to_numpy()
+        normal = stats.norm(eta, np.sqrt(fit.parameter("e.y:sigma2")[chain, draw]))
+        return np.where(y <= 0, normal.logcdf(0.0),
+                        np.where(y >= upper, normal.logsf(upper), normal.logpdf(y)))
+    if name == "kidney_mestreg":  # Weibull PH: d·log h(t) + log S(t)
+        p, t = np.exp(fit.parameter("ln_p")[chain, draw]), data["time"].to_numpy()
+        return (data["infect"] * (np.log(p) + eta + (p - 1) * np.log(t))
+                - np.exp(eta) * t**p)
     return stats.poisson.logpmf(data["y"], np.exp(eta))
 
 
 def test_pointwise_loglik_waic_and_loo(case):
     name, fit = case
     ll = fit.pointwise_loglik
-    assert ll.shape == (4, 500, fit.arrays["x"].shape[0])
+    assert ll.shape == (4, fit.settings.draws, fit.arrays["x"].shape[0])
     np.testing.assert_allclose(ll[2, 7], _row_loglik_scipy(name, fit, 2, 7), rtol=1e-9)
     np.testing.assert_allclose(ll.sum(axis=-1), fit.records["loglik"], rtol=1e-9)
     flat = ll.reshape(-1, ll.shape[-1])

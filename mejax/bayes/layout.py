@@ -78,6 +78,7 @@ class Layout:
     sigma2_name: str | None  # "e.y:sigma2" for a linear model
     aux_names: tuple[str, ...]
     priors: tuple[tuple[str, Prior], ...] = field(default=())  # name -> prior, every parameter
+    aux_kinds: tuple[str, ...] = ()  # "real" or "positive" per aux parameter; () all real
 
     @property
     def p(self) -> int:
@@ -105,7 +106,7 @@ class Layout:
                 kinds.update({n: "positive" for n in term.reported_names()})
         if self.sigma2_name:
             kinds[self.sigma2_name] = "positive"
-        kinds.update({n: "real" for n in self.aux_names})
+        kinds.update(zip(self.aux_names, self.aux_kinds or ["real"] * len(self.aux_names)))
         return kinds
 
 
@@ -137,19 +138,36 @@ def build_layout(design: Design, priors=None, *, gaussian: bool,
     ``igammaprior(a b)`` and ``iwishartprior(df)`` do (keys ``normal_sd``,
     ``igamma``, ``iwishart_df``).
     """
-    eq = design.response
+    eq = (design.glm.family.response_label(design.response) if design.glm is not None
+          else design.response)  # mestreg's equation is Stata's _t
     coef = tuple(f"{eq}:{n}" for n in design.x_names)
     terms = tuple(_term_layout(t, i) for i, t in enumerate(design.re_terms))
-    aux: tuple[str, ...] = ()
-    if design.glm is not None:
-        aux = tuple(design.glm.family.aux_names(design.glm.n_categories))
-    layout = Layout(eq, coef, terms, f"e.{eq}:sigma2" if gaussian else None, aux)
+    aux, kinds = _aux_layout(design)
+    layout = Layout(eq, coef, terms, f"e.{eq}:sigma2" if gaussian else None, aux,
+                    aux_kinds=kinds)
     chosen = default_priors(layout, **(defaults or {}))
     chosen.update(user_priors(layout, priors))
     check_proper(layout, chosen)
     names = list(layout.prior_targets())
     return Layout(eq, coef, terms, layout.sigma2_name, aux,
-                  tuple((n, chosen[n]) for n in names))
+                  tuple((n, chosen[n]) for n in names), kinds)
+
+
+def _aux_layout(design: Design) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The family's ancillary parameters: names and kinds.
+
+    A family whose one ancillary parameter is the residual variance (tobit,
+    interval regression) reports it as Stata's ``{e.y:sigma2}``, a variance with
+    the inverse-gamma default; the others (``lnalpha``, ``ln_p``, cutpoints) are
+    real-valued.
+    """
+    if design.glm is None:
+        return (), ()
+    family = design.glm.family
+    if family.residual_variance_aux:
+        return (f"e.{design.response}:sigma2",), ("positive",)
+    names = tuple(family.aux_names(design.glm.n_categories))
+    return names, ("real",) * len(names)
 
 
 def default_priors(layout: Layout, normal_sd: float | None = None,
