@@ -19,7 +19,7 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from ..spec.design import Design
-from ..text import StataText
+from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
 from .layout import vech_indices
 from .model import BayesModel
@@ -296,3 +296,7 @@ class BayesResult:
 
     def __repr__(self) -> str:
         return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: Stata's table, the very text of ``summary()``."""
+        return html_block(self.summary())
