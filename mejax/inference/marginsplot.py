@@ -59,7 +59,8 @@ def marginsplot(margins_result, ax=None, *, noci: bool = False, title: str | Non
         level_ticks(ax, x, labels=table.index)
         xlabel = None
     what = "Average marginal effects" if est_col == "dydx" else "Predictive margins"
-    of = f" of {factor}" if factor else ""
+    wrt = " ".join(margins_result["dydx"] or []) if est_col == "dydx" else None
+    of = f" of {wrt or factor}" if (wrt or factor) else ""
     cis = "" if options.noci else f" with {level_text(margins_result['level'])}% CIs"
     ylabel = margins_result.get("ylabel", "Linear prediction, fixed portion")
     if est_col == "dydx":

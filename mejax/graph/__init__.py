@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpecError
+from ..errors import SpecError
 
 __all__ = ["EXPORT_FORMATS", "GraphError", "GraphOptions", "export", "has_display",
            "label_axes", "level_ticks", "new_figure"]
@@ -94,12 +94,18 @@ def _unquote(text: str) -> str:
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, figsize=None, ax=None, **kwargs):
-    """(figure, axes) from pyplot, or ``ax``'s figure and ``ax`` when one is given."""
+    """(figure, axes) from pyplot, or ``ax``'s figure and ``ax`` when one is given.
+
+    The new figure is pyplot's current one and a :class:`StataFigure` (shown once
+    in Jupyter).
+    """
     if ax is not None:
         return ax.figure, ax
     import matplotlib.pyplot as plt
 
-    return plt.subplots(nrows, ncols, figsize=figsize, **kwargs)
+    from .figure import StataFigure
+
+    return plt.subplots(nrows, ncols, figsize=figsize, FigureClass=StataFigure, **kwargs)
 
 
 def label_axes(ax, options: GraphOptions, title: str, xtitle: str | None, ytitle: str | None
