@@ -102,6 +102,7 @@ def _draw(kind: str, names: list[str], draws: dict) -> list:
             for ax, panel in zip(axes.ravel(), ("trace", "histogram", "ac", "kdensity")):
                 _panel(ax, panel, draws[name], panel)
             fig.suptitle("{" + name.strip("{}") + "}")
+            fig.tight_layout()
             figs.append(fig)
         return figs
     cols = min(3, len(names))

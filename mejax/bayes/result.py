@@ -21,6 +21,7 @@ from jax.flatten_util import ravel_pytree
 from ..spec.design import Design
 from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
+from .graphs import bayesgraph
 from .layout import vech_indices
 from .model import BayesModel
 from .posterior import linear_predictor, log_likelihood_rows, log_posterior, reported, term_factor
@@ -253,6 +254,15 @@ class BayesResult:
         log_ml = log_post + 0.5 * d * np.log(2 * np.pi) + 0.5 * logdet if sign > 0 else np.nan
         return pd.DataFrame({"DIC": [d_hat + 2 * p_d], "log(ML)": [log_ml], "pD": [p_d]},
                             index=["active"])
+
+    def bayesgraph(self, kind: str = "diagnostics", names: list[str] | None = None,
+                   **options):
+        """Stata's ``bayesgraph``: ``diagnostics``, ``trace``, ``histogram``, ``kdensity``,
+        ``ac`` or ``matrix`` of the named parameters (all when None); pyplot figure(s).
+
+        ``options``: ``title``, ``saving``, ``replace`` (Stata's graph options).
+        """
+        return bayesgraph(self, kind, names, **options)
 
     def test_interval(self, condition: str) -> pd.DataFrame:
         """bayestest interval: the posterior probability of ``condition`` with its MCSE."""
