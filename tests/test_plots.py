@@ -109,6 +109,7 @@ def test_stata_options_parse():
     assert options == GraphOptions(title="A title", xtitle="Days", noci=True, recast="bar",
                                    saving="f.png", replace=True)
     assert ignored == ["legend"]
+    assert GraphOptions.from_stata({"title": '"Line 1" "Line 2"'})[0].title == "Line 1\nLine 2"
     with pytest.raises(GraphError, match="title\\(\\) needs an argument"):
         GraphOptions.from_stata({"title": True})
 

@@ -11,6 +11,7 @@ imported only when a figure is drawn: importing mejax or fitting a model never l
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +86,13 @@ def _full_name(name: str) -> str | None:
 
 
 def _unquote(text: str) -> str:
+    """A Stata title without its quotes; several quoted strings are several lines."""
     text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
     if text.startswith('`"') and text.endswith("\"'"):
         return text[2:-2]
+    parts = re.findall(r'"([^"]*)"', text)
+    if parts and re.fullmatch(r'(\s*"[^"]*"\s*)+', text):
+        return "\n".join(parts)
     return text
 
 
