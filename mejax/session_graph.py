@@ -69,7 +69,9 @@ class GraphCommands:
         sub = sub.lower()
         if sub in ("export", "exp"):
             return self._export(target.strip(), _items(opts))
-        if sub == "drop" or sub == "close":
+        if sub == "drop" and target.strip() != "_all":
+            raise GraphError("graph drop: mejax's graphs have no names; use graph drop _all")
+        if sub in ("drop", "close"):
             import matplotlib.pyplot as plt
 
             for fig in self.figures:

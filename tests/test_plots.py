@@ -137,6 +137,8 @@ def test_session_marginsplot_options_and_graph_export(session, tmp_path):
     assert saved.stat().st_size > 5000
     with pytest.raises(mejax.SpecError, match="already exists"):
         session.run(f"marginsplot, saving({saved})")
+    with pytest.raises(mejax.SpecError, match="use graph drop _all"):
+        session.run("graph drop Graph")
     session.run("graph drop _all")
     assert session.figures == []
     with pytest.raises(mejax.SpecError, match="no graph to export"):
