@@ -29,6 +29,7 @@ from .batch_api import fit_batch  # noqa: E402
 from .errors import FitError  # noqa: E402
 from .fit.mixed import ConvergenceWarning  # noqa: E402
 from .inference.hypothesis import lrtest  # noqa: E402
+from .inference.marginsplot import marginsplot  # noqa: E402
 from .inference.power import power  # noqa: E402
 from .menl_api import menl  # noqa: E402
 from .results.glmm_result import GlmmResult  # noqa: E402
@@ -43,7 +44,7 @@ __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meolo
            "datasets", "MixedResult", "SpecError", "DataError", "FitError",
            "ConvergenceWarning", "BinaryOutcomeWarning", "Residuals", "lrtest", "StataSession",
            "fit_batch", "BatchResult", "power", "functional", "menl", "bayes", "BayesResult",
-           "BayesWarning"]
+           "BayesWarning", "marginsplot"]
 __version__ = "0.1.0"
 
 # mejax.bayes (callable: mejax.bayes(model, data, ...)), BayesResult and BayesWarning load on

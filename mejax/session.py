@@ -3,7 +3,8 @@ post-estimation commands in order.
 
 ``StataSession(data).run("mixed y x || id:")`` keeps the last estimates (as
 Stata's ``e()``), stored estimates, new variables from ``predict`` and the
-figures of ``marginsplot``; ``run_do`` runs a do-file.
+figures of ``marginsplot``, ``stcurve`` and ``bayesgraph`` (``graph export`` saves
+them); ``run_do`` runs a do-file.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from .inference import icc as icc_mod
 from .inference._common import option_items, resolve_name
 from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
-from .inference.margins import marginsplot
 from .menl_api import menl
 from .results.menl_result import MenlResult
 from .session_data import DataCommands
+from .session_graph import GraphCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
@@ -64,7 +65,7 @@ _ABBREVIATIONS = {
     "exit": "exit", "log": "log", "svyset": "svyset", "svy": "svy", "menl": "menl",
     "stset": "stset", "stcurve": "stcurve",
     "bayes": "bayes", "bayesstats": "bayesstats", "bayestest": "bayestest",
-    "bayesgraph": "bayesgraph",
+    "bayesgraph": "bayesgraph", "graph": "gr",
 }
 _ABBREVIATIONS.update({cmd: cmd for cmd in GLMM_COMMANDS})  # melogit, mepoisson, ... fit too
 _ESTIMATION = {"mixed", "xtmixed", "menl", *GLMM_COMMANDS}
@@ -140,7 +141,7 @@ def parse_do(text: str) -> list[str]:
     return [" ".join(c.split()) for c in commands if not c.strip().startswith("*")]
 
 
-class StataSession(DataCommands):
+class StataSession(DataCommands, GraphCommands):
     """Run Stata command lines on one DataFrame, keeping estimates between commands.
 
     ``data`` is copied (None: start with no data, as after ``clear``); ``predict``,
@@ -538,41 +539,6 @@ class StataSession(DataCommands):
         self.last_margins = res.margins(rest)
         return self.last_margins
 
-    def _cmd_marginsplot(self, rest: str, line: str):
-        if self.last_margins is None:
-            raise SessionError("marginsplot: previous command was not margins")
-        fig = marginsplot(self.last_margins)
-        self.figures.append(fig)
-        options = _options(self._split_options(rest)[1])
-        if "saving" in options:
-            path = options["saving"].split(",")[0].strip().strip('"')
-            fig.savefig(path)
-            return f"(file {path} saved)"
-        return f"(figure {len(self.figures)} created; see session.figures)"
-
-    def _cmd_stcurve(self, rest: str, line: str):
-        """``stcurve, survival|hazard|cumhaz [at(x=1 z=0)] [saving(file)]`` after mestreg."""
-        res = self._need_results("stcurve")
-        options = _options(self._split_options(rest)[1])
-        kinds = [k for k in ("survival", "hazard", "cumhaz") if k in options]
-        if len(kinds) != 1:
-            raise SessionError("stcurve needs one of survival, hazard or cumhaz")
-        at = None
-        if "at" in options:
-            at = {}
-            for item in str(options["at"]).split():
-                name, sep, value = item.partition("=")
-                if not sep:
-                    raise SessionError(f"stcurve: at({options['at']}) needs name=value pairs")
-                at[name] = float(value)
-        fig = res.stcurve(kinds[0], at)
-        self.figures.append(fig)
-        if "saving" in options:
-            path = options["saving"].split(",")[0].strip().strip('"')
-            fig.savefig(path)
-            return f"(file {path} saved)"
-        return f"(figure {len(self.figures)} created; see session.figures)"
-
     def _cmd_estimates(self, rest: str, line: str):
         body, opts = split_options(rest)
         words = body.split()
@@ -653,12 +619,6 @@ class StataSession(DataCommands):
     def _cmd_bayestest(self, rest: str, line: str):
         from .stata_bayes import bayestest
         return bayestest(self.results, rest, self.stored)
-
-    def _cmd_bayesgraph(self, rest: str, line: str):
-        from .stata_bayes import graph as bayes_graph
-        figure = bayes_graph(self._need_results("bayesgraph"), rest)
-        self.figures += figure if isinstance(figure, list) else [figure]
-        return f"(figure {len(self.figures)} created; see session.figures)"
 
 
 # ---- small parsing helpers -------------------------------------------------------------------

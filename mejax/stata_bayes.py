@@ -12,6 +12,7 @@ from .bayes import BayesResult
 from .bayes.graphs import KINDS, bayesgraph
 from .bayes.table import render_columns
 from .errors import SpecError
+from .graph import GraphOptions
 from .stata_syntax import split_options
 from .text import fmt
 
@@ -154,8 +155,12 @@ def model_test(models: list[tuple[str, BayesResult]]) -> str:
                               "Laplace-Metropolis approximation."])
 
 
-def graph(res, rest: str):
-    """``bayesgraph kind [params]``: a matplotlib figure (or a list for diagnostics)."""
+def graph(res, rest: str, options: GraphOptions | None = None):
+    """``bayesgraph kind [params]``: a pyplot figure (or a list for diagnostics).
+
+    ``options`` are the command's graph options (``title()``, ``saving()``), parsed
+    by the session.
+    """
     res = _need_bayes(res, "bayesgraph")
     body, _ = split_options(rest)
     kind, _, params = body.strip().partition(" ")
@@ -166,7 +171,7 @@ def graph(res, rest: str):
         names = _references(res, params)
     except KeyError as err:
         raise SpecError(str(err.args[0])) from None
-    return bayesgraph(res, kind, names)
+    return bayesgraph(res, kind, names, options=options)
 
 
 __all__ = ["bayesstats", "bayestest", "graph", "model_test"]

@@ -6,9 +6,11 @@ the same way, so the formatting lives at the bottom of the package.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
-__all__ = ["LINE", "StataText", "fmt"]
+__all__ = ["LINE", "StataText", "fmt", "html_block"]
 
 LINE = 78
 
@@ -36,3 +38,13 @@ def fmt(x, width: int = 10) -> str:
         if len(text) <= width - 1:
             return text.rjust(width)
     return text.rjust(width)
+
+
+def html_block(text: str) -> str:
+    """A notebook's HTML view of Stata's text: the same characters, in a monospace block.
+
+    Results show in Jupyter exactly as their text table (one formatting path), kept
+    from wrapping so the columns stay aligned.
+    """
+    return ('<pre style="font-family: monospace; white-space: pre; line-height: 1.25; '
+            f'overflow-x: auto">{html.escape(str(text))}</pre>')

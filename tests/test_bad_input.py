@@ -108,4 +108,4 @@ def test_transforms_and_factors(sleepstudy):
     res = mejax.mixed("Reaction ~ np.log(Days + 1) + g + I(Days**2) + (1 | Subject)", df)
     assert list(res.fixef.index) == ["(Intercept)", "np.log(Days + 1)", "glate", "I(Days**2)"]
     assert isinstance(res.to_frame(), pd.DataFrame)
-    assert "<table" in res._repr_html_()
+    assert "<pre" in res._repr_html_()

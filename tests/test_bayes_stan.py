@@ -213,6 +213,20 @@ def test_bayesgraph(session):
     assert len(session.figures[-1].axes) >= 4
 
 
+def test_bayesgraph_graph_options(session, tmp_path):
+    """bayesgraph takes Stata's title() and saving() as marginsplot does (mejax.graph)."""
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "trace.png"
+    out = session.run(f'bayesgraph trace {{var_U0}}, title("Chains") saving({path})')
+    assert "saved" in out and path.read_bytes().startswith(b"\x89PNG")
+    assert session.figures[-1] is plt.gcf()
+    assert session.figures[-1].get_suptitle() == "Chains"
+    session.run(f"graph export {tmp_path / 'trace.pdf'}")
+    assert (tmp_path / "trace.pdf").read_bytes().startswith(b"%PDF")
+    plt.close("all")
+
+
 def test_bad_session_commands(session):
     with pytest.raises(mejax.SpecError, match="no parameter"):
         session.run("bayesstats summary {incidence:nothere}")

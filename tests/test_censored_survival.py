@@ -363,6 +363,24 @@ def test_stcurve_marginal_survivor(weibull_session):
     assert "figure" in str(out)
 
 
+def test_stcurve_graph_options(weibull_session, tmp_path):
+    """stcurve takes Stata's graph options as marginsplot does (mejax.graph)."""
+    import matplotlib.pyplot as plt
+
+    fit = weibull_session.results
+    fig = fit.stcurve("survival", at=[{"female": 0}, {"female": 1}], title="Kidney",
+                      recast="scatter")
+    assert fig is plt.gcf()
+    ax = fig.axes[0]
+    assert (ax.get_title(), ax.get_ylabel()) == ("Kidney", "Survival")
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["None", "None"]
+    path = tmp_path / "s.svg"
+    weibull_session.run(f'stcurve, cumhaz xtitle("Days") saving({path})')
+    assert weibull_session.figures[-1].axes[0].get_xlabel() == "Days"
+    assert path.read_bytes().startswith(b"<?xml")
+    plt.close("all")
+
+
 def test_simulation_keeps_censoring_and_entry(weibull_session):
     fit = weibull_session.results
     y = fit.simulate(200, seed=3)

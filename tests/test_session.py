@@ -120,7 +120,7 @@ def test_commands_without_predict(data):
         session.run("lrtest nope .")
     with pytest.raises(mejax.SpecError, match="x9 not found"):
         session.run("test x9")
-    with pytest.raises(SessionError, match="previous command was not margins"):
+    with pytest.raises(mejax.SpecError, match="previous command was not margins"):
         session.run("marginsplot")
 
 
@@ -140,7 +140,7 @@ def test_do_file_and_cli(data, tmp_path, capsys):
     do = tmp_path / "m.do"
     do.write_text("mixed y x1 x2 i.a || id:\nestimates store big\n"
                   "mixed y x1 i.a || id:\nlrtest big .\nmargins, at(x1=(0 1))\n"
-                  f"marginsplot, saving({tmp_path / 'p.png'})\n")
+                  f"marginsplot, saving({tmp_path / 'p.png'}, replace)\n")
     session = mejax.StataSession(data, echo=False)
     log = session.run_do(do)
     assert ". lrtest big ." in log and "Likelihood-ratio test" in log

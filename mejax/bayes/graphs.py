@@ -1,4 +1,4 @@
-"""``bayesgraph``: MCMC diagnostics as matplotlib figures (host side).
+"""``bayesgraph``: MCMC diagnostics as pyplot figures (host side, :mod:`mejax.graph`).
 
 ``diagnostics`` is Stata's 2×2 panel per parameter (trace, histogram,
 autocorrelation, kernel density with the first and second half of the
@@ -8,8 +8,12 @@ parameter; ``matrix`` is the scatterplot matrix of the parameters.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import stats
+
+from ..graph import GraphOptions, export, new_figure
 
 KINDS = ("diagnostics", "trace", "histogram", "kdensity", "ac", "matrix")
 MAX_LAG = 40
@@ -51,17 +55,37 @@ def _panel(ax, kind: str, draws: np.ndarray, name: str) -> None:
     ax.set_title(name, fontsize="small")
 
 
-def bayesgraph(res, kind: str, names: list[str] | None = None):
-    """A matplotlib figure of ``kind`` for the named parameters (all when None)."""
-    import matplotlib.pyplot as plt
+def bayesgraph(res, kind: str, names: list[str] | None = None, *, title: str | None = None,
+               saving: str | None = None, replace: bool = False,
+               options: GraphOptions | None = None):
+    """A pyplot figure of ``kind`` for the named parameters (all when None).
 
+    ``diagnostics`` of several parameters gives a list, one figure each. Stata's
+    ``title()`` and ``saving(file[, replace])`` (as keywords or ``options``);
+    several figures are saved as ``file_1.png``, ``file_2.png``, ...
+    """
+    if options is None:
+        options = GraphOptions(title=title, saving=saving, replace=replace)
     if kind not in KINDS:
         raise ValueError(f"bayesgraph {kind}: use one of {', '.join(KINDS)}")
     names = list(res.names) if not names else names
-    draws = {n: res.parameter(n) for n in names}
+    figs = _draw(kind, names, {n: res.parameter(n) for n in names})
+    for fig in figs:
+        if options.title is not None:
+            fig.suptitle(options.title)
+    if options.saving:
+        path = Path(options.saving)
+        for i, fig in enumerate(figs, start=1):
+            target = path if len(figs) == 1 else path.with_name(f"{path.stem}_{i}{path.suffix}")
+            export(fig, target, replace=options.replace)
+    return figs[0] if len(figs) == 1 else figs
+
+
+def _draw(kind: str, names: list[str], draws: dict) -> list:
+    """The figures of one ``bayesgraph`` kind."""
     if kind == "matrix":
         k = len(names)
-        fig, axes = plt.subplots(k, k, figsize=(2.2 * k, 2.2 * k), squeeze=False)
+        fig, axes = new_figure(k, k, figsize=(2.2 * k, 2.2 * k), squeeze=False)
         for i, a in enumerate(names):
             for j, b in enumerate(names):
                 ax = axes[i, j]
@@ -70,22 +94,23 @@ def bayesgraph(res, kind: str, names: list[str] | None = None):
                     ax.set_title("{" + a.strip("{}") + "}", fontsize="small")
                 else:
                     ax.plot(draws[b].ravel(), draws[a].ravel(), ".", ms=1, alpha=0.3)
-        return fig
+        return [fig]
     if kind == "diagnostics":
         figs = []
         for name in names:
-            fig, axes = plt.subplots(2, 2, figsize=(8, 5.5))
+            fig, axes = new_figure(2, 2, figsize=(8, 5.5))
             for ax, panel in zip(axes.ravel(), ("trace", "histogram", "ac", "kdensity")):
                 _panel(ax, panel, draws[name], panel)
             fig.suptitle("{" + name.strip("{}") + "}")
+            fig.tight_layout()
             figs.append(fig)
-        return figs[0] if len(figs) == 1 else figs
+        return figs
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         _panel(ax, kind, draws[name], "{" + name.strip("{}") + "}")
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return fig
+    return [fig]

@@ -19,8 +19,9 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from ..spec.design import Design
-from ..text import StataText
+from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
+from .graphs import bayesgraph
 from .layout import vech_indices
 from .model import BayesModel
 from .posterior import linear_predictor, log_likelihood_rows, log_posterior, reported, term_factor
@@ -254,6 +255,15 @@ class BayesResult:
         return pd.DataFrame({"DIC": [d_hat + 2 * p_d], "log(ML)": [log_ml], "pD": [p_d]},
                             index=["active"])
 
+    def bayesgraph(self, kind: str = "diagnostics", names: list[str] | None = None,
+                   **options):
+        """Stata's ``bayesgraph``: ``diagnostics``, ``trace``, ``histogram``, ``kdensity``,
+        ``ac`` or ``matrix`` of the named parameters (all when None); pyplot figure(s).
+
+        ``options``: ``title``, ``saving``, ``replace`` (Stata's graph options).
+        """
+        return bayesgraph(self, kind, names, **options)
+
     def test_interval(self, condition: str) -> pd.DataFrame:
         """bayestest interval: the posterior probability of ``condition`` with its MCSE."""
         from .expressions import evaluate_condition
@@ -296,3 +306,7 @@ class BayesResult:
 
     def __repr__(self) -> str:
         return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: Stata's table, the very text of ``summary()``."""
+        return html_block(self.summary())

@@ -27,10 +27,10 @@ import numpy as np
 
 from ..models.glmm_structure import GlmmStructure, random_variance, relative_factor, split_params
 from ..spec.design import linear_vars
-from ._common import HypothesisError, PostResult, option_items, row_df
+from ._common import HypothesisError, option_items, row_df
 from .counterfactual import counterfactual_frame, design_matrix
 from .glmm_predict import outcome_code
-from .margins import margin_plan, render_margins
+from .margins import MarginsResult, margin_plan, render_margins
 from .predict import _matrix
 
 NOT_ALLOWED = ("stdp", "reffects", "reses", "density", "distribution", "residuals",
@@ -163,7 +163,7 @@ def _margin_and_jacobian(params, hi, lo, scale, offset, trials, model, stat):
 
 
 def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None,
-            predict: str | None = None) -> PostResult:
+            predict: str | None = None) -> MarginsResult:
     """Predictive margins or average marginal effects on the response scale.
 
     ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(-10(1)10))"``,

@@ -20,12 +20,23 @@ import numpy as np
 import pandas as pd
 
 from ..spec.design import level_label
-from ._common import HypothesisError, PostResult, level_text, option_items, row_df
+from ._common import HypothesisError, PostResult, option_items, row_df
 from .counterfactual import check_variable, design_matrix, factor_levels, fixed_vars, match_level
 from .counterfactual import is_factor as _is_factor_var
 from .hypothesis import _estimate_table
+from .marginsplot import marginsplot
 
-__all__ = ["margins", "margin_plan", "marginsplot", "parse_numlist", "render_margins"]
+__all__ = ["MarginsResult", "margins", "margin_plan", "marginsplot", "parse_numlist",
+           "render_margins"]
+
+
+class MarginsResult(PostResult):
+    """Margins (a dict of numbers with Stata's text) that can draw themselves."""
+
+    def plot(self, ax=None, **options):
+        """Stata's ``marginsplot`` of these margins (options: ``noci``, ``title``,
+        ``xtitle``, ``ytitle``, ``recast``, ``saving``, ``replace``); a Figure."""
+        return marginsplot(self, ax, **options)
 
 
 def parse_numlist(text: str) -> list[float]:
@@ -114,12 +125,12 @@ def _term_names(result, token: str) -> list[str]:
 
 
 def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None
-            ) -> PostResult:
+            ) -> MarginsResult:
     """Predictive margins (or average marginal effects with ``dydx``).
 
     ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(0 1 2))"``);
     ``at`` (dict or text) and ``dydx`` may also be given as arguments.
-    Returns a PostResult with ``table`` (DataFrame) and Stata-layout text.
+    Returns a MarginsResult with ``table`` (DataFrame), Stata-layout text and ``plot()``.
     """
     plan = margin_plan(result, spec, at, dydx, level)
     pred = plan["options"].get("predict")
@@ -206,7 +217,7 @@ def _effect_mats(result, var: str, base: dict, matrices=design_matrix):
 def render_margins(result, plan: dict, rows: list[dict], est, se, J, df,
                    expression: str = "Linear prediction, fixed portion, predict()",
                    ylabel: str = "Linear prediction, fixed portion",
-                   outcomes: list[str] | None = None) -> PostResult:
+                   outcomes: list[str] | None = None) -> MarginsResult:
     """The margins PostResult: table, Stata text and what marginsplot needs.
 
     Rows may carry an ``outcome`` (Stata's ``_predict``, one per predicted
@@ -267,7 +278,7 @@ def render_margins(result, plan: dict, rows: list[dict], est, se, J, df,
     values = {"table": frame, "J": J, "df": df, "level": level, "scenarios": scenarios,
               "terms": [t for t in term_vars if t], "dydx": dydx, "kind": kind,
               "expression": expression, "ylabel": ylabel}
-    return PostResult(values, text)
+    return MarginsResult(values, text)
 
 
 def _abbreviate(name: str, width: int = 12) -> str:
@@ -287,59 +298,3 @@ def _show(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.8g}"
     return level_label(value)
-
-
-# ---- marginsplot -------------------------------------------------------------------------------
-def marginsplot(margins_result: PostResult, ax=None):
-    """Estimates with confidence bars against factor levels or at() values (a Figure)."""
-    from matplotlib.figure import Figure
-
-    table = margins_result["table"]
-    est_col = "margin" if "margin" in table.columns else "dydx"
-    level = margins_result["level"]
-    if ax is None:
-        fig = Figure(figsize=(6.4, 4.8))
-        ax = fig.add_subplot(1, 1, 1)
-    else:
-        fig = ax.figure
-    at_cols = [c for c in table.columns if c.startswith("at:")]
-    varying = [c for c in at_cols if table[c].nunique() > 1]
-    terms = margins_result["terms"]
-    factor = "#".join(terms[0]) if terms else None
-    yerr = np.vstack([table[est_col] - table["ci_lower"], table["ci_upper"] - table[est_col]])
-    if varying:
-        xcol = varying[0]
-        keys = [c for c, use in (("outcome", True), ("level", bool(factor)))
-                if use and c in table.columns and table[c].notna().any()]
-        series = (table.groupby(keys if len(keys) > 1 else keys[0], sort=False, dropna=False)
-                  if keys else [(None, table)])
-        for key, part in series:
-            err = np.vstack([part[est_col] - part["ci_lower"], part["ci_upper"] - part[est_col]])
-            x = part[xcol].astype(float).to_numpy()
-            ax.errorbar(x, part[est_col], yerr=err, marker="o", capsize=3,
-                        label=None if key is None else _series_label(keys, key, factor))
-        ax.set_xlabel(xcol[3:])
-        if keys:
-            ax.legend()
-    elif factor:
-        x = np.arange(len(table))
-        ax.errorbar(x, table[est_col], yerr=yerr, marker="o", capsize=3, linestyle="-")
-        ax.set_xticks(x, [str(v) for v in table["level"]])
-        ax.set_xlabel(factor)
-    else:
-        x = np.arange(len(table))
-        ax.errorbar(x, table[est_col], yerr=yerr, marker="o", capsize=3, linestyle="none")
-        ax.set_xticks(x, [str(i) for i in table.index])
-    what = "Average marginal effects" if est_col == "dydx" else "Predictive margins"
-    of = f" of {factor}" if factor else ""
-    ax.set_title(f"{what}{of} with {level_text(level)}% CIs")
-    ylabel = margins_result.get("ylabel", "Linear prediction, fixed portion")
-    ax.set_ylabel(("Effects on linear prediction" if ylabel.startswith("Linear prediction")
-                   else f"Effects on {ylabel}") if est_col == "dydx" else ylabel)
-    return fig
-
-
-def _series_label(keys: list[str], key, factor: str | None) -> str:
-    values = key if isinstance(key, tuple) else (key,)
-    names = {"outcome": "outcome", "level": factor}
-    return ", ".join(f"{names[k]}={v}" for k, v in zip(keys, values))

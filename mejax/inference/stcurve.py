@@ -3,7 +3,7 @@
 Covariates sit at their estimation-sample means unless ``at`` sets them (by coefficient
 name, e.g. ``{"female": 1}``); the random effects are integrated out (the population
 curve S(t) = E_u S(t | xβ + z'u), hazard f/S, cumulative hazard −log S), as Stata's
-``stcurve`` does after ``mestreg``. Drawn with matplotlib.
+``stcurve`` does after ``mestreg``. Drawn by pyplot (:mod:`mejax.graph`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import SpecError
+from ..graph import GraphError, GraphOptions, export, label_axes, new_figure
 from ..models.glmm_structure import random_variance, relative_factor, split_params
 
 CURVES = {"survival": ("surv", "Survival"), "hazard": ("hazard", "Hazard function"),
@@ -56,17 +57,32 @@ def curve_values(result, kind: str = "survival", at: dict | None = None,
     return t, curves
 
 
-def stcurve(result, kind: str = "survival", at: dict | list | None = None, times=None):
-    """A matplotlib figure of the marginal curves (one line per ``at`` setting)."""
-    import matplotlib.pyplot as plt
+def stcurve(result, kind: str = "survival", at: dict | list | None = None, times=None,
+            ax=None, *, title: str | None = None, xtitle: str | None = None,
+            ytitle: str | None = None, recast: str | None = None, saving: str | None = None,
+            replace: bool = False, options: GraphOptions | None = None):
+    """A pyplot figure of the marginal curves (one line per ``at`` setting).
 
+    Stata's graph options as keywords (``title``, ``xtitle``, ``ytitle``,
+    ``recast(line|scatter|connected)``, ``saving``/``replace``) or as ``options``.
+    """
+    if options is None:
+        options = GraphOptions(title=title, xtitle=xtitle, ytitle=ytitle, recast=recast,
+                               saving=saving, replace=replace)
+    if options.recast == "bar":
+        raise GraphError("stcurve: recast(bar) does not draw a curve; use line, scatter or "
+                         "connected")
     t, curves = curve_values(result, kind, at, times)
-    fig, ax = plt.subplots()
+    fig, ax = new_figure(ax=ax)
+    style = {"scatter": {"marker": "o", "linestyle": "none", "ms": 2},
+             "connected": {"marker": "o", "ms": 2}}.get(options.recast or "line", {})
     for label, values in curves.items():
-        ax.plot(t, values, label=label)
-    title = CURVES[kind][1]
-    ax.set(xlabel="analysis time", ylabel=title,
-           title=f"{title} ({result.family.title.replace('Mixed-effects ', '')})")
+        ax.plot(t, values, label=label, **style)
+    name = CURVES[kind][1]
+    label_axes(ax, options, f"{name} ({result.family.title.replace('Mixed-effects ', '')})",
+               "analysis time", name)
     if len(curves) > 1:
         ax.legend()
+    if options.saving:
+        export(fig, options.saving, replace=options.replace)
     return fig

@@ -346,9 +346,13 @@ class GlmmResult(MixedResult):
         return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
                        outcome=outcome, nodes=nodes, bounds=bounds)
 
-    def stcurve(self, kind: str = "survival", at=None, times=None):
-        """Stata's ``stcurve`` after mestreg: marginal survival, hazard or cumhaz curves."""
-        return stcurve(self, kind, at, times)
+    def stcurve(self, kind: str = "survival", at=None, times=None, ax=None, **options):
+        """Stata's ``stcurve`` after mestreg: marginal survival, hazard or cumhaz curves.
+
+        ``options``: Stata's graph options (``title``, ``xtitle``, ``ytitle``,
+        ``recast``, ``saving``, ``replace``); returns a pyplot Figure.
+        """
+        return stcurve(self, kind, at, times, ax, **options)
 
     def icc(self) -> pd.DataFrame:
         """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""

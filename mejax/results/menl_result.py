@@ -21,7 +21,7 @@ from ..inference.fitted import FittedModel
 from ..inference.hypothesis import estat_ic, lincom, test
 from ..models.menl_expression import ExpressionMean
 from ..models.nonlinear import effect_rows, mean, row_params
-from ..text import LINE, StataText, fmt
+from ..text import LINE, StataText, fmt, html_block
 
 
 class MenlResult(FittedModel):
@@ -253,6 +253,10 @@ class MenlResult(FittedModel):
 
     def __repr__(self) -> str:
         return render_menl(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: Stata's table, the very text of ``summary()``."""
+        return html_block(self.summary())
 
 
 def _interval(est: float, se: float, scale: str, z: float) -> tuple[float, float]:

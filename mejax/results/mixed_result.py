@@ -22,8 +22,8 @@ from ..inference.predict import predict, ranef
 from ..inference.simulate import simulate
 from ..linalg.scaling import column_scales
 from ..spec.design import Design
-from ..text import StataText
-from .stata_table import render_html, render_summary
+from ..text import StataText, html_block
+from .stata_table import render_summary
 
 BOUNDARY_RELATIVE = 1e-6
 
@@ -352,6 +352,20 @@ class MixedResult(FittedModel):
         """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs."""
         return margins(self, spec, at=at, dydx=dydx, level=level)
 
+    def marginsplot(self, spec: str = "", at=None, dydx=None, level: float | None = None,
+                    ax=None, *, noci: bool = False, title: str | None = None,
+                    xtitle: str | None = None, ytitle: str | None = None,
+                    recast: str | None = None, saving: str | None = None,
+                    replace: bool = False, **margins_options):
+        """``margins`` then Stata's ``marginsplot``: a pyplot Figure of the margins and CIs.
+
+        ``spec``, ``at``, ``dydx``, ``level`` (and e.g. ``predict=`` after a GLMM) go
+        to :meth:`margins`; the keywords are Stata's graph options.
+        """
+        result = self.margins(spec, at=at, dydx=dydx, level=level, **margins_options)
+        return result.plot(ax, noci=noci, title=title, xtitle=xtitle, ytitle=ytitle,
+                           recast=recast, saving=saving, replace=replace)
+
     def estat_ic(self):
         """Stata's ``estat ic``: N, ll(model), df, AIC and BIC."""
         return estat_ic(self)
@@ -409,7 +423,8 @@ class MixedResult(FittedModel):
                 f"converged={self.converged}>")
 
     def _repr_html_(self) -> str:
-        return render_html(self)
+        """Jupyter's view: Stata's table, the very text of ``summary()``."""
+        return html_block(self.summary())
 
     def to_frame(self) -> pd.DataFrame:
         """All estimates in one long table: fixed effects then variance components."""

@@ -1,8 +1,6 @@
-"""Stata-style text and HTML rendering of a mixed-model result."""
+"""Stata-style text rendering of a mixed-model result (notebooks show the same text)."""
 
 from __future__ import annotations
-
-import html
 
 import numpy as np
 
@@ -207,21 +205,3 @@ def render_summary(res) -> str:
     for note in res.notes:
         lines.append(f"Note: {note}.")
     return "\n".join(lines)
-
-
-def render_html(res) -> str:
-    """Notebook view: the same tables as HTML."""
-    coef = res.coef_table.to_html(float_format=lambda v: f"{v:.6g}", border=0)
-    cols = ["group", "label", "estimate", "std_err", "ci_lower", "ci_upper"]
-    vc = res.varcomp[cols].drop_duplicates(["group", "label"]).to_html(
-        index=False, float_format=lambda v: f"{v:.6g}", border=0)
-    lr = res.lr_test
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in res.notes)
-    return (
-        f"<div><b>{html.escape(_title(res))}</b> &mdash; "
-        f"{res.nobs} obs, log likelihood {res.loglik:.6f}"
-        f"{'' if res.converged else ' <b>(not converged)</b>'}"
-        f"{coef}{vc}<p>LR test vs. {lr.get('versus', 'linear model')}: "
-        f"{lr['kind']} = {lr['chi2']:.2f}, "
-        f"p = {lr['p']:.4f}</p>{'<ul>' + notes + '</ul>' if notes else ''}</div>"
-    )
