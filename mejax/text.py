@@ -48,3 +48,17 @@ def html_block(text: str) -> str:
     """
     return ('<pre style="font-family: monospace; white-space: pre; line-height: 1.25; '
             f'overflow-x: auto">{html.escape(str(text))}</pre>')
+
+
+def progress_bar(iterable=None, **options):
+    """A tqdm progress bar: Jupyter's widget where ipywidgets is installed, else text.
+
+    ``tqdm.auto`` without ipywidgets warns "IProgress not found" in notebooks and
+    falls back to text anyway; this picks the text bar without the warning.
+    """
+    try:
+        import ipywidgets  # noqa: F401  (only asked whether it is installed)
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm.std import tqdm
+    return tqdm(iterable, **options)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..linalg.blocks import bucket
 from ..parallel import batch_mesh, put_batch, put_shared
+from ..text import progress_bar
 from .compiled import compiled_call
 
 # A vmapped optimiser runs until its slowest fit stops, so smaller chunks waste fewer
@@ -60,13 +61,11 @@ class BatchRun:
 
 
 def _progress_bar(total: int, n_chunks: int, progress: bool | None, desc: str):
-    from tqdm.auto import tqdm
-
     if progress is False or (progress is None and n_chunks < 2):
-        return tqdm(total=total, disable=True)
+        return progress_bar(total=total, disable=True)
     # on auto, the bar appears only once a run has taken a second
-    return tqdm(total=total, desc=desc, unit="fit", delay=0.0 if progress else 1.0,
-                leave=bool(progress))
+    return progress_bar(total=total, desc=desc, unit="fit", delay=0.0 if progress else 1.0,
+                        leave=bool(progress))
 
 
 def run_batch(name: str, fn: Callable, static, batched: Callable[[int, int], object] | object,

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.base import get_filter_adapt_info_fn
-from tqdm.auto import tqdm
 
+from ..text import progress_bar
 from .model import BayesModel
 from .posterior import log_likelihood_rows, log_posterior
 
@@ -128,7 +128,8 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     records = [jax.tree.map(np.asarray, first)]
     first_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    for i in tqdm(range(1, n_chunks), desc="MCMC draws", unit="chunk", disable=not show):
+    for i in progress_bar(range(1, n_chunks), desc="MCMC draws", unit="chunk",
+                          disable=not show):
         keys = jax.random.split(jax.random.fold_in(key, i), settings.chains)
         states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, settings,
                                  per_chunk)
