@@ -387,9 +387,11 @@ def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, su
     return _fit_glmm(design, level, glmm_options, *sample)
 
 
-def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None = None):
+def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None = None,
+                 linear_family: bool = False):
     """(spec, estimation data, design) of an unweighted Stata command line, ``if``/``in``
-    applied (what ``bayes:`` wraps); ``mestreg`` reads ``st`` as :func:`stata` does."""
+    applied (what ``bayes:`` wraps); ``mestreg`` reads ``st`` as :func:`stata` does;
+    ``linear_family`` builds ``mixed`` as :func:`formula_design` does."""
     if not isinstance(command, str):
         raise SpecError("command must be a string such as 'mixed y x || id:'")
     if re.match(r"^\s*svy\b", command):
@@ -407,17 +409,25 @@ def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None =
         if if_exp is not None or in_text is not None:
             data = data[row_mask(ExprContext(data), if_exp, in_text)]
         data = stata_numeric_columns(data, spec)
+    if linear_family and spec.family is None:
+        spec = replace(spec, family=Gaussian())
     return spec, data, build_design(spec, data)
 
 
 def formula_design(formula: str, data: pd.DataFrame, family: str | None = None,
                    link: str | None = None, *, trials=None, offset=None, exposure=None,
-                   dispersion=None, covariance=None):
-    """The design of an lme4-style formula: a linear model, or a GLMM with ``family``."""
+                   dispersion=None, covariance=None, linear_family: bool = False):
+    """The design of an lme4-style formula: a linear model, or a GLMM with ``family``.
+
+    ``linear_family`` builds a linear model as the Gaussian family of the GLMM
+    engine (what integrating its effects out by the engine needs).
+    """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
     if family is None:
-        return build_design(parse_formula(formula), data, covariance)
+        spec = parse_formula(formula)
+        return build_design(replace(spec, family=Gaussian()) if linear_family else spec, data,
+                            covariance)
     check_family(family)
     formula, data, trials = _cbind_response(formula, data, trials)
     fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,

@@ -22,7 +22,8 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
           igammaprior: tuple[float, float] | None = None, iwishartprior: float | None = None,
           progress: bool | None = None, trials=None, offset: str | None = None,
           exposure: str | None = None, dispersion: str | None = None,
-          covariance=None, st=None) -> BayesResult:
+          covariance=None, st=None, integrate: str | None = None,
+          intpoints: int = 7) -> BayesResult:
     """Sample the posterior of a multilevel model with NUTS.
 
     ``model`` is an lme4-style formula (``"y ~ x + (1 | g)"``; a linear model, or
@@ -37,6 +38,11 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
     every ``thinning``-th transition, all chains in one compiled call.
     ``mestreg`` reads its survival time, failure and entry from ``st`` (the text
     after Stata's ``stset`` or :func:`mejax.spec.survival.parse_stset`'s settings).
+    ``integrate="laplace"`` (or ``"mvaghq"``, ``"mcaghq"``, ``"ghq"`` with
+    ``intpoints`` nodes) samples only β, the covariance parameters and aux, the
+    random effects integrated out as the maximum-likelihood fit integrates them:
+    a posterior of far fewer dimensions, exact for a Gaussian outcome, and the
+    Laplace or quadrature approximation otherwise.
     """
     if not isinstance(model, str):
         raise SpecError("model must be a formula such as 'y ~ x + (1 | g)' or a Stata "
@@ -57,7 +63,8 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
                     "iwishart_df": prefix.default_iwishart_df or iwishartprior}
     if "~" in text:
         design = formula_design(text, data, family, link, trials=trials, offset=offset,
-                                exposure=exposure, dispersion=dispersion, covariance=covariance)
+                                exposure=exposure, dispersion=dispersion, covariance=covariance,
+                                linear_family=integrate is not None)
     else:
         command = text.split()[0] if text.split() else ""
         if command not in WRAPPABLE:
@@ -66,11 +73,12 @@ def bayes(model: str, data: pd.DataFrame, *, family: str | None = None, link: st
         if family is not None:
             raise SpecError("family= is for formulas; a Stata command names its family "
                             "(melogit, mepoisson, ...)")
-        spec, _, design = stata_design(text, data, st)
+        spec, _, design = stata_design(text, data, st, linear_family=integrate is not None)
         level = float(spec.options.get("level", level))
     sampler = settings_from(target_accept=target_accept, **settings)
     return sample_design(design, chosen, sampler, level, initial, progress,
-                         {k: v for k, v in defaults.items() if v is not None})
+                         {k: v for k, v in defaults.items() if v is not None}, integrate,
+                         intpoints)
 
 
 set_front_end(bayes)

@@ -85,7 +85,11 @@ def test_names_match_stata(case):
 
 def test_posterior_agrees_with_stan(case):
     name, fit = case
-    ref = REFS["cases"][name]["params"]
+    _assert_agrees_with_stan(fit, REFS["cases"][name]["params"])
+
+
+def _assert_agrees_with_stan(fit, ref: dict) -> None:
+    """Means, medians and 2.5/97.5% quantiles within 3 combined MCSEs, SDs within 5%."""
     names = fit.names
     table = fit.table
     q_mcse = {p: quantile_mcse(fit.draws, names, p) for p in (0.025, 0.5, 0.975)}
@@ -165,6 +169,48 @@ def test_pointwise_loglik_waic_and_loo(case):
     assert loo.n_data_points == flat.shape[1] and len(loo.pareto_k) == flat.shape[1]
     # PSIS-LOO and WAIC estimate the same elpd; they differ by much less than its SE here
     assert abs(loo.elpd_loo - waic.elpd_waic) < loo.se
+
+
+# ---- hyperparameters sampled with the random effects integrated out ---------------------
+@pytest.fixture(scope="module", params=[("sleepstudy_mixed", "laplace"),
+                                        ("cbpp_melogit", "mvaghq")])
+def integrated(request):
+    """Laplace is exact for the linear model; 7-point quadrature all but exact for cbpp."""
+    name, method = request.param
+    command, data = CASES[name]
+    settings = SETTINGS if name == "sleepstudy_mixed" else {**SETTINGS, "draws": 1000,
+                                                             "seed": 2}
+    return name, mejax.bayes(command, _data(name), integrate=method, **settings)
+
+
+def test_integrated_posterior_agrees_with_stan(integrated):
+    name, fit = integrated
+    ref = REFS["cases"][name]["params"]
+    assert list(fit.table.index) == list(ref)
+    _assert_agrees_with_stan(fit, ref)
+    assert fit.max_rhat < 1.01 and fit.table["ess_bulk"].min() > 400 and fit.divergent == 0
+    assert fit.records["position"]["u"] == () and fit.effects == {}
+
+
+def test_integrated_pointwise_is_per_cluster(integrated):
+    name, fit = integrated
+    n_clusters = _data(name)[{"sleepstudy_mixed": "Subject", "cbpp_melogit": "herd"}[name]]
+    ll = fit.pointwise_loglik
+    assert ll.shape == (4, fit.settings.draws, n_clusters.nunique())
+    np.testing.assert_allclose(ll.sum(axis=-1), fit.records["loglik"], rtol=1e-9)
+    assert fit.loo().n_data_points == n_clusters.nunique()
+    with pytest.raises(mejax.SpecError, match="integrated out"):
+        fit.posterior_predict(5)
+
+
+def test_integrate_errors():
+    data = mejax.datasets.load("sleepstudy")
+    with pytest.raises(mejax.SpecError, match="not an integration method"):
+        mejax.bayes("mixed Reaction Days || Subject:", data, integrate="simpson")
+    with pytest.raises(mejax.SpecError, match="needs random effects"):
+        mejax.bayes("Reaction ~ Days", data, integrate="laplace")
+    with pytest.raises(mejax.SpecError, match="intpoints"):
+        mejax.bayes("mixed Reaction Days || Subject:", data, integrate="mvaghq", intpoints=0)
 
 
 # ---- the Stata session on the cbpp fit ---------------------------------------------------

@@ -28,12 +28,17 @@ def settings_from(chains=4, draws=1000, warmup=1000, thinning=1, seed=0,
 
 def sample_design(design: Design, priors=None, settings: Settings | None = None,
                   level: float = 95.0, initial: dict | None = None,
-                  progress: bool | None = None, defaults: dict | None = None) -> BayesResult:
-    """Sample the posterior of ``design`` with ``priors`` (Stata's defaults for the rest)."""
+                  progress: bool | None = None, defaults: dict | None = None,
+                  integrate: str | None = None, intpoints: int = 7) -> BayesResult:
+    """Sample the posterior of ``design`` with ``priors`` (Stata's defaults for the rest).
+
+    ``integrate`` samples only the hyperparameters, the random effects integrated
+    out by the maximum-likelihood engine (:func:`mejax.bayes.model.build_model`).
+    """
     if design.residual is not None:
         raise SpecError("bayes: residuals() structures are not supported yet; drop residuals()")
     settings = settings or Settings()
-    model, arrays = build_model(design, priors, defaults)
+    model, arrays = build_model(design, priors, defaults, integrate, intpoints)
     start = start_position(design, model, arrays)
     if initial:
         start = _with_initial(start, model, initial)

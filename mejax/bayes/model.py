@@ -12,9 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SpecError
 from ..families import Family
+from ..fit.glmm import prepare
+from ..models.glmm_structure import GlmmStructure
 from ..spec.design import Design
 from .layout import Layout, build_layout
+
+# how integrate= may take the random effects out: the maximum-likelihood engine's integrators
+INTEGRATORS = ("laplace", "mvaghq", "mcaghq", "ghq")
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class BayesModel:
 
     layout: Layout
     family: Family | None  # None: a linear model (normal errors)
+    # with the random effects integrated out: the engine's structure (arrays["engine"])
+    integrated: GlmmStructure | None = None
 
     @property
     def title(self) -> str:
@@ -32,10 +40,17 @@ class BayesModel:
             "Mixed-effects ").removesuffix(" regression") + " regression"
 
 
-def build_model(design: Design, priors=None,
-                defaults: dict | None = None) -> tuple[BayesModel, dict]:
-    """The model and its arrays: x, offset, per-term z (in U order) and codes, the row data."""
+def build_model(design: Design, priors=None, defaults: dict | None = None,
+                integrate: str | None = None, nodes: int = 7) -> tuple[BayesModel, dict]:
+    """The model and its arrays: x, offset, per-term z (in U order) and codes, the row data.
+
+    With ``integrate`` (one of :data:`INTEGRATORS`, ``nodes`` points per effect
+    for the quadratures) the random effects are integrated out by the
+    maximum-likelihood engine and only β, the covariance parameters and aux are
+    sampled; its arrays go under ``"engine"``.
+    """
     family = design.glm.family if design.glm is not None else None
+    engine = _integrator(design, integrate, nodes)
     layout = build_layout(design, priors, gaussian=family is None, defaults=defaults)
     n = design.nobs
     arrays = {
@@ -47,7 +62,27 @@ def build_model(design: Design, priors=None,
         "rows": ({"y": np.asarray(design.y, float)} if design.glm is None
                  else {k: np.asarray(v) for k, v in design.glm.data.items()}),
     }
-    return BayesModel(layout, family), arrays
+    if engine is None:
+        return BayesModel(layout, family), arrays
+    model, arrays["engine"] = engine
+    return BayesModel(layout, family, model), arrays
+
+
+def _integrator(design: Design, integrate: str | None, nodes: int):
+    """The engine's (structure, arrays) that integrate the effects out, or None."""
+    if integrate is None:
+        return None
+    if integrate not in INTEGRATORS:
+        raise SpecError(f"integrate={integrate!r} is not an integration method; use one of "
+                        f"{', '.join(INTEGRATORS)} (or None to sample the random effects)")
+    if design.glm is None:  # the front ends build linear models as the Gaussian family here
+        raise SpecError("integrate= needs the model's family; build the design with "
+                        "linear_family=True (mejax.api.formula_design)")
+    if not design.re_terms:
+        raise SpecError("integrate= needs random effects to integrate out")
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise SpecError(f"intpoints={nodes!r} must be a positive integer")
+    return prepare(design, integrate, 1 if integrate == "laplace" else nodes)
 
 
 def start_position(design: Design, model: BayesModel, arrays: dict) -> dict:
@@ -75,7 +110,8 @@ def start_position(design: Design, model: BayesModel, arrays: dict) -> dict:
             free = np.full(term.n_free, np.log(share))
         cov.append(free)
     position = {"beta": beta, "cov": tuple(cov),
-                "u": tuple(np.zeros((t.n_levels, t.k)) for t in layout.terms)}
+                "u": () if model.integrated is not None else
+                tuple(np.zeros((t.n_levels, t.k)) for t in layout.terms)}
     if layout.sigma2_name:
         position["log_sigma2"] = np.array([np.log(share)])
     if layout.aux_names:

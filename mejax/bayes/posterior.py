@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models.density import log_density as family_log_density
+from ..models.glmm import cluster_logliks, marginal_loglik
 from .layout import TermLayout, vech_indices
 from .model import BayesModel
 
@@ -117,6 +118,46 @@ def log_prior(position, model: BayesModel):
     return total
 
 
+def engine_params(position, model: BayesModel):
+    """The engine's parameter vector (β, θ per term, aux) of a position without effects.
+
+    θ is the engine's Λ in the design's effect order (:mod:`mejax.cov.structures`):
+    √variance for identity and independent terms, the lower Cholesky entries of Σ
+    for unstructured ones.
+    """
+    parts = [position["beta"]]
+    for free, term in zip(position["cov"], model.layout.terms):
+        inverse = np.argsort(term.order)  # design column -> its position in U order
+        if term.kind == "identity":
+            parts.append(jnp.exp(0.5 * free[:1]))
+        elif term.kind == "independent":
+            parts.append(jnp.exp(0.5 * free)[inverse])
+        else:
+            lower = term_factor(free, term)
+            sigma = (lower @ lower.T)[np.ix_(inverse, inverse)]
+            rows, cols = np.tril_indices(term.k)
+            parts.append(jnp.linalg.cholesky(sigma)[rows, cols])
+    parts.append(position["aux"])
+    return jnp.concatenate(parts)
+
+
+def log_likelihood(position, arrays: dict, model: BayesModel):
+    """log p(y | β, b, aux) summed over rows, or with the effects integrated out the
+    engine's marginal log likelihood log p(y | β, θ, aux)."""
+    if model.integrated is not None:
+        return marginal_loglik(engine_params(position, model), arrays["engine"],
+                               model.integrated)
+    return jnp.sum(log_likelihood_rows(position, arrays, model))
+
+
+def pointwise_log_likelihood(position, arrays: dict, model: BayesModel):
+    """Per row log p(y_i | β, b, aux); with the effects integrated out, per top-level cluster."""
+    if model.integrated is not None:
+        return cluster_logliks(engine_params(position, model), arrays["engine"],
+                               model.integrated)
+    return log_likelihood_rows(position, arrays, model)
+
+
 def log_posterior(position, arrays: dict, model: BayesModel):
     """The unnormalised log posterior density on the sampling scale."""
-    return jnp.sum(log_likelihood_rows(position, arrays, model)) + log_prior(position, model)
+    return log_likelihood(position, arrays, model) + log_prior(position, model)

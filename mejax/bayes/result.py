@@ -18,13 +18,21 @@ import numpy as np
 import pandas as pd
 from jax.flatten_util import ravel_pytree
 
+from ..errors import SpecError
 from ..spec.design import Design
 from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
 from .graphs import bayesgraph
 from .layout import vech_indices
 from .model import BayesModel
-from .posterior import linear_predictor, log_likelihood_rows, log_posterior, reported, term_factor
+from .posterior import (
+    linear_predictor,
+    log_likelihood,
+    log_posterior,
+    pointwise_log_likelihood,
+    reported,
+    term_factor,
+)
 from .sampler import Settings
 
 RHAT_LIMIT = 1.01
@@ -115,8 +123,13 @@ class BayesResult:
 
     @cached_property
     def effects(self) -> dict[str, np.ndarray]:
-        """Draws of the random effects b = L u of each term: (chains, draws, levels, k)."""
+        """Draws of the random effects b = L u of each term: (chains, draws, levels, k).
+
+        Empty when they were integrated out (``integrate=``): then they were not sampled.
+        """
         out = {}
+        if self.model.integrated is not None:
+            return out
         for i, term in enumerate(self.model.layout.terms):
             def one(position, i=i, term=term):
                 return position["u"][i] @ term_factor(position["cov"][i], term).T
@@ -130,8 +143,11 @@ class BayesResult:
         Conditional on each draw's random effects, as brms and rstanarm give
         it to ``loo``; :meth:`waic` and :meth:`loo` read it. It holds
         chains × draws × rows numbers (320 MB for 4 × 1000 draws of 10,000 rows).
+        With the effects integrated out (``integrate=``) it is per top-level
+        cluster, log p(y_c | β, θ, aux): leave-one-cluster-out.
         """
-        rows = jax.vmap(jax.vmap(lambda p: log_likelihood_rows(p, self.arrays, self.model)))
+        rows = jax.vmap(jax.vmap(lambda p: pointwise_log_likelihood(p, self.arrays,
+                                                                    self.model)))
         return np.asarray(jax.jit(rows)(self.records["position"]))
 
     def to_arviz(self, log_likelihood: bool = True):
@@ -146,15 +162,16 @@ class BayesResult:
         idata = as_inference_data(self.draws, self.names)
         effects = {}
         for term in self.model.layout.terms:
-            b = self.effects[term.stub]
-            for j, name in enumerate(term.effects):
+            b = self.effects.get(term.stub)  # None when the effects were integrated out
+            for j, name in enumerate(term.effects if b is not None else ()):
                 effects[name] = b[..., j]
         stats = {"diverging": self.records["divergent"], "acceptance_rate": self.records["accept"],
                  "n_steps": self.records["steps"], "tree_depth": self.records["depth"],
                  "loglik": self.records["loglik"]}
         extra = az.from_dict(posterior=effects, sample_stats=stats,
                              dims={n: [f"{n}_level"] for n in effects})
-        idata.posterior = idata.posterior.merge(extra.posterior)
+        if effects:
+            idata.posterior = idata.posterior.merge(extra.posterior)
         idata.add_groups(sample_stats=extra.sample_stats)
         if log_likelihood:
             pointwise = az.from_dict(log_likelihood={"y": self.pointwise_loglik},
@@ -224,8 +241,9 @@ class BayesResult:
                 free = np.log(values)
                 lower = np.asarray(term_factor(jnp.asarray(free), term))
             cov.append(free)
-            b_mean = self.effects[term.stub].reshape(-1, term.n_levels, term.k).mean(axis=0)
-            us.append(np.linalg.solve(lower, b_mean.T).T)
+            if self.model.integrated is None:
+                b_mean = self.effects[term.stub].reshape(-1, term.n_levels, term.k).mean(0)
+                us.append(np.linalg.solve(lower, b_mean.T).T)
         position = {"beta": beta, "cov": tuple(cov), "u": tuple(us)}
         if layout.sigma2_name:
             position["log_sigma2"] = np.log(mean[offset: offset + 1])
@@ -243,7 +261,7 @@ class BayesResult:
         """
         deviance = -2 * np.asarray(self.records["loglik"]).ravel()
         at_mean = self._mean_position()
-        d_hat = -2 * float(jnp.sum(log_likelihood_rows(at_mean, self.arrays, self.model)))
+        d_hat = -2 * float(log_likelihood(at_mean, self.arrays, self.model))
         p_d = float(deviance.mean()) - d_hat
         flat, unravel = self._flat_positions()
         center = flat.mean(axis=0)
@@ -279,6 +297,9 @@ class BayesResult:
 
     def posterior_predict(self, n: int | None = None, seed: int = 0) -> np.ndarray:
         """Replicated outcomes y_rep (draws, rows), one per posterior draw (at most ``n``)."""
+        if self.model.integrated is not None:
+            raise SpecError("posterior_predict needs the sampled random effects; they were "
+                            "integrated out (sample again without integrate=)")
         rng = np.random.default_rng(seed)
         chains, draws = self.draws.shape[:2]
         picks = np.arange(chains * draws)

@@ -22,7 +22,7 @@ from blackjax.adaptation.base import get_filter_adapt_info_fn
 
 from ..text import progress_bar
 from .model import BayesModel
-from .posterior import log_likelihood_rows, log_posterior
+from .posterior import log_likelihood, log_posterior
 
 STEPS_PER_CHUNK = 1000  # NUTS transitions per chain in one compiled call of the draws
 
@@ -63,7 +63,7 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
         info = None
         for i in range(settings.thinning):
             state, info = kernel.step(jax.random.fold_in(key, i), state)
-        loglik = jnp.sum(log_likelihood_rows(state.position, arrays, model))
+        loglik = log_likelihood(state.position, arrays, model)
         return state, {"position": state.position, "loglik": loglik,
                        "divergent": info.is_divergent, "accept": info.acceptance_rate,
                        "steps": info.num_integration_steps,
