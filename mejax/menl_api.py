@@ -17,7 +17,14 @@ from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
 from .models.menl_expression import ExpressionMean
 from .results.menl_result import MenlResult
+from .spec.menl_residuals import (
+    ResidualOptions,
+    parse_rescorrelation,
+    parse_rescovariance,
+    suboptions,
+)
 from .spec.menl_syntax import parse_menl
+from .spec.residuals import Residuals
 from .stata_expr import ExprContext
 from .stata_syntax import row_mask
 
@@ -26,8 +33,9 @@ __all__ = ["menl"]
 
 def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
          fixed: dict | None = None, random: dict | None = None, covariance: dict | None = None,
-         resvariance: str | VarianceFunction | None = None, reml: bool = False,
-         level: float = 95.0, columns: list[str] | None = None,
+         resvariance: str | VarianceFunction | None = None,
+         rescorrelation: str | Residuals | None = None, rescovariance: str | None = None,
+         reml: bool = False, level: float = 95.0, columns: list[str] | None = None,
          method: str = "linearization") -> MenlResult:
     """Fit a nonlinear mixed model by Lindstrom–Bates (nlme's and Stata's ``menl`` algorithm).
 
@@ -41,30 +49,59 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     (``{"U": "Tree"}``, ``{"UU": "plot<zone"}`` for plots within zones). ``covariance``
     maps a level (or a tuple of its effects) to identity, independent (the default),
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
-    ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"`` or a
-    :class:`mejax.cov.variance.VarianceFunction`. With text, keyword arguments add to
+    ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"``,
+    ``"distinct, index(x)"`` (a residual sd per level of x) or a
+    :class:`mejax.cov.variance.VarianceFunction`. ``rescorrelation`` correlates the errors
+    within the lowest-level groups (or ``group(v)``), as Stata's: ``"ar 1, t(time)"``,
+    ``"ma 1"``, ``"ctar1, t(time)"`` (continuous-time AR(1)), ``"exchangeable"``,
+    ``"toeplitz 2"`` or a :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
+    is Stata's other spelling (``"unstructured, t(time)"``, ``"independent, index(x)"``).
+    With text, keyword arguments add to
     (and override) what the text says. ``method="laplace"`` (Stata syntax:
     ``intmethod(laplace)``) maximises the Laplace approximation of the marginal likelihood
     (lme4's ``nlmer``; exact when the mean is linear in the effects) instead of the
     linearised one.
     """
     if isinstance(mean, str):
-        return _menl_text(mean, data, response, fixed, random, covariance, resvariance, reml,
-                          level, method)
+        return _menl_text(mean, data, response, fixed, random, covariance, resvariance,
+                          _keyword_residuals(rescorrelation, rescovariance), reml, level,
+                          method)
     if not callable(mean):
         raise SpecError("mean must be Stata's menl syntax (text) or a JAX function "
                         "mean(params, data)")
     if response is None:
         raise SpecError("menl needs response= (the name of the outcome column)")
-    variance = as_variance(resvariance)
+    options = _keyword_residuals(rescorrelation, rescovariance)
+    variance = as_variance(_combined_variance(resvariance, options))
     _check_level(level)
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
-                             covariance, variance, reml, columns)
+                             covariance, variance, reml, columns,
+                             options.correlation if options else None)
     return fit_design(design, level, method=method)
 
 
-def _menl_text(text: str, data, response, fixed, random, covariance, resvariance, reml,
-               level, method) -> MenlResult:
+def _keyword_residuals(rescorrelation, rescovariance) -> ResidualOptions | None:
+    if rescorrelation is not None and rescovariance is not None:
+        raise SpecError("give rescorrelation= or rescovariance=, not both")
+    if isinstance(rescorrelation, Residuals):
+        return ResidualOptions(rescorrelation)
+    if rescorrelation is not None:
+        return parse_rescorrelation(str(rescorrelation))
+    return None if rescovariance is None else parse_rescovariance(str(rescovariance))
+
+
+def _combined_variance(resvariance, options: ResidualOptions | None):
+    """resvariance() and the variance that rescovariance(independent, index()) implies."""
+    if options is None or options.resvariance is None:
+        return resvariance
+    if resvariance is not None:
+        raise SpecError("rescovariance(independent, index()) already gives the residual "
+                        "variances; drop resvariance() (or use rescorrelation() with it)")
+    return options.resvariance
+
+
+def _menl_text(text: str, data, response, fixed, random, covariance, resvariance,
+               residual_options, reml, level, method) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
@@ -80,14 +117,22 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                         f"expression (parameters: {', '.join(spec.fixed)})")
     starts.update({k: float(v) for k, v in (fixed or {}).items()})
     mean_fn = ExpressionMean(spec.mean, tuple(spec.defines.items()))
+    if spec.rescorrelation is not None and spec.rescovariance is not None:
+        raise SpecError("menl takes rescorrelation() or rescovariance(), not both")
+    options = residual_options or spec.rescorrelation or spec.rescovariance
+    if spec.rescovariance is not None and spec.resvariance is not None:
+        raise SpecError("rescovariance() gives the residual variances itself; use "
+                        "rescorrelation() with resvariance()")
     level = float(level if level != 95.0 else spec.level)
     _check_level(level)
     design = build_nonlinear(mean_fn, data, spec.response, starts,
                              {**spec.random, **dict(random or {})},
                              {**spec.covariance, **dict(covariance or {})},
-                             as_variance(resvariance if resvariance is not None
-                                         else spec.resvariance),
-                             bool(reml or spec.reml), spec.variables)
+                             as_variance(_combined_variance(
+                                 resvariance if resvariance is not None else spec.resvariance,
+                                 options)),
+                             bool(reml or spec.reml), spec.variables,
+                             options.correlation if options else None)
     command = "menl " + text.strip().removeprefix("menl").strip()
     return fit_design(design, level, {"command": command},
                       spec.method if method == "linearization" else method)
@@ -109,7 +154,8 @@ def fit_design(design, level: float, options: dict | None = None,
     model = design.model
     _check_method(method, design)
     us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
-    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures])
+    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
+                             + [jnp.asarray(design.residual_start, float)])
     vpar0 = jnp.asarray(model.variance.init(), float)
     ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
     fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
@@ -137,6 +183,10 @@ def _check_method(method: str, design) -> None:
     model = design.model
     if model.reml:
         raise SpecError("REML is defined for the linearization; the Laplace likelihood is ML")
+    if model.residual is not None:
+        raise SpecError("the Laplace likelihood is for independent errors; a residual "
+                        "correlation (rescorrelation(), rescovariance()) needs the "
+                        "linearization")
     if len(model.effects) != 1:
         raise SpecError("the Laplace likelihood is available for one level of random effects "
                         "yet; use the linearization for nested levels")
@@ -154,13 +204,16 @@ def as_variance(spec) -> VarianceFunction:
         return spec
     text, _, opts = str(spec).partition(",")
     words = text.split()
-    if not words:
+    if not words or words[0].lower() in ("identity", "id", "iden"):
         return Constant()
     constant = "noconstant" not in opts.replace(" ", "").lower() and \
         not opts.strip().lower().startswith("nocons")
     if words[0].lower().startswith("dist"):
-        raise SpecError("resvariance(distinct) is not supported yet; use power, exponential "
-                        "or linear")
+        index = suboptions(opts, "resvariance", ("index",)).get("index")
+        if index is None or len(words) > 1:
+            raise SpecError("resvariance(distinct) needs the variable whose levels have "
+                            "their own variance: resvariance(distinct, index(varname))")
+        return make_variance("distinct", index)
     covariate = words[1] if len(words) > 1 else ""
     if words[0].lower().startswith(("pow", "exp", "lin")) and not covariate:
         raise SpecError(f"resvariance({text.strip()}) needs a variable or _yhat, e.g. "

@@ -53,7 +53,7 @@ def test_linear_combinations_factor_terms_and_nesting():
     ("y = {phi1:}*x", r"\{phi1:\} is used but never defined"),
     ("y = {b}*x, define(phi: {a}+1)", r"define\(phi: ...\) is never used"),
     ("y = {b}*foo(x)", r"unknown function foo\(\)"),
-    ("y = {b}*x, rescorrelation(ar 1)", r"rescorrelation\(\) is not supported yet"),
+    ("y = {b}*x, rescorrelation(ar1 1)", r"rescorrelation\(ar1 1\): use one of"),
     ("y = {b}*x, nonsense", "option nonsense not allowed with menl"),
     ("y = {b}*x, initial(c 1)", r"initial\(\) gives c, which is not a parameter"),
     ("y = {b}*x + {U[g]} + {U[h]}", "random effect U is given two levels"),

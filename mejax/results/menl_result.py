@@ -78,7 +78,8 @@ class MenlResult(FittedModel):
     def n_params(self) -> int:
         model = self.design.model
         return (model.p + sum(len(s.entries()) for s in model.structures)
-                + model.variance.n_params() + 1)
+                + model.variance.n_params() + 1
+                + (model.residual.n_params() if model.residual is not None else 0))
 
     @property
     def aic(self) -> float:
@@ -113,7 +114,12 @@ class MenlResult(FittedModel):
                 rows.append((level.name, names[i], None if i == j else names[j],
                              "log" if i == j else "identity"))
                 k += 1
-        rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None, "log"))
+        if model.residual is not None:
+            rows += [("Residual", name, None, scale)
+                     for name, scale in model.residual.parameter_names()]
+        else:
+            rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None,
+                         "log"))
         rows += [("Residual", name, None, scale) for name, scale in
                  zip(model.variance.names(), model.variance.interval_scales())]
         out = []
@@ -260,9 +266,18 @@ class MenlResult(FittedModel):
 
 
 def _interval(est: float, se: float, scale: str, z: float) -> tuple[float, float]:
+    """Interval on the scale Stata builds it on: log (variances, ratios), atanh
+    (correlations), logit (ctar1's ρ), else the estimate's own."""
     if scale == "log" and est > 1e-12 * max(se, 1e-300):
         half = min(z * se / est, 700.0)
         return float(est * np.exp(-half)), float(est * np.exp(half))
+    if scale == "atanh" and abs(est) < 1.0:
+        half = z * se / (1.0 - est ** 2)
+        return float(np.tanh(np.arctanh(est) - half)), float(np.tanh(np.arctanh(est) + half))
+    if scale == "logit" and 0.0 < est < 1.0:
+        half = z * se / (est * (1.0 - est))
+        logit = np.log(est) - np.log1p(-est)
+        return float(special.expit(logit - half)), float(special.expit(logit + half))
     return float(est - z * se), float(est + z * se)
 
 
@@ -309,13 +324,23 @@ def render_menl(res: MenlResult) -> str:
             lines.append(_vc_line(label, r))
         lines.append("-" * 28 + "+" + "-" * (LINE - 29))
     resid = vc[vc["group"] == "Residual"]
+    if model.residual is not None:
+        t = res.design.residual_design.spec.t
+        lines.append(f"{'Residual: ' + model.residual.title():<28}|")
+        for _, r in resid.iloc[:len(model.residual.parameter_names())].iterrows():
+            label = str(r["var1"])
+            lines.append(_vc_line(label if "(" in label else label, r))
+        resid = resid.iloc[len(model.residual.parameter_names()):]
+        if t:
+            lines.insert(len(lines) - len(model.residual.parameter_names()),
+                         f"{'  t: ' + t:<28}|")
     if model.variance.n_params():
         cov = model.variance.covariate
         lines.append(f"{'Residual variance:':<28}|")
         lines.append(f"{'  ' + model.variance.label + ' ' + cov:<28}|")
         for _, r in resid.iterrows():
             lines.append(_vc_line(str(r["var1"]), r))
-    else:
+    elif model.residual is None:
         lines.append(_vc_line("var(Residual)", resid.iloc[0], indent=""))
     lines.append("-" * LINE)
     lines += [f"Note: {n}." for n in res.notes]
