@@ -76,6 +76,11 @@ class NonlinearDesign:
     fixed_part: None = None  # no formula-coded part: test/lincom read no column aliases
 
     @property
+    def variables(self) -> list[str]:
+        """The data columns the mean reads (what margins' at() and dydx() may set)."""
+        return list(self.arrays.data)
+
+    @property
     def re_terms(self) -> list[ReTerm]:
         """Each level's effects (label, names): what lrtest compares between two fits."""
         return [ReTerm(lv.name, names) for lv, names in zip(self.levels, self.model.effects)]

@@ -18,7 +18,9 @@ from ..fit.lindstrom_bates import (
 )
 from ..fit.menl import NonlinearDesign
 from ..inference.fitted import FittedModel
+from ..errors import SpecError
 from ..inference.hypothesis import estat_ic, lincom, test
+from ..inference.menl_margins import margins
 from ..models.menl_expression import ExpressionMean
 from ..models.nonlinear import effect_rows, mean, row_params
 from ..text import LINE, StataText, fmt, html_block
@@ -249,6 +251,18 @@ class MenlResult(FittedModel):
 
     def estat_ic(self):
         return estat_ic(self)
+
+    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
+        """Predictive margins of the mean at zero random effects (``at()``) or average
+        marginal effects of its variables (``dydx()``): :mod:`mejax.inference.menl_margins`."""
+        return margins(self, spec, at, dydx, level)
+
+    def icc(self):
+        """Not defined after menl (as in Stata, which offers no ``estat icc`` there)."""
+        raise SpecError("estat icc is not available after menl: in a nonlinear model "
+                              "the share of variance due to a level changes with the "
+                              "covariates and the effects' place in the mean; see "
+                              "varcomp (estat sd) for the variance components")
 
     # ---- output --------------------------------------------------------------------------------
     def summary(self) -> StataText:

@@ -107,3 +107,26 @@ f <- fit_nlme(height ~ Asym + (R0 - Asym) * exp(-exp(lrc) * age), data = Lobloll
               start = c(Asym = 103, R0 = -8.5, lrc = -3.3), method = "ML")
 save_case("resid_loblolly_exchangeable_ml", f, "loblolly.csv",
           paste(lob_stata, "rescorrelation(exchangeable)"))
+
+# margins after menl on Orange (ML, no residual structure): the mean at zero random effects
+# at age 500 and 1000, and the average derivative in age over the sample, with delta-method
+# SEs from nlme's fixed effects and vcov (gradients by numDeriv)
+suppressPackageStartupMessages(library(numDeriv))
+f <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = orange,
+              fixed = Asym + xmid + scal ~ 1, random = Asym ~ 1 | Tree,
+              start = c(Asym = 192, xmid = 728, scal = 353), method = "ML")
+b <- fixef(f)
+V <- f$varFix
+curve <- function(p, age) p[1] / (1 + exp(-(age - p[2]) / p[3]))
+ame <- function(p) mean(grad(function(a) curve(p, a), orange$age))
+stats <- list(at500 = function(p) curve(p, 500), at1000 = function(p) curve(p, 1000),
+              ame_age = ame)
+margins_ref <- lapply(stats, function(g) {
+  J <- grad(g, b)
+  list(margin = g(b), se = sqrt(drop(t(J) %*% V %*% J)))
+})
+write(toJSON(list(id = "margins_orange_ml", software = sw, stata = paste(
+  orange_stata, "// margins, at(age=(500 1000)) and margins, dydx(age)"),
+  reference = margins_ref), auto_unbox = TRUE, digits = NA, pretty = TRUE),
+  file.path(out_dir, "margins_orange_ml.json"))
+cat("margins_orange_ml: at 500", margins_ref$at500$margin, "se", margins_ref$at500$se, "\n")
