@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..errors import SpecError
 from ..fit.lindstrom_bates import (
     LbFit,
     effects,
@@ -18,7 +19,6 @@ from ..fit.lindstrom_bates import (
 )
 from ..fit.menl import NonlinearDesign
 from ..inference.fitted import FittedModel
-from ..errors import SpecError
 from ..inference.hypothesis import estat_ic, lincom, test
 from ..inference.menl_margins import margins
 from ..models.menl_expression import ExpressionMean
