@@ -15,6 +15,7 @@ from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
 from .fit.menl import build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
+from .linalg.quadrature import MAX_GRID
 from .models.menl_expression import ExpressionMean
 from .results.menl_result import MenlResult
 from .spec.menl_residuals import (
@@ -36,7 +37,7 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
          resvariance: str | VarianceFunction | None = None,
          rescorrelation: str | Residuals | None = None, rescovariance: str | None = None,
          reml: bool = False, level: float = 95.0, columns: list[str] | None = None,
-         method: str = "linearization") -> MenlResult:
+         method: str = "linearization", intpoints: int = 7) -> MenlResult:
     """Fit a nonlinear mixed model by Lindstrom–Bates (nlme's and Stata's ``menl`` algorithm).
 
     ``mean`` is Stata's menl specification as text (``"weight = {phi1:}/(1+exp(-(Time-{b2})
@@ -60,12 +61,15 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     (and override) what the text says. ``method="laplace"`` (Stata syntax:
     ``intmethod(laplace)``) maximises the Laplace approximation of the marginal likelihood
     (lme4's ``nlmer``; exact when the mean is linear in the effects) instead of the
-    linearised one.
+    linearised one; ``method="mvaghermite"`` (``intmethod(mvaghermite) intpoints(7)``)
+    maximises the marginal likelihood by adaptive Gauss–Hermite quadrature with
+    ``intpoints`` points per random effect, centred and scaled at each group's mode (one
+    level of random effects; neither Stata's menl nor nlme offers it).
     """
     if isinstance(mean, str):
         return _menl_text(mean, data, response, fixed, random, covariance, resvariance,
                           _keyword_residuals(rescorrelation, rescovariance), reml, level,
-                          method)
+                          method, intpoints)
     if not callable(mean):
         raise SpecError("mean must be Stata's menl syntax (text) or a JAX function "
                         "mean(params, data)")
@@ -77,7 +81,7 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
                              covariance, variance, reml, columns,
                              options.correlation if options else None)
-    return fit_design(design, level, method=method)
+    return fit_design(design, level, method=method, intpoints=intpoints)
 
 
 def _keyword_residuals(rescorrelation, rescovariance) -> ResidualOptions | None:
@@ -101,7 +105,7 @@ def _combined_variance(resvariance, options: ResidualOptions | None):
 
 
 def _menl_text(text: str, data, response, fixed, random, covariance, resvariance,
-               residual_options, reml, level, method) -> MenlResult:
+               residual_options, reml, level, method, intpoints) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
@@ -135,7 +139,8 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                              options.correlation if options else None)
     command = "menl " + text.strip().removeprefix("menl").strip()
     return fit_design(design, level, {"command": command},
-                      spec.method if method == "linearization" else method)
+                      spec.method if method == "linearization" else method,
+                      spec.intpoints if spec.intpoints is not None else intpoints)
 
 
 def _check_variables(spec, data: pd.DataFrame) -> None:
@@ -150,9 +155,10 @@ def _check_variables(spec, data: pd.DataFrame) -> None:
 
 
 def fit_design(design, level: float, options: dict | None = None,
-               method: str = "linearization") -> MenlResult:
+               method: str = "linearization", intpoints: int = 7) -> MenlResult:
     model = design.model
-    _check_method(method, design)
+    method = _check_method(method, design, intpoints)
+    nodes = 1 if method == "laplace" else int(intpoints)
     us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
     theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
                              + [jnp.asarray(design.residual_start, float)])
@@ -163,37 +169,58 @@ def fit_design(design, level: float, options: dict | None = None,
     variance = None
     if model.reml:
         fit = restricted_fit(fit, design.arrays, model)
-    elif method == "laplace":
-        fit, params, cov = fit_laplace(fit, design.arrays, model)
+    elif method != "linearization":
+        fit, params, cov = fit_laplace(fit, design.arrays, model, nodes)
         variance = laplace_variance(params, cov, model)
+    options = {**(options or {}), **({"intpoints": nodes} if method == "mvaghermite" else {})}
     result = MenlResult(design, fit, level, options, method, variance)
     if not result.converged:
-        what = "Laplace optimisation" if method == "laplace" else "Lindstrom-Bates iterations"
+        what = {"laplace": "Laplace optimisation", "mvaghermite": "quadrature optimisation"
+                }.get(method, "Lindstrom-Bates iterations")
         warnings.warn(f"menl: {what} did not converge ({result.iterations} iterations)",
                       ConvergenceWarning, stacklevel=3)
     return result
 
 
-def _check_method(method: str, design) -> None:
-    if method not in ("linearization", "laplace"):
+_METHODS = {"linearization": "linearization", "laplace": "laplace",
+            "mvaghermite": "mvaghermite", "aghq": "mvaghermite"}
+
+
+def _check_method(method: str, design, intpoints: int = 7) -> str:
+    """The integration method's canonical name, refused where it does not apply."""
+    key = str(method).strip().lower()
+    if key.startswith("mvagh") or key == "aghermite":
+        key = "mvaghermite"
+    if key not in _METHODS:
         raise SpecError(f"method={method!r}: use 'linearization' (Lindstrom-Bates, as nlme and "
-                        "Stata) or 'laplace'")
-    if method != "laplace":
-        return
+                        "Stata), 'laplace' or 'mvaghermite' (adaptive quadrature)")
+    method = _METHODS[key]
+    if method == "linearization":
+        return method
+    if method == "mvaghermite" and (isinstance(intpoints, bool) or int(intpoints) != intpoints
+                                    or not 1 <= int(intpoints) <= 128):
+        raise SpecError(f"intpoints({intpoints}) must be an integer from 1 to 128")
     model = design.model
+    what = "Laplace likelihood" if method == "laplace" else "quadrature likelihood"
     if model.reml:
-        raise SpecError("REML is defined for the linearization; the Laplace likelihood is ML")
+        raise SpecError(f"REML is defined for the linearization; the {what} is ML")
     if model.residual is not None:
-        raise SpecError("the Laplace likelihood is for independent errors; a residual "
+        raise SpecError(f"the {what} is for independent errors; a residual "
                         "correlation (rescorrelation(), rescovariance()) needs the "
                         "linearization")
     if len(model.effects) != 1:
-        raise SpecError("the Laplace likelihood is available for one level of random effects "
+        raise SpecError(f"the {what} is available for one level of random effects "
                         "yet; use the linearization for nested levels")
     if model.variance.covariate == "_yhat":
-        raise SpecError("the Laplace likelihood with a variance function of the fitted mean "
+        raise SpecError(f"the {what} with a variance function of the fitted mean "
                         "(_yhat) is not available yet; use a data variable or the "
                         "linearization")
+    k = len(model.effects[0])
+    if method == "mvaghermite" and int(intpoints) ** k > MAX_GRID:
+        raise SpecError(f"intpoints({intpoints}) with {k} random effects makes "
+                        f"{int(intpoints) ** k:,} nodes per group; use fewer points or "
+                        "intmethod(laplace)")
+    return method
 
 
 def as_variance(spec) -> VarianceFunction:

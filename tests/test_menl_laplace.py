@@ -2,14 +2,17 @@
 
 On Orange the mean is linear in the tree effect, so Laplace's method is the exact
 integral: nlmer (nAGQ = 1) and a numerical integral per tree (scipy's quad) must both agree
-with mejax at the estimates. One compiled fit.
+with mejax at the estimates. Adaptive quadrature on Orange with the effect on xmid
+against a brute-force maximum likelihood from R. Two compiled fits.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from menl_cases import ORANGE, reference
+from menl_cases import ORANGE, REF, reference
 from scipy import integrate, stats
 
 import mejax
@@ -62,6 +65,35 @@ def test_laplace_refuses_what_it_cannot_do():
     with pytest.raises(mejax.SpecError, match="fitted mean"):
         mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
                    "initial(b1 19 b2 55 b3 8) resvariance(power _yhat) intmethod(laplace)", soy)
-    with pytest.raises(mejax.SpecError, match="adaptive quadrature"):
+    with pytest.raises(mejax.SpecError, match=r"intmethod\(ghermite\): linearization, "):
         mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
-                   "intmethod(mvaghermite)", soy)
+                   "intmethod(ghermite)", soy)
+    with pytest.raises(mejax.SpecError, match="quadrature likelihood is available for one"):
+        mejax.menl("weight = ({b1}+{U[Year]}+{UU[Plot<Year]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "initial(b1 19 b2 55 b3 8) intmethod(mvagh)", soy)
+    with pytest.raises(mejax.SpecError, match=r"intpoints\(0\) must be an integer"):
+        mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                   "intmethod(mvaghermite) intpoints(0)", soy)
+
+
+@pytest.fixture(scope="module")
+def quadrature():
+    """Orange with the effect on xmid (the mean is nonlinear in it), 7 points per tree."""
+    case = json.loads((REF / "aghq_orange_xmid.json").read_text())
+    return case["reference"], mejax.stata(case["stata"].replace("#", "7"),
+                                           mejax.datasets.load("orange"))
+
+
+def test_quadrature_is_the_brute_force_maximum(quadrature):
+    """R: each tree's integral by integrate(), maximised by optim, SEs from numDeriv's
+    Hessian (tests/reference/make_refs_menl_quadrature.R). lme4's nlmer has no quadrature."""
+    ref, res = quadrature
+    assert res.converged and res.method_name == "mvaghermite"
+    assert res.loglik == pytest.approx(ref["loglik"], abs=1e-5)
+    np.testing.assert_allclose(res.fixef, list(ref["fixef"].values()), rtol=1e-4)
+    np.testing.assert_allclose(res.fixef_se, list(ref["fixef_se"].values()), rtol=2e-3)
+    np.testing.assert_allclose(res.varcomp["estimate"], [ref["var_u"], ref["sigma2"]],
+                               rtol=1e-3)
+    assert "Integration method: mvaghermite" in str(res) and "Integration pts.  =" in str(res)
+    # Laplace is not exact here: linearised and Laplace likelihoods sit below the maximum
+    assert ref["linearised_loglik"] < res.loglik - 0.02

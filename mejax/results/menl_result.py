@@ -38,7 +38,7 @@ class MenlResult(FittedModel):
                  options: dict | None = None, method: str = "linearization",
                  variance: tuple | None = None):
         self.design = design
-        self.method_name = method  # "linearization" (Lindstrom-Bates) or "laplace"
+        self.method_name = method  # "linearization" (Lindstrom-Bates), "laplace", "mvaghermite"
         self._given_variance = None if variance is None else tuple(map(np.asarray, variance))
         self._fit = jax.tree_util.tree_map(np.asarray, fit)
         self.reml = design.model.reml
@@ -152,7 +152,8 @@ class MenlResult(FittedModel):
     def notes(self) -> list[str]:
         out = []
         if not self.converged:
-            what = "BFGS (Laplace)" if self.method_name == "laplace" else "Lindstrom-Bates"
+            what = {"laplace": "BFGS (Laplace)", "mvaghermite": "BFGS (quadrature)"}.get(
+                self.method_name, "Lindstrom-Bates")
             out.append(f"convergence not achieved after {self.iterations} {what} iterations")
         if self.n_dropped:
             out.append(f"{self.n_dropped} observations dropped for missing values")
@@ -319,8 +320,10 @@ def render_menl(res: MenlResult) -> str:
             lines.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
                          f"{g['avg']:>10.1f} {g['max']:>10,}")
         lines.append("-" * 61)
-    lines += ["", "Integration      : Laplace" if res.method_name == "laplace" else
-              "Linearization    : Lindstrom-Bates",
+    integration = {"laplace": "Integration      : Laplace",
+                   "mvaghermite": _pair("Integration method: mvaghermite", "Integration pts.",
+                                        f"{res.options.get('intpoints', 7)}")}
+    lines += ["", integration.get(res.method_name, "Linearization    : Lindstrom-Bates"),
               f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")

@@ -96,6 +96,7 @@ class MenlSpec:
     rescovariance: ResidualOptions | None = None
     reml: bool = False
     method: str = "linearization"
+    intpoints: int | None = None
     level: float = 95.0
     if_exp: str | None = None
     in_range: str | None = None
@@ -500,10 +501,17 @@ def _option(spec: MenlSpec, reader: _Reader, define_texts: dict, name: str,
         spec.reml = True
     elif full == "intmethod":
         kind = (arg or "").strip().lower()
-        if kind not in ("laplace", "linearization"):
-            raise SpecError(f"intmethod({arg}): laplace or linearization (adaptive quadrature "
-                            "is not available for menl yet)")
+        if len(kind) >= 5 and "mvaghermite".startswith(kind):
+            kind = "mvaghermite"
+        if kind not in ("laplace", "linearization", "mvaghermite"):
+            raise SpecError(f"intmethod({arg}): linearization, laplace or mvaghermite "
+                            "(adaptive Gauss-Hermite quadrature)")
         spec.method = kind
+    elif full == "intpoints":
+        value = _number(arg or "", "intpoints()")
+        if value != int(value) or not 1 <= value <= 128:
+            raise SpecError(f"intpoints({arg}) must be an integer from 1 to 128")
+        spec.intpoints = int(value)
     elif full == "level":
         spec.level = _number(arg or "", "level()")
     elif full not in _IGNORED:
@@ -515,7 +523,8 @@ def _option(spec: MenlSpec, reader: _Reader, define_texts: dict, name: str,
 _ABBREVIATIONS = {"define": "def", "initial": "init", "covariance": "cov",
                   "resvariance": "resvar", "rescorrelation": "rescorr",
                   "rescovariance": "rescov", "reml": "reml",
-                  "level": "l", "intmethod": "intm", "stddeviations": "stddev",
+                  "level": "l", "intmethod": "intm", "intpoints": "intp",
+                  "stddeviations": "stddev",
                   "variance": "var"}
 
 
