@@ -16,7 +16,8 @@ Adaptive Gauss–Hermite quadrature (``nodes`` > 1, Stata's ``intmethod(mvagherm
 integrates each group on the product rule centred at û_g and scaled by the same curvature,
 u = û + √2 σ L'⁻¹ x with LL' = J'WJ + I:
 
-    log p(y_g) = −½ Σ log(2π σ² g_i²) − (k/2) log π − log|L| + log Σ_m w_m e^{‖x_m‖² − S_g(u_m)/(2σ²)};
+    log p(y_g) = −½ Σ log(2π σ² g_i²) − (k/2) log π − log|L|
+                 + log Σ_m w_m exp(‖x_m‖² − S_g(u_m)/(2σ²));
 
 one node is Laplace's method, and the rule is exact in the limit of many nodes.
 """
