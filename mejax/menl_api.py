@@ -208,9 +208,10 @@ def _check_method(method: str, design, intpoints: int = 7) -> str:
         raise SpecError(f"the {what} is for independent errors; a residual "
                         "correlation (rescorrelation(), rescovariance()) needs the "
                         "linearization")
-    if len(model.effects) != 1:
-        raise SpecError(f"the {what} is available for one level of random effects "
-                        "yet; use the linearization for nested levels")
+    if len(model.effects) != 1 and method == "mvaghermite":
+        raise SpecError("the quadrature likelihood is available for one level of random "
+                        "effects; use intmethod(laplace) or the linearization for nested "
+                        "levels")
     if model.variance.covariate == "_yhat":
         raise SpecError(f"the {what} with a variance function of the fitted mean "
                         "(_yhat) is not available yet; use a data variable or the "

@@ -3,7 +3,8 @@
 On Orange the mean is linear in the tree effect, so Laplace's method is the exact
 integral: nlmer (nAGQ = 1) and a numerical integral per tree (scipy's quad) must both agree
 with mejax at the estimates. Adaptive quadrature on Orange with the effect on xmid
-against a brute-force maximum likelihood from R. Two compiled fits.
+against a brute-force maximum likelihood from R; nested levels (plots within years)
+against nlmer and the exact integral. Three compiled fits.
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ def test_laplace_refuses_what_it_cannot_do():
     with pytest.raises(mejax.SpecError, match="Laplace likelihood is ML"):
         mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
                    "initial(b1 19 b2 55 b3 8) reml intmethod(laplace)", soy)
-    with pytest.raises(mejax.SpecError, match="one level of random effects"):
-        mejax.menl("weight = ({b1}+{U[Year]}+{UU[Plot<Year]})/(1+exp(-(Time-{b2})/{b3})), "
-                   "initial(b1 19 b2 55 b3 8)", soy, method="laplace")
     with pytest.raises(mejax.SpecError, match="fitted mean"):
         mejax.menl("weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
                    "initial(b1 19 b2 55 b3 8) resvariance(power _yhat) intmethod(laplace)", soy)
@@ -97,3 +95,30 @@ def test_quadrature_is_the_brute_force_maximum(quadrature):
     assert "Integration method: mvaghermite" in str(res) and "Integration pts.  =" in str(res)
     # Laplace is not exact here: linearised and Laplace likelihoods sit below the maximum
     assert ref["linearised_loglik"] < res.loglik - 0.02
+
+
+def test_nested_laplace_is_nlmers_and_the_exact_integral():
+    """Plots within years, a random Asym at both levels: nlmer's (Asym | Year) +
+    (Asym | YearPlot), and, the mean being linear in the effects, the exact Gaussian
+    marginal likelihood at the estimates (V = σ²I + σ²_year Z_y Z_y' + σ²_plot Z_p Z_p')."""
+    ref = reference("nlmer_soybean_nested")
+    res = mejax.menl("weight = ({b1}+{U[Year]}+{UU[Plot<Year]})/(1+exp(-(Time-{b2})/{b3})), "
+                     "initial(b1 19 b2 55 b3 8) intmethod(laplace)",
+                     mejax.datasets.load("soybean"))
+    assert res.converged
+    assert res.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    np.testing.assert_allclose(res.fixef, list(ref["fixef"].values()), rtol=1e-3)
+    var = dict(zip(res.varcomp["group"], res.varcomp["estimate"]))
+    np.testing.assert_allclose([var["Plot<Year"], var["Year"], var["Residual"]],
+                               [ref["re_var"]["Asym"], ref["re_var"]["Asym.1"],
+                                ref["sigma2"]], rtol=0.02)
+    d = res.design
+    b1, b2, b3 = res.fixef.to_numpy()
+    shape = 1 / (1 + np.exp(-(d.frame["Time"].to_numpy() - b2) / b3))
+    cov = var["Residual"] * np.eye(d.nobs)
+    for level, codes in zip(d.levels, d.arrays.codes):
+        z = (np.asarray(codes)[:, None] == np.arange(int(np.max(codes)) + 1)) * shape[:, None]
+        cov += var[level.name] * z @ z.T
+    exact = stats.multivariate_normal(b1 * shape, cov).logpdf(d.y)
+    assert res.loglik == pytest.approx(exact, abs=1e-6)
+    assert res.predict("yhat").shape == (d.nobs,)

@@ -33,6 +33,7 @@ import optimistix as optx
 from ..linalg.quadrature import curvature_scale, product_grid
 from ..models.nonlinear import NonlinearStructure, linearize, mean
 from .lindstrom_bates import LbFit, NonlinearData, lambdas, variance_parameters
+from .menl_laplace_nested import flatten, nested_laplace_loglik, unflatten
 from .optimize import ATOL, RTOL, GainBFGS
 
 MODE_STEPS = 50
@@ -168,7 +169,12 @@ def quadrature_loglik(params, u0, arrays: NonlinearData, model: NonlinearStructu
 
 
 def integrated_loglik(params, u0, arrays, model, nodes: int, search: bool = True):
-    """Laplace's method (one node) or adaptive quadrature."""
+    """Laplace's method (one node; over all levels jointly when they are nested, with
+    ``u0`` every level's effects as one vector) or adaptive quadrature (one level)."""
+    if len(model.effects) > 1:
+        beta, theta, vpar, log_sigma = _split(params, model)
+        log_w = -2.0 * model.variance.log_sd(vpar, arrays.covariate)
+        return nested_laplace_loglik(beta, theta, log_w, log_sigma, u0, arrays, model, search)
     if nodes == 1:
         return laplace_loglik(params, u0, arrays, model, search)
     return quadrature_loglik(params, u0, arrays, model, nodes, search)
@@ -184,7 +190,8 @@ def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
     observed information of the Laplace likelihood, whether BFGS converged)."""
     params0 = jnp.concatenate([start.beta, start.theta, start.vpar,
                                0.5 * jnp.log(start.sigma2)[None]])
-    u0 = start.us[0]
+    nested = len(model.effects) > 1
+    u0 = flatten(start.us) if nested else start.us[0]
     n = arrays.y.shape[0]
 
     def objective(prm, _):
@@ -200,7 +207,7 @@ def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
     cov = jnp.linalg.pinv(-hess)
     beta, theta, vpar, log_sigma = _split(params, model)
     p = model.p
-    fit = LbFit(beta, (u_hat,), theta, vpar, jnp.exp(2.0 * log_sigma), cov[:p, :p], ll,
+    fit = LbFit(beta, unflatten(u_hat, model) if nested else (u_hat,), theta, vpar, jnp.exp(2.0 * log_sigma), cov[:p, :p], ll,
                 (sol.result == optx.RESULTS.successful) & jnp.isfinite(ll),
                 sol.stats["num_steps"])
     return fit, params, cov
