@@ -149,7 +149,7 @@ def main() -> None:
                                     "max_iterations": int(batch["iterations"].max())}
     out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s,
                                "converged": int(loop_ok)}
-    print("pk", out["mejax"]["pk_batch"], out["mejax"]["pk_loop"], flush=True)
+    print("pk", out["mejax"].get("pk_batch"), out["mejax"]["pk_loop"], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         pk_csv = Path(tmp) / "pk.csv"
