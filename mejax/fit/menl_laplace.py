@@ -207,7 +207,8 @@ def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
     cov = jnp.linalg.pinv(-hess)
     beta, theta, vpar, log_sigma = _split(params, model)
     p = model.p
-    fit = LbFit(beta, unflatten(u_hat, model) if nested else (u_hat,), theta, vpar, jnp.exp(2.0 * log_sigma), cov[:p, :p], ll,
+    us = unflatten(u_hat, model) if nested else (u_hat,)
+    fit = LbFit(beta, us, theta, vpar, jnp.exp(2.0 * log_sigma), cov[:p, :p], ll,
                 (sol.result == optx.RESULTS.successful) & jnp.isfinite(ll),
                 sol.stats["num_steps"])
     return fit, params, cov
