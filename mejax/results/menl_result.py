@@ -342,15 +342,13 @@ def render_menl(res: MenlResult) -> str:
         lines.append("-" * 28 + "+" + "-" * (LINE - 29))
     resid = vc[vc["group"] == "Residual"]
     if model.residual is not None:
+        n_structure = len(model.residual.parameter_names())
         t = res.design.residual_design.spec.t
         lines.append(f"{'Residual: ' + model.residual.title():<28}|")
-        for _, r in resid.iloc[:len(model.residual.parameter_names())].iterrows():
-            label = str(r["var1"])
-            lines.append(_vc_line(label if "(" in label else label, r))
-        resid = resid.iloc[len(model.residual.parameter_names()):]
         if t:
-            lines.insert(len(lines) - len(model.residual.parameter_names()),
-                         f"{'  t: ' + t:<28}|")
+            lines.append(f"{'  t: ' + t:<28}|")
+        lines += [_vc_line(str(r["var1"]), r) for _, r in resid.iloc[:n_structure].iterrows()]
+        resid = resid.iloc[n_structure:]
     if model.variance.n_params():
         cov = model.variance.covariate
         lines.append(f"{'Residual variance:':<28}|")
