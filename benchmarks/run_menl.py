@@ -1,10 +1,12 @@
 """Nonlinear mixed models: mejax.menl against nlme::nlme, same data and models, one run.
 
-    python benchmarks/run_menl.py [--repeats 5] [--studies 1000] [--r-studies 200]
+    python benchmarks/run_menl.py [--repeats 5] [--studies 1000] [--r-studies 200] [--no-pk]
 
 Models (Lindstrom-Bates, ML): Orange (logistic growth, random asymptote per tree),
 Soybean (the same with 48 plots), Theoph (first-order PK, random log clearance and log
-absorption per subject). Timed:
+absorption per subject), and two with residual structures: Orange with AR(1) errors within
+trees (``rescorrelation(ar 1, t(occasion))``) and Soybean with continuous-time AR(1)
+errors and a power-of-the-mean variance. Timed:
 
 - warm fits: the median whole call of ``mejax.menl`` (data frame in, result out, with its
   first compile done) against the median ``nlme()`` call in R;
@@ -63,7 +65,19 @@ MODELS = {
     "theoph": lambda: (first_order, mejax.datasets.load("theoph"),
                        dict(response="conc", fixed={"lKe": -2.4, "lKa": 0.45, "lCl": -3.2},
                             random={"U0": "Subject", "U1": "Subject"})),
+    # residual structures: nlme's corAR1(~occasion | Tree), corCAR1(~Time | Plot) + varPower
+    "orange_ar1": lambda: (("menl circumference = ({b1}+{U[Tree]})/(1+exp(-(age-{b2})/{b3})), "
+                            "initial(b1 192 b2 728 b3 353) rescorrelation(ar 1, t(occasion))"),
+                           _with_occasion(mejax.datasets.load("orange")), {}),
+    "soybean_ctar1_power": lambda: (("menl weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
+                                     "initial(b1 19 b2 55 b3 8) resvariance(power _yhat, "
+                                     "noconstant) rescorrelation(ctar1, t(Time))"),
+                                    mejax.datasets.load("soybean"), {}),
 }
+
+
+def _with_occasion(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(occasion=df.groupby("Tree")["age"].rank())
 
 
 def warm_fit(name: str, repeats: int) -> dict:
@@ -102,7 +116,11 @@ def main() -> None:
     ap.add_argument("--r-studies", type=int, default=200)
     ap.add_argument("--batch-studies", type=int, default=200,
                     help="studies in the vmapped batch: the slowest fit sets its time")
+    ap.add_argument("--no-pk", action="store_true",
+                    help="only the warm fits (no simulated PK studies)")
     args = ap.parse_args()
+    if args.no_pk:
+        args.studies = args.r_studies = args.batch_studies = 0
     load = os.getloadavg()
     out = {"machine": platform.platform(), "cpus": os.cpu_count(), "load_before": load,
            "mejax": {}}
@@ -112,23 +130,26 @@ def main() -> None:
 
     mean, df, kw = MODELS["theoph"]()
     res = mejax.menl(mean, df, **kw)
-    ys = simulate_pk(res, args.studies)
+    ys = simulate_pk(res, max(args.studies, 1))[:args.studies]
     t0 = time.perf_counter()
     loop_ok = sum(mejax.menl(mean, df.assign(conc=y), **kw).converged for y in ys)
     loop_s = time.perf_counter() - t0
     batch_ys = ys[:args.batch_studies]
-    t0 = time.perf_counter()
-    batch = res.refit_batch(batch_ys)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    batch = res.refit_batch(batch_ys)
-    batch_s = time.perf_counter() - t0
-    out["mejax"]["pk_batch"] = {"studies": len(batch_ys), "first_call_s": first,
-                                "batch_s": batch_s, "converged": int(batch["converged"].sum()),
-                                "max_iterations": int(batch["iterations"].max())}
+    first = batch_s = float("nan")
+    if len(batch_ys):
+        t0 = time.perf_counter()
+        batch = res.refit_batch(batch_ys)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        batch = res.refit_batch(batch_ys)
+        batch_s = time.perf_counter() - t0
+        out["mejax"]["pk_batch"] = {"studies": len(batch_ys), "first_call_s": first,
+                                    "batch_s": batch_s,
+                                    "converged": int(batch["converged"].sum()),
+                                    "max_iterations": int(batch["iterations"].max())}
     out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s,
                                "converged": int(loop_ok)}
-    print("pk", out["mejax"]["pk_batch"], out["mejax"]["pk_loop"], flush=True)
+    print("pk", out["mejax"].get("pk_batch"), out["mejax"]["pk_loop"], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         pk_csv = Path(tmp) / "pk.csv"
@@ -141,14 +162,16 @@ def main() -> None:
     if "error" not in r:
         out["ratios_nlme_over_mejax"] = {
             name: r[name]["fit_s"] / out["mejax"][name]["fit_s"] for name in MODELS}
-        per_r = r["pk_loop"]["loop_s"] / r["pk_loop"]["studies"]
         ratios = out["ratios_nlme_over_mejax"]
-        ratios["pk_per_fit_batch"] = per_r / (batch_s / len(batch_ys))
-        ratios["pk_per_fit_loop"] = per_r / (loop_s / args.studies)
+        if args.studies and args.r_studies:
+            per_r = r["pk_loop"]["loop_s"] / r["pk_loop"]["studies"]
+            ratios["pk_per_fit_batch"] = per_r / (batch_s / len(batch_ys))
+            ratios["pk_per_fit_loop"] = per_r / (loop_s / args.studies)
         out["loglik_difference"] = {name: out["mejax"][name]["loglik"] - r[name]["loglik"]
                                     for name in MODELS}
     print(json.dumps(out, indent=1))
-    (HERE / "results" / "menl.json").write_text(json.dumps(out, indent=1))
+    name = "menl_warm.json" if args.no_pk else "menl.json"
+    (HERE / "results" / name).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

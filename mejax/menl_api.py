@@ -15,9 +15,17 @@ from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
 from .fit.menl import build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
+from .linalg.quadrature import MAX_GRID
 from .models.menl_expression import ExpressionMean
 from .results.menl_result import MenlResult
+from .spec.menl_residuals import (
+    ResidualOptions,
+    parse_rescorrelation,
+    parse_rescovariance,
+    suboptions,
+)
 from .spec.menl_syntax import parse_menl
+from .spec.residuals import Residuals
 from .stata_expr import ExprContext
 from .stata_syntax import row_mask
 
@@ -26,9 +34,10 @@ __all__ = ["menl"]
 
 def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
          fixed: dict | None = None, random: dict | None = None, covariance: dict | None = None,
-         resvariance: str | VarianceFunction | None = None, reml: bool = False,
-         level: float = 95.0, columns: list[str] | None = None,
-         method: str = "linearization") -> MenlResult:
+         resvariance: str | VarianceFunction | None = None,
+         rescorrelation: str | Residuals | None = None, rescovariance: str | None = None,
+         reml: bool = False, level: float = 95.0, columns: list[str] | None = None,
+         method: str = "linearization", intpoints: int = 7) -> MenlResult:
     """Fit a nonlinear mixed model by Lindstrom–Bates (nlme's and Stata's ``menl`` algorithm).
 
     ``mean`` is Stata's menl specification as text (``"weight = {phi1:}/(1+exp(-(Time-{b2})
@@ -41,30 +50,62 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     (``{"U": "Tree"}``, ``{"UU": "plot<zone"}`` for plots within zones). ``covariance``
     maps a level (or a tuple of its effects) to identity, independent (the default),
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
-    ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"`` or a
-    :class:`mejax.cov.variance.VarianceFunction`. With text, keyword arguments add to
+    ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"``,
+    ``"distinct, index(x)"`` (a residual sd per level of x) or a
+    :class:`mejax.cov.variance.VarianceFunction`. ``rescorrelation`` correlates the errors
+    within the lowest-level groups (or ``group(v)``), as Stata's: ``"ar 1, t(time)"``,
+    ``"ma 1"``, ``"ctar1, t(time)"`` (continuous-time AR(1)), ``"exchangeable"``,
+    ``"toeplitz 2"`` or a :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
+    is Stata's other spelling (``"unstructured, t(time)"``, ``"independent, index(x)"``).
+    With text, keyword arguments add to
     (and override) what the text says. ``method="laplace"`` (Stata syntax:
     ``intmethod(laplace)``) maximises the Laplace approximation of the marginal likelihood
     (lme4's ``nlmer``; exact when the mean is linear in the effects) instead of the
-    linearised one.
+    linearised one; ``method="mvaghermite"`` (``intmethod(mvaghermite) intpoints(7)``)
+    maximises the marginal likelihood by adaptive Gauss–Hermite quadrature with
+    ``intpoints`` points per random effect, centred and scaled at each group's mode (one
+    level of random effects; neither Stata's menl nor nlme offers it).
     """
     if isinstance(mean, str):
-        return _menl_text(mean, data, response, fixed, random, covariance, resvariance, reml,
-                          level, method)
+        return _menl_text(mean, data, response, fixed, random, covariance, resvariance,
+                          _keyword_residuals(rescorrelation, rescovariance), reml, level,
+                          method, intpoints)
     if not callable(mean):
         raise SpecError("mean must be Stata's menl syntax (text) or a JAX function "
                         "mean(params, data)")
     if response is None:
         raise SpecError("menl needs response= (the name of the outcome column)")
-    variance = as_variance(resvariance)
+    options = _keyword_residuals(rescorrelation, rescovariance)
+    variance = as_variance(_combined_variance(resvariance, options))
     _check_level(level)
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
-                             covariance, variance, reml, columns)
-    return fit_design(design, level, method=method)
+                             covariance, variance, reml, columns,
+                             options.correlation if options else None)
+    return fit_design(design, level, method=method, intpoints=intpoints)
 
 
-def _menl_text(text: str, data, response, fixed, random, covariance, resvariance, reml,
-               level, method) -> MenlResult:
+def _keyword_residuals(rescorrelation, rescovariance) -> ResidualOptions | None:
+    if rescorrelation is not None and rescovariance is not None:
+        raise SpecError("give rescorrelation= or rescovariance=, not both")
+    if isinstance(rescorrelation, Residuals):
+        return ResidualOptions(rescorrelation)
+    if rescorrelation is not None:
+        return parse_rescorrelation(str(rescorrelation))
+    return None if rescovariance is None else parse_rescovariance(str(rescovariance))
+
+
+def _combined_variance(resvariance, options: ResidualOptions | None):
+    """resvariance() and the variance that rescovariance(independent, index()) implies."""
+    if options is None or options.resvariance is None:
+        return resvariance
+    if resvariance is not None:
+        raise SpecError("rescovariance(independent, index()) already gives the residual "
+                        "variances; drop resvariance() (or use rescorrelation() with it)")
+    return options.resvariance
+
+
+def _menl_text(text: str, data, response, fixed, random, covariance, resvariance,
+               residual_options, reml, level, method, intpoints) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
@@ -80,17 +121,26 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                         f"expression (parameters: {', '.join(spec.fixed)})")
     starts.update({k: float(v) for k, v in (fixed or {}).items()})
     mean_fn = ExpressionMean(spec.mean, tuple(spec.defines.items()))
+    if spec.rescorrelation is not None and spec.rescovariance is not None:
+        raise SpecError("menl takes rescorrelation() or rescovariance(), not both")
+    options = residual_options or spec.rescorrelation or spec.rescovariance
+    if spec.rescovariance is not None and spec.resvariance is not None:
+        raise SpecError("rescovariance() gives the residual variances itself; use "
+                        "rescorrelation() with resvariance()")
     level = float(level if level != 95.0 else spec.level)
     _check_level(level)
     design = build_nonlinear(mean_fn, data, spec.response, starts,
                              {**spec.random, **dict(random or {})},
                              {**spec.covariance, **dict(covariance or {})},
-                             as_variance(resvariance if resvariance is not None
-                                         else spec.resvariance),
-                             bool(reml or spec.reml), spec.variables)
+                             as_variance(_combined_variance(
+                                 resvariance if resvariance is not None else spec.resvariance,
+                                 options)),
+                             bool(reml or spec.reml), spec.variables,
+                             options.correlation if options else None)
     command = "menl " + text.strip().removeprefix("menl").strip()
     return fit_design(design, level, {"command": command},
-                      spec.method if method == "linearization" else method)
+                      spec.method if method == "linearization" else method,
+                      spec.intpoints if spec.intpoints is not None else intpoints)
 
 
 def _check_variables(spec, data: pd.DataFrame) -> None:
@@ -105,11 +155,13 @@ def _check_variables(spec, data: pd.DataFrame) -> None:
 
 
 def fit_design(design, level: float, options: dict | None = None,
-               method: str = "linearization") -> MenlResult:
+               method: str = "linearization", intpoints: int = 7) -> MenlResult:
     model = design.model
-    _check_method(method, design)
+    method = _check_method(method, design, intpoints)
+    nodes = 1 if method == "laplace" else int(intpoints)
     us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
-    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures])
+    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
+                             + [jnp.asarray(design.residual_start, float)])
     vpar0 = jnp.asarray(model.variance.init(), float)
     ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
     fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
@@ -117,33 +169,59 @@ def fit_design(design, level: float, options: dict | None = None,
     variance = None
     if model.reml:
         fit = restricted_fit(fit, design.arrays, model)
-    elif method == "laplace":
-        fit, params, cov = fit_laplace(fit, design.arrays, model)
+    elif method != "linearization":
+        fit, params, cov = fit_laplace(fit, design.arrays, model, nodes)
         variance = laplace_variance(params, cov, model)
+    options = {**(options or {}), **({"intpoints": nodes} if method == "mvaghermite" else {})}
     result = MenlResult(design, fit, level, options, method, variance)
     if not result.converged:
-        what = "Laplace optimisation" if method == "laplace" else "Lindstrom-Bates iterations"
+        what = {"laplace": "Laplace optimisation", "mvaghermite": "quadrature optimisation"
+                }.get(method, "Lindstrom-Bates iterations")
         warnings.warn(f"menl: {what} did not converge ({result.iterations} iterations)",
                       ConvergenceWarning, stacklevel=3)
     return result
 
 
-def _check_method(method: str, design) -> None:
-    if method not in ("linearization", "laplace"):
+_METHODS = {"linearization": "linearization", "laplace": "laplace",
+            "mvaghermite": "mvaghermite", "aghq": "mvaghermite"}
+
+
+def _check_method(method: str, design, intpoints: int = 7) -> str:
+    """The integration method's canonical name, refused where it does not apply."""
+    key = str(method).strip().lower()
+    if key.startswith("mvagh") or key == "aghermite":
+        key = "mvaghermite"
+    if key not in _METHODS:
         raise SpecError(f"method={method!r}: use 'linearization' (Lindstrom-Bates, as nlme and "
-                        "Stata) or 'laplace'")
-    if method != "laplace":
-        return
+                        "Stata), 'laplace' or 'mvaghermite' (adaptive quadrature)")
+    method = _METHODS[key]
+    if method == "linearization":
+        return method
+    if method == "mvaghermite" and (isinstance(intpoints, bool) or int(intpoints) != intpoints
+                                    or not 1 <= int(intpoints) <= 128):
+        raise SpecError(f"intpoints({intpoints}) must be an integer from 1 to 128")
     model = design.model
+    what = "Laplace likelihood" if method == "laplace" else "quadrature likelihood"
     if model.reml:
-        raise SpecError("REML is defined for the linearization; the Laplace likelihood is ML")
-    if len(model.effects) != 1:
-        raise SpecError("the Laplace likelihood is available for one level of random effects "
-                        "yet; use the linearization for nested levels")
+        raise SpecError(f"REML is defined for the linearization; the {what} is ML")
+    if model.residual is not None:
+        raise SpecError(f"the {what} is for independent errors; a residual "
+                        "correlation (rescorrelation(), rescovariance()) needs the "
+                        "linearization")
+    if len(model.effects) != 1 and method == "mvaghermite":
+        raise SpecError("the quadrature likelihood is available for one level of random "
+                        "effects; use intmethod(laplace) or the linearization for nested "
+                        "levels")
     if model.variance.covariate == "_yhat":
-        raise SpecError("the Laplace likelihood with a variance function of the fitted mean "
+        raise SpecError(f"the {what} with a variance function of the fitted mean "
                         "(_yhat) is not available yet; use a data variable or the "
                         "linearization")
+    k = len(model.effects[0])
+    if method == "mvaghermite" and int(intpoints) ** k > MAX_GRID:
+        raise SpecError(f"intpoints({intpoints}) with {k} random effects makes "
+                        f"{int(intpoints) ** k:,} nodes per group; use fewer points or "
+                        "intmethod(laplace)")
+    return method
 
 
 def as_variance(spec) -> VarianceFunction:
@@ -154,13 +232,16 @@ def as_variance(spec) -> VarianceFunction:
         return spec
     text, _, opts = str(spec).partition(",")
     words = text.split()
-    if not words:
+    if not words or words[0].lower() in ("identity", "id", "iden"):
         return Constant()
     constant = "noconstant" not in opts.replace(" ", "").lower() and \
         not opts.strip().lower().startswith("nocons")
     if words[0].lower().startswith("dist"):
-        raise SpecError("resvariance(distinct) is not supported yet; use power, exponential "
-                        "or linear")
+        index = suboptions(opts, "resvariance", ("index",)).get("index")
+        if index is None or len(words) > 1:
+            raise SpecError("resvariance(distinct) needs the variable whose levels have "
+                            "their own variance: resvariance(distinct, index(varname))")
+        return make_variance("distinct", index)
     covariate = words[1] if len(words) > 1 else ""
     if words[0].lower().startswith(("pow", "exp", "lin")) and not covariate:
         raise SpecError(f"resvariance({text.strip()}) needs a variable or _yhat, e.g. "

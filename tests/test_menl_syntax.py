@@ -6,10 +6,12 @@ compiled program); the numbers themselves are checked against nlme there.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-from menl_cases import ORANGE, reference
+from menl_cases import ORANGE, REF, reference
 
 import mejax
 from mejax.spec.menl_syntax import Binary, Effect, Indicator, Named, Param, Var, parse_menl
@@ -53,7 +55,7 @@ def test_linear_combinations_factor_terms_and_nesting():
     ("y = {phi1:}*x", r"\{phi1:\} is used but never defined"),
     ("y = {b}*x, define(phi: {a}+1)", r"define\(phi: ...\) is never used"),
     ("y = {b}*foo(x)", r"unknown function foo\(\)"),
-    ("y = {b}*x, rescorrelation(ar 1)", r"rescorrelation\(\) is not supported yet"),
+    ("y = {b}*x, rescorrelation(ar1 1)", r"rescorrelation\(ar1 1\): use one of"),
     ("y = {b}*x, nonsense", "option nonsense not allowed with menl"),
     ("y = {b}*x, initial(c 1)", r"initial\(\) gives c, which is not a parameter"),
     ("y = {b}*x + {U[g]} + {U[h]}", "random effect U is given two levels"),
@@ -107,6 +109,30 @@ def test_session_menl_and_postestimation(session):
         session.run("predict bad, relevel(Plot)")
     with pytest.raises(mejax.SpecError, match="option xb not allowed after menl"):
         session.run("predict bad2, xb")
+
+
+def test_margins_and_icc_after_menl(session):
+    """margins of the mean at zero random effects against R (nlme's fixed effects and vcov,
+    numDeriv gradients: tests/reference/make_refs_menl_resid.R); estat icc is refused."""
+    ref = json.loads((REF / "margins_orange_ml.json").read_text())["reference"]
+    text = str(session.run("margins, at(age=(500 1000))"))
+    at = session.last_margins
+    np.testing.assert_allclose(at["table"]["margin"], [ref["at500"]["margin"],
+                                                       ref["at1000"]["margin"]], rtol=1e-5)
+    np.testing.assert_allclose(at["table"]["std_err"], [ref["at500"]["se"],
+                                                        ref["at1000"]["se"]], rtol=1e-4)
+    assert "predict(yhat fixedonly)" in text and "2._at: age = 1000" in text
+    ame = session.results.margins(dydx="age")
+    assert ame["table"]["dydx"].iloc[0] == pytest.approx(ref["ame_age"]["margin"], rel=1e-5)
+    assert ame["table"]["std_err"].iloc[0] == pytest.approx(ref["ame_age"]["se"], rel=1e-4)
+    with pytest.raises(mejax.SpecError, match="takes no varlist"):
+        session.run("margins Tree")
+    with pytest.raises(mejax.SpecError, match=r"predict\(reffects\) is not available"):
+        session.run("margins, predict(reffects)")
+    with pytest.raises(mejax.SpecError, match="'height' is not a variable of the menl mean"):
+        session.run("margins, at(height=1)")
+    with pytest.raises(mejax.SpecError, match="estat icc is not available after menl"):
+        session.run("estat icc")
 
 
 def test_lrtest_of_a_second_random_effect(session):

@@ -147,7 +147,44 @@ class Linear(VarianceFunction):
         return []
 
 
-VARIANCE_FUNCTIONS = {"power": Power, "exponential": Exponential, "linear": Linear}
+@dataclass(frozen=True)
+class Distinct(VarianceFunction):
+    """A residual sd of its own for every level of ``covariate`` (Stata's ``distinct,
+    index()``; nlme's ``varIdent``): g = δ_level, δ = 1 at the first (lowest) level.
+
+    ``v`` holds each row's level code (0, 1, ...); ``labels`` names the levels, and are
+    filled from the data (:meth:`with_levels`) before the model is built.
+    """
+
+    labels: tuple[str, ...] = ()
+    label = "Distinct"
+
+    def with_levels(self, labels) -> Distinct:
+        return Distinct(self.covariate, tuple(str(x) for x in labels))
+
+    def n_params(self):
+        return max(len(self.labels) - 1, 0)
+
+    def init(self):
+        return np.zeros(self.n_params())
+
+    def log_sd(self, params, v):
+        log_delta = jnp.concatenate([jnp.zeros(1, params.dtype), params])
+        return log_delta[v.astype(jnp.int32)]
+
+    def names(self):
+        """The sd ratio of each level to the first (nlme's varIdent coefficients)."""
+        return [f"ratio({self.covariate}={lab})" for lab in self.labels[1:]]
+
+    def reported(self, params):
+        return jnp.exp(params)
+
+    def interval_scales(self):
+        return ["log"] * self.n_params()
+
+
+VARIANCE_FUNCTIONS = {"power": Power, "exponential": Exponential, "linear": Linear,
+                      "distinct": Distinct}
 
 
 def make_variance(kind: str | None, covariate: str = "", constant: bool = True
@@ -162,5 +199,7 @@ def make_variance(kind: str | None, covariate: str = "", constant: bool = True
         return Exponential(covariate)
     if key.startswith("lin"):
         return Linear(covariate)
-    raise ValueError(f"unknown residual variance function {kind!r}; use power, exponential "
-                     "or linear")
+    if key.startswith("dist"):
+        return Distinct(covariate)
+    raise ValueError(f"unknown residual variance function {kind!r}; use power, exponential, "
+                     "linear or distinct")

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
+from ..linalg.residual_blocks import whiten_groups
 from ..linalg.traced_blocks import row_sums
 from ..models.lmm import LmmStructure, estimates, loglik_theta, profiled_deviance
 from ..models.nonlinear import NonlinearStructure, linearize, mean
@@ -45,7 +46,9 @@ HALVINGS = 30
 
 
 class NonlinearData(NamedTuple):
-    """Row arrays of one nonlinear model (a pytree; ``covariate`` is a column or empty)."""
+    """Row arrays of one nonlinear model (a pytree; ``covariate`` is a column or empty;
+    ``residual`` the index arrays of a residual correlation, empty without one, with
+    ``r_index`` (groups × rows) mapping each group's padded rows to data rows)."""
 
     y: jax.Array
     data: dict
@@ -53,6 +56,7 @@ class NonlinearData(NamedTuple):
     rows: dict
     index: dict
     covariate: jax.Array
+    residual: dict
 
 
 class LbFit(NamedTuple):
@@ -72,7 +76,7 @@ class LbFit(NamedTuple):
 def lmm_structure(model: NonlinearStructure, restricted: bool | None = None) -> LmmStructure:
     """The linearised model's structure; ``restricted`` overrides the model's REML flag."""
     reml = model.reml if restricted is None else restricted
-    return LmmStructure(model.layout, model.structures, reml)
+    return LmmStructure(model.layout, model.structures, reml, model.residual)
 
 
 def _split(vector, sizes):
@@ -97,15 +101,38 @@ def _covariate(fitted, arrays: NonlinearData, model: NonlinearStructure):
     return fitted if model.variance.covariate == "_yhat" else arrays.covariate
 
 
+def _residual_eta(theta, model: NonlinearStructure):
+    """The residual correlation's parameters: θ after every level's."""
+    return theta[sum(s.n_theta() for s in model.structures):]
+
+
+def _grouped(values, arrays: NonlinearData):
+    """Rows (n, K) as residual groups (G, M, K), padding zero."""
+    res = arrays.residual
+    return values[res["r_index"]] * res["r_mask"][:, :, None]
+
+
+def whiten(values, theta, arrays: NonlinearData, model: NonlinearStructure):
+    """Rows (n, K) times R̃^{-1/2} within the residual groups, (G·M, K); unchanged rows
+    without a residual correlation."""
+    if model.residual is None:
+        return values
+    white, _ = whiten_groups(_residual_eta(theta, model), _grouped(values, arrays),
+                             arrays.residual, model.residual)
+    return white.reshape(-1, values.shape[1])
+
+
 def _log_weights(vpar, v, model: NonlinearStructure):
     """log w_i = −2 log g_i: the residual precision relative to 1/σ²."""
     return -2.0 * model.variance.log_sd(vpar, v)
 
 
-def _penalised_ss(beta, us, lams, log_w, arrays: NonlinearData, model: NonlinearStructure):
+def _penalised_ss(beta, us, theta, lams, log_w, arrays: NonlinearData,
+                  model: NonlinearStructure):
     bs = [u @ lam.T for u, lam in zip(us, lams)]
-    resid = arrays.y - mean(beta, bs, arrays.codes, arrays.data, model)
-    return jnp.sum(jnp.exp(log_w) * resid ** 2) + sum(jnp.sum(u ** 2) for u in us)
+    resid = jnp.exp(0.5 * log_w) * (arrays.y - mean(beta, bs, arrays.codes, arrays.data, model))
+    white = whiten(resid[:, None], theta, arrays, model)
+    return jnp.sum(white ** 2) + sum(jnp.sum(u ** 2) for u in us)
 
 
 def pnls(beta, us, theta, vpar, v, arrays: NonlinearData, model: NonlinearStructure):
@@ -123,7 +150,7 @@ def pnls(beta, us, theta, vpar, v, arrays: NonlinearData, model: NonlinearStruct
 
     def objective(x):
         b, u = unpack(x)
-        return _penalised_ss(b, u, lams, log_w, arrays, model)
+        return _penalised_ss(b, u, theta, lams, log_w, arrays, model)
 
     def jacobian(x):
         """Columns of ∂(√w·f)/∂(β, u), dense (p + Σ groups·effects columns)."""
@@ -136,11 +163,16 @@ def pnls(beta, us, theta, vpar, v, arrays: NonlinearData, model: NonlinearStruct
             cols.append(((z @ lam)[:, None, :] * onehot[:, :, None]).reshape(-1, m * k))
         return fitted, sqrt_w[:, None] * jnp.concatenate(cols, axis=1)
 
+    def whitened(fitted, jac):
+        """The weighted residuals and Jacobian with the residual correlation taken out."""
+        both = whiten(jnp.concatenate([(sqrt_w * (arrays.y - fitted))[:, None], jac], axis=1),
+                      theta, arrays, model)
+        return both[:, 0], both[:, 1:]
+
     def step(state):
         x, value, _, it = state
         b, u = unpack(x)
-        fitted, jac = jacobian(x)
-        resid = sqrt_w * (arrays.y - fitted)
+        resid, jac = whitened(*jacobian(x))
         penalty = jnp.concatenate([jnp.zeros(p), x[p:]])
         eye = jnp.diag(jnp.concatenate([jnp.zeros(p), jnp.ones(x.shape[0] - p)]))
         lhs = jac.T @ jac + eye
@@ -184,8 +216,14 @@ def working_model(beta, us, theta, arrays: NonlinearData, model: NonlinearStruct
 
 
 def lme_blocks(x, zs, work, log_w, arrays: NonlinearData, model: NonlinearStructure) -> dict:
-    """Cross-product blocks of the weighted linearised [Z X y] for :mod:`mejax.models.lmm`."""
+    """Cross-product blocks of the weighted linearised [Z X y] for :mod:`mejax.models.lmm`;
+    under a residual correlation the weighted rows by group (``r_data``), which the LMM
+    whitens at each θ."""
     xy = jnp.concatenate([x, work[:, None]], axis=1)
+    if model.residual is not None:
+        rows = jnp.concatenate(list(zs) + [xy], axis=1) * jnp.exp(0.5 * log_w)[:, None]
+        return {**arrays.residual, "r_data": _grouped(rows, arrays), **arrays.index,
+                "nobs": jnp.asarray(x.shape[0], x.dtype)}
     zr = jnp.concatenate(zs[1:], axis=1) if len(zs) > 1 else jnp.zeros((x.shape[0], 0))
     sums = row_sums(zs[0], zr, xy, jnp.exp(log_w), arrays.rows, model.layout, model.n_blocks)
     return {**sums, **arrays.index, "nobs": jnp.asarray(x.shape[0], x.dtype)}
@@ -270,7 +308,7 @@ def restricted_fit(fit: LbFit, arrays: NonlinearData, model: NonlinearStructure)
 def reported_loglik(all_params, x, zs, work, v, arrays: NonlinearData,
                     model: NonlinearStructure):
     """Log likelihood of the linearised model at (θ, δ, log σ), β profiled (ML) / integrated."""
-    n_theta = sum(s.n_theta() for s in model.structures)
+    n_theta = model.n_theta()
     n_var = model.variance.n_params()
     theta = all_params[:n_theta]
     vpar = all_params[n_theta:n_theta + n_var]
@@ -282,8 +320,9 @@ def reported_loglik(all_params, x, zs, work, v, arrays: NonlinearData,
 
 
 def variance_parameters(all_params, model: NonlinearStructure):
-    """Reported variances/covariances per level, then σ² and the variance-function values."""
-    n_theta = sum(s.n_theta() for s in model.structures)
+    """Reported variances/covariances per level, then σ² (or the residual correlation's
+    values, which end with it) and the variance-function values."""
+    n_theta = model.n_theta()
     n_var = model.variance.n_params()
     theta = all_params[:n_theta]
     vpar = all_params[n_theta:n_theta + n_var]
@@ -293,7 +332,9 @@ def variance_parameters(all_params, model: NonlinearStructure):
         sig = s2 * lam @ lam.T
         out.extend(sig[i, j] for i, j in struct.entries())
     parts = [jnp.stack(out)] if out else []
-    parts += [s2[None], model.variance.reported(vpar)]
+    residual = s2[None] if model.residual is None else \
+        model.residual.reported(_residual_eta(theta, model), s2)
+    parts += [residual, model.variance.reported(vpar)]
     return jnp.concatenate(parts)
 
 

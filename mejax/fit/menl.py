@@ -7,6 +7,7 @@ every check on the data runs here, before anything is traced.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,10 +17,19 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import canonical_covariance, make_structure
-from ..cov.variance import Constant, VarianceFunction
+from ..cov.variance import Constant, Distinct, VarianceFunction
 from ..errors import DataError, SpecError
+from ..linalg.residual_blocks import (
+    group_rows,
+    residual_arrays,
+    residual_structure,
+    typical_distance,
+)
 from ..linalg.traced_blocks import row_structure
 from ..models.nonlinear import NonlinearStructure, mean
+from ..spec.design import ColumnFrame
+from ..spec.residual_design import ResidualDesign, build_residual_design, check_nested
+from ..spec.residuals import Residuals
 from .lindstrom_bates import NonlinearData
 
 
@@ -60,8 +70,15 @@ class NonlinearDesign:
     n_dropped: int
     style: str = "stata"  # what post-estimation reads (names as Stata writes them)
     base_columns: tuple = ()
-    residual: None = None
+    residual_design: ResidualDesign | None = None
+    residual_start: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    residual: None = None  # mixed's residuals() (post-estimation reads it): not used here
     fixed_part: None = None  # no formula-coded part: test/lincom read no column aliases
+
+    @property
+    def variables(self) -> list[str]:
+        """The data columns the mean reads (what margins' at() and dydx() may set)."""
+        return list(self.arrays.data)
 
     @property
     def re_terms(self) -> list[ReTerm]:
@@ -87,8 +104,10 @@ def _codes(frame: pd.DataFrame, level: Level) -> tuple[np.ndarray, np.ndarray]:
 
 def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed: dict,
                     random: dict, covariance: dict | None, variance: VarianceFunction,
-                    reml: bool, columns: list[str] | None) -> NonlinearDesign:
-    """Arrays and structure of ``mean_fn`` on ``data`` (rows with missing values dropped)."""
+                    reml: bool, columns: list[str] | None,
+                    residual: Residuals | None = None) -> NonlinearDesign:
+    """Arrays and structure of ``mean_fn`` on ``data`` (rows with missing values dropped);
+    ``residual`` correlates the errors within groups (``mixed``'s residual structures)."""
     if not isinstance(data, pd.DataFrame):
         raise DataError("data must be a pandas DataFrame")
     if response not in data.columns:
@@ -104,9 +123,17 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
         if name in fixed:
             raise SpecError(f"{name!r} is both a fixed parameter and a random effect")
     needed = [response] + sorted({v for lv in levels.values() for v in lv.path})
+    needed += [c for c in sorted(residual.columns() if residual is not None else ())
+               if c not in needed]
+    if variance.covariate not in ("", "_yhat") and variance.covariate not in needed:
+        needed.append(variance.covariate)
     for col in needed:
         if col not in data.columns:
-            what = "response" if col == response else "random-effects level variable"
+            what = ("response" if col == response else
+                    "random-effects level variable" if any(col in lv.path
+                                                           for lv in levels.values())
+                    else "resvariance() variable" if col == variance.covariate
+                    else "residual-structure variable")
             raise DataError(f"{what} {col!r} not found in data (columns: "
                             f"{', '.join(map(str, data.columns))})")
     if not pd.api.types.is_numeric_dtype(data[response]):
@@ -149,23 +176,82 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
         raise SpecError("menl needs at least one random effect (random={'U': 'group'})")
     layout, rows, index = row_structure(codes, zs, [len(lab) for lab in labels], len(fixed))
     n_blocks = tuple(index[f"b21_level1_{t}"].shape[0] for t in range(1, len(layout.rest) + 1))
-    if variance.covariate not in ("", "_yhat") and variance.covariate not in frame.columns:
-        raise DataError(f"resvariance() variable {variance.covariate!r} not found in data")
-    covariate = (frame[variance.covariate].to_numpy(dtype=float)
-                 if variance.covariate not in ("", "_yhat") else np.zeros(len(frame)))
+    variance = variance if variance is not None else Constant()
+    variance, covariate = _variance_covariate(variance, frame)
+    res_design, res_host, res_start, structure = None, {}, np.zeros(0), None
+    if residual is not None and not (residual.type == "independent" and residual.by is None):
+        if reml:
+            raise SpecError("REML with a residual correlation is not available for menl: "
+                            "nlme's REML for nonlinear fits is the ML fixed point rescaled, "
+                            "which does not carry over to correlated errors; fit by ML")
+        res_design = _residual_design(residual, frame, ordered, codes)
+        structure = residual_structure(res_design)
+        res_host = _residual_host_arrays(res_design, codes, zs, len(fixed), layout, n_blocks)
+        res_start = structure.params_init(typical_distance(res_design))
     model = NonlinearStructure(mean_fn, tuple(fixed), tuple(effects),
                                tuple(len(lab) for lab in labels), tuple(structures), layout,
-                               n_blocks, variance if variance is not None else Constant(),
-                               bool(reml))
+                               n_blocks, variance, bool(reml), structure)
     arrays = NonlinearData(jnp.asarray(y), cols, tuple(jnp.asarray(c) for c in codes),
                            {k: jnp.asarray(v) for k, v in rows.items()},
                            {k: jnp.asarray(v) for k, v in index.items()},
-                           jnp.asarray(covariate))
+                           jnp.asarray(covariate), res_host)
     start = np.array([float(v) for v in fixed.values()])
     design = NonlinearDesign(arrays, model, ordered, labels, response, y, frame, start,
-                             len(frame), int((~keep).sum()))
+                             len(frame), int((~keep).sum()), residual_design=res_design,
+                             residual_start=res_start)
     _check_start(design)
     return design
+
+
+def _variance_covariate(variance: VarianceFunction, frame: pd.DataFrame
+                        ) -> tuple[VarianceFunction, np.ndarray]:
+    """The variance function bound to the data and its covariate per row: the column, the
+    level codes of ``distinct``'s index, or zeros (the fitted mean is traced)."""
+    name = variance.covariate
+    if isinstance(variance, Distinct):
+        codes, levels = pd.factorize(frame[name], sort=True)
+        if len(levels) < 2:
+            raise DataError(f"resvariance(distinct, index({name})): {name!r} has one level "
+                            "in the estimation sample; a variance per level needs two or more")
+        return variance.with_levels(levels), codes.astype(float)
+    if name in ("", "_yhat"):
+        return variance, np.zeros(len(frame))
+    if not pd.api.types.is_numeric_dtype(frame[name]):
+        raise DataError(f"resvariance() variable {name!r} is not numeric")
+    return variance, frame[name].to_numpy(dtype=float)
+
+
+def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Level],
+                     codes: list[np.ndarray]) -> ResidualDesign:
+    """The residual groups (``group()``, else the lowest level) with their times, checked."""
+    if residual.by is not None:
+        raise SpecError("by() is not available for menl's residual correlation")
+    columns = sorted(residual.columns())
+    numeric = {c: frame[c].to_numpy(dtype=float) for c in columns
+               if pd.api.types.is_numeric_dtype(frame[c])}
+    view = ColumnFrame({c: frame[c] for c in columns}, numeric)
+    if residual.group is not None:
+        uniques, group = np.unique(frame[residual.group].astype(str).to_numpy(),
+                                   return_inverse=True)
+        label, n_groups = residual.group, len(uniques)
+    else:
+        label, group, n_groups = levels[0].name, codes[0], int(codes[0].max()) + 1
+    design = build_residual_design(residual, view, np.asarray(group, np.int64), n_groups, label)
+    check_nested([(lv.name, c) for lv, c in zip(levels, codes)], design)
+    return design
+
+
+def _residual_host_arrays(res: ResidualDesign, codes, zs, p: int, layout, n_blocks) -> dict:
+    """The residual structure's index arrays for the traced LME step (values come later)."""
+    host = residual_arrays(res, codes, zs, np.zeros((len(res.codes), p + 1)), layout)
+    host.pop("r_data")
+    index, mask = group_rows(res)
+    host["r_index"] = index.astype(np.int32)
+    host["r_mask"] = mask
+    k1 = layout.first.k
+    for t, lay in enumerate(layout.rest, start=1):  # shapes the whitened sums fill in
+        host[f"b21_{t}"] = np.zeros((n_blocks[t - 1], lay.k, k1))
+    return {k: jnp.asarray(v) for k, v in host.items()}
 
 
 def _level_covariance(covariance: dict, level: Level, names: tuple[str, ...]) -> str:

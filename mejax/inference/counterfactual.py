@@ -24,6 +24,8 @@ def fixed_vars(result) -> dict:
     """Variables of the fixed part: name -> Var (first occurrence)."""
     out: dict = {}
     part = result.design.fixed_part
+    if part is None:  # menl: the mean's data columns, all numeric
+        return {name: Var(name, kind="num") for name in result.design.variables}
     if isinstance(part, CodedPart):
         return {name: Var(name, kind="cat" if name in part.factors else "num")
                 for name in sorted(part.variables)}
@@ -36,8 +38,10 @@ def fixed_vars(result) -> dict:
 
 def factor_levels(result) -> dict[str, list]:
     """Levels of every factor variable of the fixed part, from the estimation sample."""
-    frame = _frame(result)
     part = result.design.fixed_part
+    if part is None:  # menl: no factor variables
+        return {}
+    frame = _frame(result)
     if isinstance(part, CodedPart):
         return {name: list(levels) for name, levels in part.factors.items()}
     return {name: spec_design.factor_levels(frame[name])

@@ -140,19 +140,23 @@ def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualSt
     long test runs, were followed by heap corruption (aborts and segfaults in later
     compilations) with jaxlib 0.10.2.
     """
-    data = arrays["r_data"]
+    white, log_det = whiten_groups(eta, arrays["r_data"], arrays, residual)
+    return _sum_blocks(white, arrays, layout), log_det
+
+
+def whiten_groups(eta, data, arrays: dict, residual: ResidualStructure):
+    """R̃_i^{-1/2} applied to each group's rows ``data`` (G, M, K), and log|R̃| (traced, pure).
+
+    ``arrays`` holds the index arrays of :func:`residual_arrays` (``r_data`` is not read).
+    """
     if residual.is_markov:
-        white, log_det = _markov_whiten(eta, data, arrays, residual)
-        return _sum_blocks(white, arrays, layout), log_det
+        return _markov_whiten(eta, data, arrays, residual)
     if residual.kind == "independent":  # R̃ is diagonal: scale the rows
         scale = residual.row_scale(eta, arrays)
-        white = data / scale[:, :, None]
-        log_det = 2.0 * jnp.sum(jnp.log(scale))
-    else:
-        low = batched.cholesky(residual.relative_cov(eta, arrays))
-        white = batched.solve_lower(low, data)
-        log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=1, axis2=2)))
-    return _sum_blocks(white, arrays, layout), log_det
+        return data / scale[:, :, None], 2.0 * jnp.sum(jnp.log(scale))
+    low = batched.cholesky(residual.relative_cov(eta, arrays))
+    white = batched.solve_lower(low, data)
+    return white, 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=1, axis2=2)))
 
 
 def _markov_whiten(eta, data, arrays, residual: ResidualStructure):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from ..cov.residual import ResidualStructure
 from ..cov.structures import CovStructure
 from ..cov.variance import VarianceFunction
 from ..linalg.blocks import BlockLayout
@@ -26,7 +27,8 @@ class NonlinearStructure:
     """Static description of a nonlinear mixed model (hashable: a jit static argument).
 
     ``levels`` are in the engine's block order (most groups first); ``effects[l]``
-    names the random effects of level ``l`` in column order.
+    names the random effects of level ``l`` in column order. ``residual`` is the
+    within-group correlation of the errors (``mixed``'s residual structures).
     """
 
     mean: Callable
@@ -38,10 +40,16 @@ class NonlinearStructure:
     n_blocks: tuple[int, ...]
     variance: VarianceFunction
     reml: bool
+    residual: ResidualStructure | None = None  # correlation within the lowest-level groups
 
     @property
     def p(self) -> int:
         return len(self.fixed)
+
+    def n_theta(self) -> int:
+        """Covariance parameters θ: every level's, then the residual correlation's η."""
+        return sum(s.n_theta() for s in self.structures) + \
+            (self.residual.n_params() if self.residual is not None else 0)
 
 
 def row_params(beta, rows, model: NonlinearStructure) -> dict:

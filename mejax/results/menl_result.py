@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..errors import SpecError
 from ..fit.lindstrom_bates import (
     LbFit,
     effects,
@@ -19,6 +20,7 @@ from ..fit.lindstrom_bates import (
 from ..fit.menl import NonlinearDesign
 from ..inference.fitted import FittedModel
 from ..inference.hypothesis import estat_ic, lincom, test
+from ..inference.menl_margins import margins
 from ..models.menl_expression import ExpressionMean
 from ..models.nonlinear import effect_rows, mean, row_params
 from ..text import LINE, StataText, fmt, html_block
@@ -36,7 +38,7 @@ class MenlResult(FittedModel):
                  options: dict | None = None, method: str = "linearization",
                  variance: tuple | None = None):
         self.design = design
-        self.method_name = method  # "linearization" (Lindstrom-Bates) or "laplace"
+        self.method_name = method  # "linearization" (Lindstrom-Bates), "laplace", "mvaghermite"
         self._given_variance = None if variance is None else tuple(map(np.asarray, variance))
         self._fit = jax.tree_util.tree_map(np.asarray, fit)
         self.reml = design.model.reml
@@ -78,7 +80,8 @@ class MenlResult(FittedModel):
     def n_params(self) -> int:
         model = self.design.model
         return (model.p + sum(len(s.entries()) for s in model.structures)
-                + model.variance.n_params() + 1)
+                + model.variance.n_params() + 1
+                + (model.residual.n_params() if model.residual is not None else 0))
 
     @property
     def aic(self) -> float:
@@ -113,7 +116,12 @@ class MenlResult(FittedModel):
                 rows.append((level.name, names[i], None if i == j else names[j],
                              "log" if i == j else "identity"))
                 k += 1
-        rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None, "log"))
+        if model.residual is not None:
+            rows += [("Residual", name, None, scale)
+                     for name, scale in model.residual.parameter_names()]
+        else:
+            rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None,
+                         "log"))
         rows += [("Residual", name, None, scale) for name, scale in
                  zip(model.variance.names(), model.variance.interval_scales())]
         out = []
@@ -144,7 +152,8 @@ class MenlResult(FittedModel):
     def notes(self) -> list[str]:
         out = []
         if not self.converged:
-            what = "BFGS (Laplace)" if self.method_name == "laplace" else "Lindstrom-Bates"
+            what = {"laplace": "BFGS (Laplace)", "mvaghermite": "BFGS (quadrature)"}.get(
+                self.method_name, "Lindstrom-Bates")
             out.append(f"convergence not achieved after {self.iterations} {what} iterations")
         if self.n_dropped:
             out.append(f"{self.n_dropped} observations dropped for missing values")
@@ -244,6 +253,18 @@ class MenlResult(FittedModel):
     def estat_ic(self):
         return estat_ic(self)
 
+    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
+        """Predictive margins of the mean at zero random effects (``at()``) or average
+        marginal effects of its variables (``dydx()``): :mod:`mejax.inference.menl_margins`."""
+        return margins(self, spec, at, dydx, level)
+
+    def icc(self):
+        """Not defined after menl (as in Stata, which offers no ``estat icc`` there)."""
+        raise SpecError("estat icc is not available after menl: in a nonlinear model "
+                              "the share of variance due to a level changes with the "
+                              "covariates and the effects' place in the mean; see "
+                              "varcomp (estat sd) for the variance components")
+
     # ---- output --------------------------------------------------------------------------------
     def summary(self) -> StataText:
         return StataText(render_menl(self))
@@ -260,9 +281,18 @@ class MenlResult(FittedModel):
 
 
 def _interval(est: float, se: float, scale: str, z: float) -> tuple[float, float]:
+    """Interval on the scale Stata builds it on: log (variances, ratios), atanh
+    (correlations), logit (ctar1's ρ), else the estimate's own."""
     if scale == "log" and est > 1e-12 * max(se, 1e-300):
         half = min(z * se / est, 700.0)
         return float(est * np.exp(-half)), float(est * np.exp(half))
+    if scale == "atanh" and abs(est) < 1.0:
+        half = z * se / (1.0 - est ** 2)
+        return float(np.tanh(np.arctanh(est) - half)), float(np.tanh(np.arctanh(est) + half))
+    if scale == "logit" and 0.0 < est < 1.0:
+        half = z * se / (est * (1.0 - est))
+        logit = np.log(est) - np.log1p(-est)
+        return float(special.expit(logit - half)), float(special.expit(logit + half))
     return float(est - z * se), float(est + z * se)
 
 
@@ -290,8 +320,10 @@ def render_menl(res: MenlResult) -> str:
             lines.append(f"{str(g['group'])[:15]:>15} | {g['n_groups']:>10,} {g['min']:>10,} "
                          f"{g['avg']:>10.1f} {g['max']:>10,}")
         lines.append("-" * 61)
-    lines += ["", "Integration      : Laplace" if res.method_name == "laplace" else
-              "Linearization    : Lindstrom-Bates",
+    integration = {"laplace": "Integration      : Laplace",
+                   "mvaghermite": _pair("Integration method: mvaghermite", "Integration pts.",
+                                        f"{res.options.get('intpoints', 7)}")}
+    lines += ["", integration.get(res.method_name, "Linearization    : Lindstrom-Bates"),
               f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")
@@ -309,13 +341,21 @@ def render_menl(res: MenlResult) -> str:
             lines.append(_vc_line(label, r))
         lines.append("-" * 28 + "+" + "-" * (LINE - 29))
     resid = vc[vc["group"] == "Residual"]
+    if model.residual is not None:
+        n_structure = len(model.residual.parameter_names())
+        t = res.design.residual_design.spec.t
+        lines.append(f"{'Residual: ' + model.residual.title():<28}|")
+        if t:
+            lines.append(f"{'  t: ' + t:<28}|")
+        lines += [_vc_line(str(r["var1"]), r) for _, r in resid.iloc[:n_structure].iterrows()]
+        resid = resid.iloc[n_structure:]
     if model.variance.n_params():
         cov = model.variance.covariate
         lines.append(f"{'Residual variance:':<28}|")
         lines.append(f"{'  ' + model.variance.label + ' ' + cov:<28}|")
         for _, r in resid.iterrows():
             lines.append(_vc_line(str(r["var1"]), r))
-    else:
+    elif model.residual is None:
         lines.append(_vc_line("var(Residual)", resid.iloc[0], indent=""))
     lines.append("-" * LINE)
     lines += [f"Note: {n}." for n in res.notes]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from .formula import split_words
+from .menl_residuals import ResidualOptions, parse_rescorrelation, parse_rescovariance
 
 __all__ = ["MenlSpec", "parse_menl", "Num", "Var", "Param", "Effect", "Named", "Call",
            "Binary", "Unary", "Indicator", "FUNCTIONS"]
@@ -91,8 +92,11 @@ class MenlSpec:
     initial: dict[str, float] = field(default_factory=dict)
     covariance: dict = field(default_factory=dict)
     resvariance: str | None = None
+    rescorrelation: ResidualOptions | None = None
+    rescovariance: ResidualOptions | None = None
     reml: bool = False
     method: str = "linearization"
+    intpoints: int | None = None
     level: float = 95.0
     if_exp: str | None = None
     in_range: str | None = None
@@ -463,8 +467,6 @@ def parse_menl(text: str) -> MenlSpec:
     return spec
 
 
-_NOT_YET = {"rescorrelation": "rescorrelation() is not supported yet (Lindstrom-Bates with "
-            "independent residuals only); use resvariance() for heteroskedasticity"}
 _IGNORED = {"mle", "nolog", "log", "variance", "stddeviations", "noheader", "notable",
             "nolrtest", "nostderr"}
 
@@ -491,26 +493,38 @@ def _option(spec: MenlSpec, reader: _Reader, define_texts: dict, name: str,
         spec.covariance[names if len(names) > 1 else names[0]] = kind.strip()
     elif full == "resvariance":
         spec.resvariance = arg
+    elif full == "rescorrelation":
+        spec.rescorrelation = parse_rescorrelation(arg or "")
+    elif full == "rescovariance":
+        spec.rescovariance = parse_rescovariance(arg or "")
     elif full == "reml":
         spec.reml = True
     elif full == "intmethod":
         kind = (arg or "").strip().lower()
-        if kind not in ("laplace", "linearization"):
-            raise SpecError(f"intmethod({arg}): laplace or linearization (adaptive quadrature "
-                            "is not available for menl yet)")
+        if len(kind) >= 5 and "mvaghermite".startswith(kind):
+            kind = "mvaghermite"
+        if kind not in ("laplace", "linearization", "mvaghermite"):
+            raise SpecError(f"intmethod({arg}): linearization, laplace or mvaghermite "
+                            "(adaptive Gauss-Hermite quadrature)")
         spec.method = kind
+    elif full == "intpoints":
+        value = _number(arg or "", "intpoints()")
+        if value != int(value) or not 1 <= value <= 128:
+            raise SpecError(f"intpoints({arg}) must be an integer from 1 to 128")
+        spec.intpoints = int(value)
     elif full == "level":
         spec.level = _number(arg or "", "level()")
-    elif full in _NOT_YET:
-        raise SpecError(_NOT_YET[full])
     elif full not in _IGNORED:
         raise SpecError(f"option {name} not allowed with menl; use define(), initial(), "
-                        "covariance(), resvariance(), reml, level()")
+                        "covariance(), resvariance(), rescorrelation(), rescovariance(), "
+                        "reml, level()")
 
 
 _ABBREVIATIONS = {"define": "def", "initial": "init", "covariance": "cov",
-                  "resvariance": "resvar", "rescorrelation": "rescorr", "reml": "reml",
-                  "level": "l", "intmethod": "intm", "stddeviations": "stddev",
+                  "resvariance": "resvar", "rescorrelation": "rescorr",
+                  "rescovariance": "rescov", "reml": "reml",
+                  "level": "l", "intmethod": "intm", "intpoints": "intp",
+                  "stddeviations": "stddev",
                   "variance": "var"}
 
 

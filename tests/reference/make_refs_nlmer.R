@@ -22,3 +22,10 @@ save_nlmer("nlmer_orange",
 save_nlmer("nlmer_theoph",
            nlmer(conc ~ SSfol(Dose, Time, lKe, lKa, lCl) ~ (0 + lKa | Subject) + (0 + lCl | Subject),
                  data = Theoph, start = c(lKe = -2.4, lKa = 0.45, lCl = -3.2)))
+# plots nested in years, a random Asym at both levels (the mean is linear in the effects, so
+# Laplace is the exact integral): for menl's nested Laplace (intmethod(laplace))
+soy <- as.data.frame(nlme::Soybean)
+soy$YearPlot <- interaction(soy$Year, soy$Plot, drop = TRUE)
+save_nlmer("nlmer_soybean_nested",
+           nlmer(weight ~ SSlogis(Time, Asym, xmid, scal) ~ (Asym | Year) + (Asym | YearPlot),
+                 data = soy, start = c(Asym = 19, xmid = 55, scal = 8)))
