@@ -23,7 +23,7 @@ from ..inference.simulate import simulate
 from ..linalg.scaling import column_scales
 from ..spec.design import Design
 from ..text import StataText, html_block
-from .stata_table import render_summary
+from .stata_table import render_iteration_log, render_summary
 
 BOUNDARY_RELATIVE = 1e-6
 
@@ -411,6 +411,19 @@ class MixedResult(FittedModel):
         return fit_batch(self, responses, **options)
 
     # ---- output ---------------------------------------------------------------------
+    @property
+    def iterations(self) -> list[float]:
+        """The (restricted) log likelihood at each accepted iteration of the optimiser."""
+        return list(self._fit.get("iterations", []))
+
+    def iteration_log(self) -> StataText:
+        """Stata's iteration log (``Iteration 0:  Log likelihood = ...``).
+
+        Stata command lines print it above the table, as Stata does (``nolog``
+        hides it); formula fits print it only when asked for with this method.
+        """
+        return StataText(render_iteration_log(self))
+
     def summary(self) -> StataText:
         """Stata's ``mixed`` output: header, coefficient table, random effects, LR test."""
         return StataText(render_summary(self))
