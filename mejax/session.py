@@ -22,6 +22,7 @@ from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
 from .menl_api import menl
 from .results.menl_result import MenlResult
+from .results.mixed_result import MixedResult
 from .session_data import DataCommands
 from .session_graph import GraphCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
@@ -560,7 +561,8 @@ class StataSession(DataCommands, GraphCommands):
         if sub == "dir":
             return "\n".join(f"{k}: {v!r}" for k, v in self.stored.items())
         if sub in ("replay", "rep"):
-            return self._need_results("estimates replay").summary()
+            res = self._need_results("estimates replay")  # Stata replays without the log
+            return res.summary(log=False) if isinstance(res, MixedResult) else res.summary()
         if sub in ("table", "tab"):
             return self._estimates_table(words[1:], opts)
         if sub in ("clear", "drop"):

@@ -211,3 +211,11 @@ def test_me_commands_show_random_effects_in_the_table(odds_ratios):
     assert lines[herd - 1] == "-" * 13 + "+" + "-" * 64
     var = odds_ratios.varcomp["estimate"].iloc[0]
     assert lines[herd + 1].startswith("   var(_cons)| " + fmt(var))
+
+
+def test_replay_shows_no_iteration_log(orthodont_session):
+    s = orthodont_session
+    assert "Iteration 0:" in str(s.results.summary())
+    s.run("estimates store fitted")
+    replay = s.run("estimates replay")
+    assert "Iteration" not in replay and "Mixed-effects ML regression" in replay

@@ -424,9 +424,13 @@ class MixedResult(FittedModel):
         """
         return StataText(render_iteration_log(self))
 
-    def summary(self) -> StataText:
-        """Stata's ``mixed`` output: header, coefficient table, random effects, LR test."""
-        return StataText(render_summary(self))
+    def summary(self, log: bool | None = None) -> StataText:
+        """Stata's ``mixed`` output: header, coefficient table, random effects, LR test.
+
+        ``log``: the iteration log above it (default: as Stata, for Stata command lines
+        without ``nolog``; a replay, ``log=False``, shows the tables only).
+        """
+        return StataText(render_summary(self, log))
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -302,9 +302,10 @@ def _shows_log(res) -> bool:
         bool(options.get("log")) or stata_style)
 
 
-def render_summary(res) -> str:
+def render_summary(res, log: bool | None = None) -> str:
     lr = _lr_line(res) if res.lr_test is not None else []
-    lines = [render_iteration_log(res), ""] if _shows_log(res) else []
+    show_log = _shows_log(res) if log is None else log and bool(res.iterations)
+    lines = [render_iteration_log(res), ""] if show_log else []
     if _one_table(res):  # me*: no blank line above the table, no second table
         lines += _header(res) + _coef_table(res) + _eform_notes(res) + lr
     else:
