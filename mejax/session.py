@@ -22,6 +22,7 @@ from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
 from .menl_api import menl
 from .results.menl_result import MenlResult
+from .results.mixed_result import MixedResult
 from .session_data import DataCommands
 from .session_graph import GraphCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
@@ -32,7 +33,7 @@ from .spec.survival import StSettings, parse_stset
 from .stata_estimates import estimates_table, recovariance
 from .stata_expr import ExprContext, evaluate
 from .stata_syntax import split_options
-from .text import StataText
+from .text import StataText, general, stata_format
 
 __all__ = ["StataSession", "SessionError", "parse_do"]
 
@@ -165,6 +166,7 @@ class StataSession(DataCommands, GraphCommands):
         self.r: dict = {}
         self.rng = np.random.default_rng()
         self.default_level: float | None = None
+        self.base_levels: str | None = None
         self.survey: SurveyDesign | None = None  # what svyset declared
         self.st: StSettings | None = None  # what stset declared (mestreg reads it)
 
@@ -302,6 +304,9 @@ class StataSession(DataCommands, GraphCommands):
             last = [p for _, p in split_top(line, ("||",))][-1]
             line += f" level({self.default_level:g})" if "," in last else \
                 f", level({self.default_level:g})"
+        if self.base_levels and not re.search(r",.*\b(all)?baselevels\b", line.split("||")[-1]):
+            line += f" {self.base_levels}" if "," in line.split("||")[-1] else \
+                f", {self.base_levels}"
         self.results = stata(line, self.data, st=self.st)
         return self.results.summary()
 
@@ -556,7 +561,8 @@ class StataSession(DataCommands, GraphCommands):
         if sub == "dir":
             return "\n".join(f"{k}: {v!r}" for k, v in self.stored.items())
         if sub in ("replay", "rep"):
-            return self._need_results("estimates replay").summary()
+            res = self._need_results("estimates replay")  # Stata replays without the log
+            return res.summary(log=False) if isinstance(res, MixedResult) else res.summary()
         if sub in ("table", "tab"):
             return self._estimates_table(words[1:], opts)
         if sub in ("clear", "drop"):
@@ -578,14 +584,24 @@ class StataSession(DataCommands, GraphCommands):
             else:
                 raise SessionError(f"estimation result {name} not found", rc=111)
         options = _options(opts)
-        bad = [k for k in options if k not in ("b", "se", "p", "stats")]
+        allowed = ("b", "se", "t", "p", "stats", "star", "keep", "drop")
+        bad = [k for k in options if k not in allowed]
         if bad:
             raise SessionError(f"estimates table: option {bad[0]} not supported "
-                               "(b, se, p, stats())")
-        show = {k for k in ("se", "p") if k in options}
+                               "(b, se, t, p, stats(), star, keep(), drop())")
+        show = {k for k in ("se", "t", "p") if k in options}
+        star = None
+        if "star" in options:
+            if show:
+                raise SessionError("estimates table: option star not allowed with se, t or p")
+            levels = options["star"]
+            star = (0.05, 0.01, 0.001) if levels is True else tuple(
+                float(v) for v in str(levels).split())
         formats = {k: options[k] for k in ("b", "se") if isinstance(options.get(k), str)}
         stats = options["stats"].split() if isinstance(options.get("stats"), str) else None
-        return estimates_table(models, show, formats, stats)
+        keep, drop = (str(options[k]).split() if isinstance(options.get(k), str) else None
+                      for k in ("keep", "drop"))
+        return estimates_table(models, show, formats, stats, star, keep, drop)
 
     def _cmd_lrtest(self, rest: str, line: str):
         names = self._split_options(rest)[0].split()
@@ -646,22 +662,22 @@ def _sample_index(res) -> pd.Index:
 
 
 def _display(text: str, ctx: ExprContext) -> str:
-    """Stata's ``display``: quoted strings, expressions and ``%fmt`` directives in turn."""
+    """Stata's ``display``: quoted strings, expressions and ``%fmt`` directives in turn
+    (an expression without one shows as Stata's %10.0g: ``.5``, ``.33333333``)."""
     pieces, fmt = [], None
-    for m in re.finditer(r'"([^"]*)"|(%-?\d+\.\d+[fge]c?)|([^"%]+)', text.strip()):
+    for m in re.finditer(r'"([^"]*)"|(%-?0?\d+\.\d+[fge]c?)|([^"%]+)', text.strip()):
         literal, directive, expr = m.groups()
         if literal is not None:
             pieces.append(literal)
         elif directive is not None:
-            fmt = directive[1:].replace("c", "")
+            fmt = directive
         elif expr.strip():
             value = evaluate(expr.strip(), ExprContext(None, ctx.scalars, ctx.lookups, ctx.rng))
             if isinstance(value, str):
                 pieces.append(value)
             else:
                 value = float(np.asarray(value))
-                pieces.append("." if not np.isfinite(value) else
-                              format(value, fmt) if fmt else f"{value:.8g}")
+                pieces.append(stata_format(value, fmt) if fmt else general(value, 10))
             fmt = None
     return "".join(pieces)
 

@@ -22,7 +22,7 @@ from .stata_syntax import expand_varlist, row_mask, split_options, split_qualifi
 # `set` settings that change nothing in mejax: accepted with a note
 _IGNORED_SETTINGS = ("more", "linesize", "varabbrev", "type", "maxiter", "matsize", "scheme",
                      "trace", "rmsg", "graphics", "emptycells", "maxvar", "niceness",
-                     "segmentsize", "processors", "showbaselevels", "cformat", "pformat",
+                     "segmentsize", "processors", "cformat", "pformat",
                      "sformat", "fvlabel", "dp", "logtype", "autotabgraphs", "printcolor",
                      "copycolor", "notifyuser", "update_query", "charset", "locale_ui")
 
@@ -33,6 +33,7 @@ class DataCommands:
     data: pd.DataFrame
     rng: np.random.Generator
     default_level: float | None
+    base_levels: str | None  # `set showbaselevels`: None (off), "baselevels" or "allbaselevels"
     r: dict
     context: Callable[[], ExprContext]  # StataSession's: data, _rc, _b[], e(), r()
 
@@ -119,10 +120,17 @@ class DataCommands:
                 raise ExprError(f"set level {value}: must be between 10 and 99.99", rc=198)
             self.default_level = level
             return ""
+        if setting == "showbaselevels":
+            choices = {"off": None, "on": "baselevels", "all": "allbaselevels"}
+            if value.lower() not in choices:
+                raise ExprError(f"set showbaselevels {value}: use on, off or all", rc=198)
+            self.base_levels = choices[value.lower()]
+            return ""
         if setting in _IGNORED_SETTINGS:
             return f"(set {setting} ignored: it has no effect in mejax)"
-        raise ExprError(f"set {setting}: setting not supported (supported: seed, obs, level; "
-                        f"ignored: {', '.join(_IGNORED_SETTINGS[:6])}, ...)", rc=198)
+        raise ExprError(f"set {setting}: setting not supported (supported: seed, obs, level, "
+                        f"showbaselevels; ignored: {', '.join(_IGNORED_SETTINGS[:6])}, ...)",
+                        rc=198)
 
     # ---- changing the data ---------------------------------------------------------------------
     def _cmd_generate(self, rest: str, line: str):

@@ -7,14 +7,12 @@ and the ``me*`` commands alike.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from .stata_expr import ExprError
-from .text import fmt
+from .text import fixed, fmt, stata_format
 
 __all__ = ["estimates_table", "recovariance", "re_covariances"]
 
@@ -24,16 +22,20 @@ def _label(name: str, width: int = 12) -> str:
 
 
 def _number_format(spec: str | bool | None):
-    """Stata's ``%9.3f``/``%9.0g`` display format as a function; default ``%9.0g``-like."""
+    """Stata's ``%9.3f``/``%9.0g`` display format as a function; default ``%9.0g``."""
     if spec in (None, True):
         return lambda x: fmt(x, 11)
-    m = re.fullmatch(r"%(\d+)\.(\d+)([fg])c?", str(spec).strip())
-    if m is None:
-        raise ExprError(f"invalid format {spec!r} (use %w.df or %w.dg)", rc=120)
-    width, digits, kind = int(m.group(1)), int(m.group(2)), m.group(3)
-    if kind == "g" and digits == 0:
-        return lambda x: fmt(x, max(width, 11))
-    return lambda x: (f"{x:{width}.{digits}{kind}}" if np.isfinite(x) else ".").rjust(11)
+    spec = str(spec).strip()
+    try:
+        stata_format(0.0, spec)
+    except ValueError:
+        raise ExprError(f"invalid format {spec!r} (use %w.df or %w.dg)", rc=120) from None
+    return lambda x: stata_format(x, spec).strip().rjust(11)
+
+
+def _stars(p: float, levels: tuple[float, ...]) -> str:
+    """``*``, ``**``, ``***`` for p below each of Stata's star() levels."""
+    return "*" * sum(bool(np.isfinite(p) and p < level) for level in levels)
 
 
 def _rows(res) -> list[tuple[str, str, float, float, float]]:
@@ -55,8 +57,11 @@ _STATS = {"N": "nobs", "ll": "loglik", "aic": "aic", "bic": "bic", "k": "n_param
 
 
 def estimates_table(models: list[tuple[str, object]], show: set[str],
-                    formats: dict | None = None, stats: list[str] | None = None) -> str:
-    """Stata's ``estimates table``: coefficients (``show`` adds "se", "p") side by side."""
+                    formats: dict | None = None, stats: list[str] | None = None,
+                    star: tuple[float, ...] | None = None,
+                    keep: list[str] | None = None, drop: list[str] | None = None) -> str:
+    """Stata's ``estimates table``: coefficients (``show`` adds "se", "t", "p") side by side;
+    ``star`` marks p below each level with a star (Stata: not with se, t or p)."""
     formats = formats or {}
     b_fmt = _number_format(formats.get("b"))
     se_fmt = _number_format(formats.get("se"))
@@ -65,15 +70,17 @@ def estimates_table(models: list[tuple[str, object]], show: set[str],
     for name, res in models:
         values[name] = {}
         for eq, label, b, se, p in _rows(res):
+            if (keep and label not in keep) or (drop and label in drop):
+                continue
             labels = equations.setdefault(eq, [])
             if label not in labels:
                 labels.append(label)
             values[name][(eq, label)] = (b, se, p)
     order = [(eq, label) for eq, labels in equations.items() for label in labels]
-    width = 13 * len(models)
-    rule = "-" * 13 + "+" + "-" * width
+    col = 14 if star else 13  # room for three stars
+    rule = "-" * 13 + "+" + "-" * (col * len(models))
     lines = ["", "-" * len(rule),
-             f"{'Variable':>12} |" + "".join(f"{_label(n):^13}" for n, _ in models), rule]
+             f"{'Variable':>12} |" + "".join(f"{_label(n):^{col}}" for n, _ in models), rule]
     current_eq = None
     for eq, label in order:
         if eq != current_eq:
@@ -83,10 +90,14 @@ def estimates_table(models: list[tuple[str, object]], show: set[str],
             current_eq = eq
         cells = [values[n].get((eq, label)) for n, _ in models]
         lines.append(f"{_label(label):>12} |" + "".join(
-            f"{b_fmt(c[0]) if c else '':>11}  " for c in cells))
+            f"{b_fmt(c[0]) if c else '':>11}{_stars(c[2], star) if c and star else '':<3}"
+            if star else f"{b_fmt(c[0]) if c else '':>11}  " for c in cells))
         if "se" in show:
             lines.append(f"{'':>12} |" + "".join(f"{se_fmt(c[1]) if c else '':>11}  "
                                                 for c in cells))
+        if "t" in show:
+            lines.append(f"{'':>12} |" + "".join(
+                f"{(fixed(c[0] / c[1], 2) if c and c[1] > 0 else ''):>11}  " for c in cells))
         if "p" in show:
             lines.append(f"{'':>12} |" + "".join(
                 f"{(f'{c[2]:11.4f}' if c and np.isfinite(c[2]) else ''):>11}  " for c in cells))
@@ -98,9 +109,13 @@ def estimates_table(models: list[tuple[str, object]], show: set[str],
                 raise ExprError(f"estimates table: statistic {stat} not available (use "
                                 f"{', '.join(_STATS)})", rc=198)
             lines.append(f"{stat:>12} |" + "".join(
-                f"{fmt(float(getattr(res, attr)), 11)}  " for _, res in models))
+                f"{fmt(float(getattr(res, attr)), 11):<{col}}" for _, res in models))
     lines.append("-" * len(rule))
-    legend = "Legend: " + "/".join(["b"] + [s for s in ("se", "p") if s in show])
+    if star:
+        legend = "Legend: " + "; ".join(f"{'*' * (i + 1)} p<{level:g}"
+                                        for i, level in enumerate(star))
+    else:
+        legend = "Legend: " + "/".join(["b"] + [s for s in ("se", "t", "p") if s in show])
     lines.append(legend.rjust(len(rule)))
     return "\n".join(lines)
 

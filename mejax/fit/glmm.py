@@ -27,7 +27,7 @@ from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
-from .optimize import ATOL, RTOL, GainBFGS, expected_gain
+from .optimize import ATOL, RTOL, LoggedBFGS, expected_gain
 from .units import glmm_parameter_units
 
 METHODS = {
@@ -143,19 +143,21 @@ def fit_glmm(params0, arrays, model: GlmmStructure, transform=None, max_steps: i
     the start (:func:`preconditioner`) its first steps are Newton-like; the
     reported gradient is in the parameters' own scale.
     """
-    solver = GainBFGS(rtol=RTOL, atol=ATOL)
+    solver = LoggedBFGS(rtol=RTOL, atol=ATOL)
     t = jnp.eye(params0.shape[0]) if transform is None else transform
     sol = optx.minimise(
         lambda q, a: -marginal_loglik(params0 + t @ q, a, model) / a["nobs"], solver,
         jnp.zeros_like(params0), args=arrays, max_steps=max_steps, throw=False,
     )
+    state, history = sol.state
     return {
         "params": params0 + t @ sol.value,
         "success": sol.result == optx.RESULTS.successful,
         "steps": sol.stats["num_steps"],
-        "grad": jnp.linalg.solve(t.T, sol.state.f_info.grad),
-        "gain": expected_gain(sol.state, arrays["nobs"]),
-        "loglik": -sol.state.f_info.f * arrays["nobs"],
+        "grad": jnp.linalg.solve(t.T, state.f_info.grad),
+        "gain": expected_gain(state, arrays["nobs"]),
+        "loglik": -state.f_info.f * arrays["nobs"],
+        "history": -history * arrays["nobs"],  # log likelihood at each accepted iteration
     }
 
 
@@ -226,6 +228,7 @@ def _run(params0, arrays, model, transform=None) -> dict:
     out = {k: np.asarray(v) for k, v in fit_glmm(jnp.asarray(params0), arrays, model,
                                                  transform).items()}
     out["success"] = bool(out["success"])
+    out["iterations"] = [float(v) for v in out["history"] if np.isfinite(v)]
     # stationary in unit-scaled parameters: the gradient per unit of each (fit/units.py)
     scaled = {**out, "grad": out["grad"] * arrays["param_units"]}
     out["converged"] = is_converged(scaled, out["loglik"])

@@ -13,7 +13,7 @@ from ..models.lmm import LmmStructure
 from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
-from .optimize import covariance_inference, fit_lmm, unflatten
+from .optimize import covariance_inference, fit_lmm, iteration_log, unflatten
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
 
@@ -88,6 +88,7 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     order, model, arrays, theta0 = prepare(design, reml, devices)
     out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
     out["success"] = bool(out["success"])
+    out["iterations"] = iteration_log(out["history"], -0.5 * design.nobs)
     out["converged"] = is_converged(out, out["deviance"])
     if not out["converged"]:
         warnings.warn(

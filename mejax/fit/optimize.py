@@ -84,6 +84,56 @@ class GainBFGS(optx.AbstractMinimiser):
         return self.inner.postprocess(fn, y, aux, args, options, state, tags, result)
 
 
+HISTORY = 200  # accepted iterations kept for Stata's iteration log
+
+
+class LoggedBFGS(optx.AbstractMinimiser):
+    """:class:`GainBFGS` that also keeps the objective at each accepted iteration.
+
+    Its state is (BFGS's state, history): a fixed-size buffer written in the loop,
+    so the fit stays one pure compiled call; Stata's iteration log is read from it.
+    """
+
+    inner: GainBFGS
+
+    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
+        self.inner = GainBFGS(rtol=rtol, atol=atol)
+
+    @property
+    def rtol(self):
+        return self.inner.rtol
+
+    @property
+    def atol(self):
+        return self.inner.atol
+
+    @property
+    def norm(self):
+        return self.inner.norm
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        state = self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
+        return state, jnp.full(HISTORY, jnp.nan)
+
+    def step(self, fn, y, args, options, state, tags):
+        inner, history = state
+        y, inner, aux = self.inner.step(fn, y, args, options, inner, tags)
+        k = jnp.clip(inner.num_accepted_steps - 1, 0, HISTORY - 1)  # iteration 0: the start
+        return y, (inner, history.at[k].set(inner.f_info.f)), aux
+
+    def terminate(self, fn, y, args, options, state, tags):
+        return self.inner.terminate(fn, y, args, options, state[0], tags)
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        return self.inner.postprocess(fn, y, aux, args, options, state[0], tags, result)
+
+
+def iteration_log(history: np.ndarray, loglik_per_objective: float) -> list[float]:
+    """Log likelihood at each accepted iteration (the buffer's filled entries)."""
+    values = np.asarray(history, dtype=float)
+    return [float(v) * loglik_per_objective for v in values[np.isfinite(values)]]
+
+
 def _objective(theta, arrays, model: LmmStructure):
     """Deviance per observation: O(1) curvature, so BFGS's first steps are well scaled."""
     return profiled_deviance(theta, arrays, model) / arrays["nobs"]
@@ -104,25 +154,27 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     not depend on the scale of the covariates.
     """
     units = arrays["theta_units"]
-    solver = GainBFGS(rtol=RTOL, atol=ATOL)
+    solver = LoggedBFGS(rtol=RTOL, atol=ATOL)
     sol = optx.minimise(
         lambda q, a: _objective_with_factor(units * q, a, model), solver, theta0 / units,
         args=arrays, max_steps=max_steps, throw=False, has_aux=True,
     )
+    state, history = sol.state
     theta = units * sol.value
     # BFGS's state holds the gradient at the accepted point (optx.FunctionInfo):
     # reusing it saves compiling and running the gradient once more (in θ/units)
-    grad = sol.state.f_info.grad
+    grad = state.f_info.grad
     # the state's aux is the accepted point's (sol.aux lags one step behind): its
     # factorization gives β̂, σ̂² and Var(β̂)
-    est = estimates_from_factor(*sol.state.aux, arrays, model)
+    est = estimates_from_factor(*state.aux, arrays, model)
     theta_s = with_log_sigma(theta, est["sigma2"])
     return _flatten({
         "theta": theta,
         "success": sol.result == optx.RESULTS.successful,
         "steps": sol.stats["num_steps"],
         "grad": grad,
-        "gain": expected_gain(sol.state, arrays["nobs"]),
+        "gain": expected_gain(state, arrays["nobs"]),
+        "history": history,  # deviance / n at each accepted iteration
         "entries": reported_entries(theta_s, model),
         "phi": stata_parameters(theta_s, model),
         **est,
@@ -157,7 +209,7 @@ def output_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     p = model.layout.p
     return {
         "theta": (n_theta,), "success": (), "steps": (), "grad": (n_theta,), "gain": (),
-        "entries": (n_entries,), "phi": (n_phi,),
+        "history": (HISTORY,), "entries": (n_entries,), "phi": (n_phi,),
         "beta": (p,), "sigma2": (), "vcov": (p, p), "deviance": (),
     }
 

@@ -10,6 +10,7 @@ from scipy import special
 
 from ..spec.design import column_aliases
 from ..spec.model import SpecError
+from ..text import general
 from . import dof
 
 LINE = 78
@@ -363,7 +364,7 @@ def constraint_text(response: str, coef: dict, rhs: float, stata: bool = True) -
 
 
 def _num(x: float) -> str:
-    return f"{x:.8g}"
+    return general(x, 10)
 
 
 def rule(width: int = LINE) -> str:

@@ -390,8 +390,7 @@ def lrtest(model1, model2, names: tuple[str, str] = ("A", "B")) -> PostResult:
     if boundary:
         lines += ["", "Note: The reported degrees of freedom assumes the null hypothesis is not "
                   "on", "      the boundary of the parameter space.  If this is not true, then "
-                  "the", "      reported test is conservative.",
-                  "Note: LR test is conservative and provided only for reference."]
+                  "the", "      reported test is conservative."]
     values = {"chi2": chi2, "df": df, "p": p, "ll_big": big.loglik, "ll_small": small.loglik,
               "nested": small_name, "within": big_name, "conservative": boundary}
     return PostResult(values, "\n".join(lines))

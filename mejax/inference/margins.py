@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..spec.design import level_label
+from ..text import general
 from ._common import HypothesisError, PostResult, option_items, row_df
 from .counterfactual import check_variable, design_matrix, factor_levels, fixed_vars, match_level
 from .counterfactual import is_factor as _is_factor_var
@@ -296,5 +297,5 @@ def _all_pinned(result, scenarios) -> bool:
 
 def _show(value) -> str:
     if isinstance(value, (float, np.floating)):
-        return f"{value:.8g}"
+        return general(value, 9)
     return level_label(value)

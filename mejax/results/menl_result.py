@@ -23,7 +23,7 @@ from ..inference.hypothesis import estat_ic, lincom, test
 from ..inference.menl_margins import margins
 from ..models.menl_expression import ExpressionMean
 from ..models.nonlinear import effect_rows, mean, row_params
-from ..text import LINE, StataText, fmt, html_block
+from ..text import LINE, StataText, fmt, general, html_block
 
 
 class MenlResult(FittedModel):
@@ -324,7 +324,8 @@ def render_menl(res: MenlResult) -> str:
                    "mvaghermite": _pair("Integration method: mvaghermite", "Integration pts.",
                                         f"{res.options.get('intpoints', 7)}")}
     lines += ["", integration.get(res.method_name, "Linearization    : Lindstrom-Bates"),
-              f"Log {'restricted-' if res.reml else ''}likelihood = {res.loglik:.8g}", ""]
+              f"Log {'restricted-' if res.reml else ''}likelihood = {general(res.loglik, 10)}",
+              ""]
     head = (f"{res.design.response[:12]:>12} | {'Coefficient':>11}  Std. err.      z    P>|z|"
             f"     [{res.level:g}% conf. interval]")
     lines += ["-" * LINE, head, "-" * 13 + "+" + "-" * (LINE - 14)]

@@ -23,7 +23,7 @@ from ..inference.simulate import simulate
 from ..linalg.scaling import column_scales
 from ..spec.design import Design
 from ..text import StataText, html_block
-from .stata_table import render_summary
+from .stata_table import render_iteration_log, render_summary
 
 BOUNDARY_RELATIVE = 1e-6
 
@@ -411,9 +411,26 @@ class MixedResult(FittedModel):
         return fit_batch(self, responses, **options)
 
     # ---- output ---------------------------------------------------------------------
-    def summary(self) -> StataText:
-        """Stata's ``mixed`` output: header, coefficient table, random effects, LR test."""
-        return StataText(render_summary(self))
+    @property
+    def iterations(self) -> list[float]:
+        """The (restricted) log likelihood at each accepted iteration of the optimiser."""
+        return list(self._fit.get("iterations", []))
+
+    def iteration_log(self) -> StataText:
+        """Stata's iteration log (``Iteration 0:  Log likelihood = ...``).
+
+        Stata command lines print it above the table, as Stata does (``nolog``
+        hides it); formula fits print it only when asked for with this method.
+        """
+        return StataText(render_iteration_log(self))
+
+    def summary(self, log: bool | None = None) -> StataText:
+        """Stata's ``mixed`` output: header, coefficient table, random effects, LR test.
+
+        ``log``: the iteration log above it (default: as Stata, for Stata command lines
+        without ``nolog``; a replay, ``log=False``, shows the tables only).
+        """
+        return StataText(render_summary(self, log))
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -6,7 +6,9 @@ import numpy as np
 
 from ..inference.dof import TITLES
 from ..inference.sandwich import TITLES as VCE_TITLES
-from ..text import LINE, fmt
+from ..text import LINE, fixed, fmt, general
+
+_INTERCEPT = "(Intercept)"  # lme4's name; Stata's layout says _cons
 
 
 def _title(res) -> str:
@@ -53,16 +55,16 @@ def _header(res) -> list[str]:
         points = ("Integration pts.", f"{res.nodes}")
         out += [_pair(f"Integration method: {res.method}", points), ""]
     kind = "pseudolikelihood" if res.pseudo else "likelihood"
-    loglik = f"Log {'restricted-' if res.reml else ''}{kind} = {res.loglik:.8g}"
+    loglik = f"Log {'restricted-' if res.reml else ''}{kind} = {general(res.loglik, 10)}"
     prob = "." if not np.isfinite(wald["p"]) else f"{wald['p']:.4f}"
     if res.survey:  # the adjusted Wald F on the design df
         f_name = f"F({wald['df1']}, {wald['df2']:g})" if wald["df"] else "F(0, .)"
-        out.append(_pair("", (f_name, fmt(wald.get("F", np.nan), 10).strip())))
+        out.append(_pair("", (f_name, _statistic(wald.get("F", np.nan)))))
         out.append(_pair(loglik, ("Prob > F", prob)))
         return out
     if res.df is not None:  # Stata's dfmethod() header: DF summary and the F test
         return out[:-1] + _df_lines(res, wald, loglik, prob)
-    out.append(_pair("", (f"Wald chi2({wald['df']})", fmt(wald["chi2"], 10).strip())))
+    out.append(_pair("", (f"Wald chi2({wald['df']})", _statistic(wald["chi2"]))))
     out.append(_pair(loglik, ("Prob > chi2", prob)))
     return out
 
@@ -74,7 +76,14 @@ def _df_lines(res, wald, loglik: str, prob: str) -> list[str]:
     first += _pair("", ("min", f"{df.min():.2f}"))[51:]
     return [first, _pair("", ("avg", f"{df.mean():.2f}")),
             _pair("", ("max", f"{df.max():.2f}")), "",
-            _pair("", (f_name, fmt(wald["F"], 10).strip())), _pair(loglik, ("Prob > F", prob))]
+            _pair("", (f_name, _statistic(wald["F"]))), _pair(loglik, ("Prob > F", prob))]
+
+
+def _statistic(value) -> str:
+    """A header's test statistic as Stata prints it: %10.2f (``Wald chi2(1) = 45.05``),
+    %10.0g when that does not fit."""
+    text = fixed(value, 2)
+    return text if len(text) <= 10 else general(value, 10)
 
 
 def _pair(left: str, right) -> str:
@@ -100,10 +109,34 @@ def _group_table(groups) -> list[str]:
     return out
 
 
+def _shown_bases(res) -> tuple[bool, bool]:
+    """Which base levels the table shows: (of factors, of interactions).
+
+    Stata hides them all by default; ``baselevels`` shows the factors' (and the
+    interactions' whose bases their factors do not tell), ``allbaselevels`` all.
+    """
+    options = res.options
+    every = bool(options.get("allbaselevels"))
+    return every or bool(options.get("baselevels")), every
+
+
+def _table_columns(res) -> list:
+    """The design's columns in Stata's order: lme4's ``(Intercept)`` last, as ``_cons``."""
+    columns = list(res.design.columns)
+    first = [c for c in columns if c.name == _INTERCEPT]
+    return [c for c in columns if c.name != _INTERCEPT] + first
+
+
+def stata_label(name: str) -> str:
+    """A coefficient or variance label in Stata's words (``(Intercept)`` -> ``_cons``)."""
+    return name.replace(_INTERCEPT, "_cons")
+
+
 def _coef_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
     stat = "t" if res.df is not None else "z"
     coef = res.eform or "Coefficient"
+    fixed_at = "1" if res.eform else "0"  # a base or omitted coefficient, exponentiated
     vce = VCE_TITLES.get(res.vce)
     out = ["-" * LINE] + ([f"{'':13}|{vce:>25}"] if vce else []) + [
            f"{res.response_label[:12]:>12} | {coef:>11}  Std. err.      {stat}    P>|{stat}|     "
@@ -111,23 +144,25 @@ def _coef_table(res) -> list[str]:
            "-" * 13 + "+" + "-" * (LINE - 14)]
     table = res.coef_table
     bases = {c.term: c for c in res.design.base_columns}
-    allbase = bool(res.options.get("allbase"))
+    factor_bases, interaction_bases = _shown_bases(res)
     shown_headers: set[str] = set()
-    for col in res.design.columns:
+    for col in _table_columns(res):
         row = table.loc[col.name]
         if col.term is not None:
             if col.term not in shown_headers:
                 shown_headers.add(col.term)
                 out.append(f"{col.term[:12]:>12} |")
                 base = bases.get(col.term)
-                if base is not None and (allbase or "#" not in col.term):
-                    out.append(f"{base.level[:12]:>12} |          0  (base)")
+                shown = interaction_bases if "#" in col.term else factor_bases
+                if base is not None and shown:
+                    out.append(f"{base.level[:12]:>12} |{fixed_at:>11}  (base)")
             label = col.level
         else:
-            label = col.name
+            label = stata_label(col.name)
         out.append(_coef_line(label, row, coef, stat))
-    for name in res.omitted:
-        out.append(f"{name[:12]:>12} |          0  (omitted)")
+    if not res.options.get("noomitted"):
+        for name in res.omitted:
+            out.append(f"{stata_label(name)[:12]:>12} |{fixed_at:>11}  (omitted)")
     aux = res.aux
     if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, sigma
         derived = aux["z"].isna().to_numpy()
@@ -137,7 +172,62 @@ def _coef_table(res) -> list[str]:
             out.append("-" * 13 + "+" + "-" * (LINE - 14))
             for name, row in block.iterrows():
                 out.append(_coef_line(name, row, "Coefficient", "z", show_test=False))
+    if _one_table(res):
+        out += _re_rows(res)
     out.append("-" * LINE)
+    return out
+
+
+def _one_table(res) -> bool:
+    """Stata's me* commands show the random effects inside the coefficient table;
+    ``mixed`` (and its weighted fits on the Gaussian engine) in a table of their own."""
+    return res.shows_integration
+
+
+def _re_values(res, r) -> tuple[str, tuple]:
+    label = stata_label(r["label"])
+    if res.options.get("stddeviations"):
+        label = label.replace("var(", "sd(", 1).replace("cov(", "corr(", 1)
+        return label, (r["sd_or_corr"], r["sd_or_corr_se"], r["sd_or_corr_lower"],
+                       r["sd_or_corr_upper"])
+    return label, (r["estimate"], r["std_err"], r["ci_lower"], r["ci_upper"])
+
+
+def _re_rows(res) -> list[str]:
+    """The random-effects block of an me* table: the level, then ``   var(_cons)|``."""
+    out = []
+    vc = res.varcomp
+    for group, rows in vc.groupby("group", sort=False):
+        out.append("-" * 13 + "+" + "-" * (LINE - 14))
+        if group != "Residual":  # var(e.y) stands alone, under a rule
+            out.append(f"{str(group)[:12]:<12} |")
+        seen = set()
+        for _, r in rows.iterrows():
+            if r["label"] in seen:
+                continue
+            seen.add(r["label"])
+            label, vals = _re_values(res, r)
+            out.append(f"{label[-13:]:>13}| {fmt(vals[0])} {fmt(vals[1])} {' ' * 19}"
+                       f"{fmt(vals[2], 11)} {fmt(vals[3], 11)}")
+    return out
+
+
+# what an exponentiated constant estimates (Stata's note under or, irr and hr)
+BASELINES = {"or": "odds", "irr": "incidence rate", "hr": "hazard"}
+EFORM_WORDS = {"or": "odds ratios", "irr": "incidence-rate ratios", "hr": "hazard ratios",
+               "tr": "time ratios", "eform": "exponentiated coefficients"}
+
+
+def _eform_notes(res) -> list[str]:
+    """Stata's notes under an exponentiated table: what was transformed, what _cons is."""
+    kind = res.options.get("eform") if res.eform else None
+    if kind is None:
+        return []
+    out = [f"Note: Estimates are transformed only in the first equation to {EFORM_WORDS[kind]}."]
+    has_constant = any(c.name in ("_cons", _INTERCEPT) for c in res.design.columns)
+    if kind in BASELINES and has_constant:
+        out.append(f"Note: _cons estimates baseline {BASELINES[kind]} (conditional on zero "
+                   "random effects).")
     return out
 
 
@@ -149,7 +239,6 @@ def _coef_line(label: str, row, coef: str, stat: str, show_test: bool = True) ->
 
 def _re_table(res) -> list[str]:
     level = int(res.level) if float(res.level).is_integer() else res.level
-    sd_scale = bool(res.options.get("stddeviations"))
     out = ["", "-" * LINE,
            f"  Random-effects parameters  |   Estimate   Std. err.     [{level}% conf. interval]",
            "-" * 29 + "+" + "-" * (LINE - 30)]
@@ -171,13 +260,7 @@ def _re_table(res) -> list[str]:
             if r["label"] in seen:
                 continue
             seen.add(r["label"])
-            label = r["label"]
-            if sd_scale:
-                label = label.replace("var(", "sd(", 1).replace("cov(", "corr(", 1)
-                vals = (r["sd_or_corr"], r["sd_or_corr_se"], r["sd_or_corr_lower"],
-                        r["sd_or_corr_upper"])
-            else:
-                vals = (r["estimate"], r["std_err"], r["ci_lower"], r["ci_upper"])
+            label, vals = _re_values(res, r)
             out.append(f"{label[-28:]:>28} | {fmt(vals[0])} {fmt(vals[1])}  "
                        f"{fmt(vals[2], 11)} {fmt(vals[3], 11)}")
     out.append("-" * LINE)
@@ -199,9 +282,34 @@ def _lr_line(res) -> list[str]:
     return out
 
 
-def render_summary(res) -> str:
+def render_iteration_log(res) -> str:
+    """Stata's iteration log: one line per accepted iteration of the optimiser."""
+    kind = "Log restricted-likelihood" if res.reml else "Log likelihood"
+    heading = "Fitting full model:" if res.shows_integration else \
+        "Performing gradient-based optimization:"
+    lines = [heading, ""] + [f"{f'Iteration {i}:':<13} {kind} = {general(value, 10)}"
+                             for i, value in enumerate(res.iterations)]
+    if not res.shows_integration:
+        lines += ["", "Computing standard errors ..."]
+    return "\n".join(lines)
+
+
+def _shows_log(res) -> bool:
+    """Stata command lines print the log (as Stata) unless ``nolog``; formula fits don't."""
+    options = res.options
+    stata_style = res.design.style == "stata"
+    return bool(res.iterations) and not options.get("nolog") and (
+        bool(options.get("log")) or stata_style)
+
+
+def render_summary(res, log: bool | None = None) -> str:
     lr = _lr_line(res) if res.lr_test is not None else []
-    lines = _header(res) + [""] + _coef_table(res) + _re_table(res) + lr
+    show_log = _shows_log(res) if log is None else log and bool(res.iterations)
+    lines = [render_iteration_log(res), ""] if show_log else []
+    if _one_table(res):  # me*: no blank line above the table, no second table
+        lines += _header(res) + _coef_table(res) + _eform_notes(res) + lr
+    else:
+        lines += _header(res) + [""] + _coef_table(res) + _re_table(res) + _eform_notes(res) + lr
     for note in res.notes:
         lines.append(f"Note: {note}.")
     return "\n".join(lines)

@@ -34,7 +34,9 @@ SUPPORTED_COMMANDS = {"mixed", "xtmixed"}
 # what every estimation command accepts: the constant and how results are shown
 COMMON_OPTIONS = {
     "noconstant": ("nocons", False),
-    "allbase": ("allbase", False),
+    "allbaselevels": ("allbase", False),
+    "baselevels": ("baselevels", False),
+    "noomitted": ("noomit", False),
     "level": ("l", True),
     "variance": ("var", False),
     "stddeviations": ("stddev", False),
