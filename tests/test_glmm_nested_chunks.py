@@ -61,13 +61,15 @@ def test_chunked_levels_equal_all_nodes_at_once(two_level, monkeypatch):
 
 def test_chunked_three_levels_equal_all_nodes_at_once(monkeypatch):
     data = _three_level_data()
-    params = np.array([0.4, 0.3, 0.5, 0.4, 0.3])
+    params = jnp.asarray([0.4, 0.3, 0.5, 0.4, 0.3])
     model, arrays = prepare(_design("y ~ x + (1 | a/b/c)", data, "poisson"), "mcaghq", 3)
-    whole = _value_and_grad(params, arrays, model)
+
+    def value():  # a fresh trace each call, so a patched chunk budget takes effect
+        return float(jax.jit(lambda p: marginal_loglik(p, arrays, model))(params))
+
+    whole = value()
     monkeypatch.setattr(glmm_nested, "CHUNK_ELEMENTS", arrays["x"].shape[0] * 3)
-    chunked = _value_and_grad(params, arrays, model)
-    assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
-    np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-9, atol=1e-10)
+    assert value() == pytest.approx(whole, rel=1e-12)
 
 
 def test_batched_information_equals_vmapped(two_level, monkeypatch):
@@ -92,6 +94,6 @@ def test_log_normal_cdf_matches_scipy():
     mills = np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - ref)
     near = z > -100  # further out both sides lose digits to −z²/2 − log Φ (≈ 1e-8 at −10⁴)
     np.testing.assert_allclose(d1[near], mills[near], rtol=1e-11, atol=1e-300)
-    np.testing.assert_allclose(d1, mills, rtol=1e-6)
+    np.testing.assert_allclose(d1, mills, rtol=1e-6, atol=1e-300)  # φ/Φ flushes to 0 at z≈38
     d2 = np.asarray(jax.jit(jax.vmap(jax.grad(jax.grad(log_normal_cdf))))(z[::50]))
     assert np.all(np.isfinite(d2)) and np.all(d2 <= 0)  # log Φ is concave
