@@ -37,7 +37,7 @@ from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
 from . import newton
 from .density import eta_derivatives, log_density, weighted_total
-from .glmm_nested import CHUNK_ELEMENTS, levels_from, nested_cluster_logliks, points_below
+from .glmm_nested import CHUNK_ELEMENTS, grid_points, nested_cluster_logliks
 from .glmm_structure import (
     MV_UPDATES,
     GlmmStructure,
@@ -270,8 +270,7 @@ def gradient_batch(arrays, model: GlmmStructure, count: int) -> int | None:
     rows = arrays["x"].shape[0]
     points = 1
     if model.engine == "nested":
-        levels = levels_from(arrays, arrays["z"])
-        points = min(points_below(0, levels, model.nodes), max(1, CHUNK_ELEMENTS // rows))
+        points = min(grid_points(arrays, model.nodes), max(1, CHUNK_ELEMENTS // rows))
     elif model.engine == "grouped" and model.method != "laplace":
         points = model.nodes**model.k
     fits = max(1, BATCH_ELEMENTS // (rows * points))

@@ -243,6 +243,14 @@ def points_below(depth: int, levels: list[Level], nodes: int) -> int:
     return total
 
 
+def grid_points(arrays: dict, nodes: int) -> int:
+    """Nodes per row of the whole recursive grid, from the engine's arrays (shapes only)."""
+    total = 1
+    for lv in arrays["levels"]:
+        total *= nodes ** lv["cols"].shape[0]
+    return total
+
+
 def node_chunk(rows: int, batch: int, m: int, below: int) -> int:
     """How many of a level's m nodes to integrate below at once: all when rows × batch × m ×
     below fits :data:`CHUNK_ELEMENTS`, else the largest divisor of m that does (at least 1)."""
