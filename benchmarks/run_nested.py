@@ -3,6 +3,7 @@
     python benchmarks/run_nested.py [--rows 816,1000,10000,100000] [--levels 2,3]
                                     [--timeout 600] [--label after]
     python benchmarks/run_nested.py --case ROWS LEVELS   # one case, in this process
+    python benchmarks/run_nested.py --evaluate ROWS LEVELS [--gradient]  # one log likelihood
 
 The seed page's command ``melogit y x1 x2 i.a || group: x1 || id: x2`` (Stata's default
 mean-variance adaptive quadrature, 7 points, two effects at each of two nested levels) on
@@ -81,6 +82,34 @@ def run_case(rows: int, levels: int) -> dict:
             "converged": bool(warm.converged)}
 
 
+def evaluate(rows: int, levels: int, gradient: bool) -> dict:
+    """One compiled log likelihood (with ``gradient``, value and gradient) at the start values:
+    where a whole fit takes too long, its time and the process's peak memory."""
+    import jax
+    import jax.numpy as jnp
+
+    from mejax.fit.glmm import prepare
+    from mejax.models.glmm import marginal_loglik
+    from mejax.spec.design import build_design
+    from mejax.spec.stata import parse_stata
+
+    design = build_design(parse_stata(COMMANDS[levels]), nested_data(rows, levels))
+    model, arrays = prepare(design, "mvaghq", 7)
+    theta = np.concatenate([s.theta_init() for s in model.structures])
+    params = jnp.asarray(np.concatenate([np.zeros(design.x.shape[1]), theta]))
+    fn = (jax.value_and_grad if gradient else lambda f: f)(
+        lambda p: marginal_loglik(p, arrays, model))
+    fn = jax.jit(fn)
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(params))
+        times.append(time.perf_counter() - t0)
+    return {"rows": rows, "levels": levels, "evaluation": "value and gradient" if gradient
+            else "value", "first_s": times[0], "warm_s": times[1],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
 def run_fresh(rows: int, levels: int, timeout: float) -> dict:
     """:func:`run_case` in a fresh subprocess; a timeout or failure is recorded as such."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", str(rows), str(levels)]
@@ -101,6 +130,10 @@ def _option(argv: list[str], name: str, default: str) -> str:
 
 
 def main(argv: list[str]) -> None:
+    if "--evaluate" in argv:
+        i = argv.index("--evaluate")
+        print(json.dumps(evaluate(int(argv[i + 1]), int(argv[i + 2]), "--gradient" in argv)))
+        return
     if "--case" in argv:
         i = argv.index("--case")
         print(json.dumps(run_case(int(argv[i + 1]), int(argv[i + 2]))))
