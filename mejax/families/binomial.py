@@ -100,8 +100,10 @@ class Binomial(Family):
         return log1mexp(-e), -e
 
     def log_density(self, eta, data, aux):
-        log_p, log_q = self._log_p_q(eta)
         y, m = data["y"], data["trials"]
+        if self.link == "logit":  # log p = η + log q: one softplus per row (quadrature's cost)
+            return data["log_choose"] + y * eta + m * log_expit(-eta)
+        log_p, log_q = self._log_p_q(eta)
         return data["log_choose"] + y * log_p + (m - y) * log_q
 
     def eta_derivatives(self, eta, data, aux):

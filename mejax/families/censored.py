@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import log_ndtr, ndtr
+from jax.scipy.special import ndtr
 
 from ..errors import DataError, SpecError
 from .base import Family, ResponseRows
-from .links import LOG_2PI, log_interval
+from .links import LOG_2PI, log_interval, log_normal_cdf
 
 EXACT, LEFT, RIGHT, INTERVAL = 0, 1, 2, 3
 KIND_NAMES = {EXACT: "Uncensored", LEFT: "Left-censored", RIGHT: "Right-censored",
@@ -68,6 +68,7 @@ class _CensoredNormal(Family):
     statistics: ClassVar[tuple[str, ...]] = ("e", "ystar", "pr")
 
     residual_variance_aux: ClassVar[bool] = True  # σ²_e shown with the variance components
+    interval_rows: ClassVar[bool] = True  # rows censored on both sides (meintreg's)
 
     def n_aux(self, n_categories=0):
         return 1
@@ -86,37 +87,45 @@ class _CensoredNormal(Family):
         return np.array([np.log(max(float(np.std(data["y"])), 1e-3))])
 
     def log_density(self, eta, data, aux):
+        return self._rows(eta, data, aux)[0]
+
+    def _rows(self, eta, data, aux):
+        """Per row: ll, the standardised bounds lo and hi, z and log Φ(z).
+
+        A censored row's log probability is log Φ(z) with z = hi for left- and
+        z = −lo for right-censored rows: one log Φ per row. Interval rows add
+        their own two-sided probability, traced only for families that have them.
+        """
         log_sigma = aux[0]
         sigma = jnp.exp(log_sigma)
         kind = data["kind"]
         lo = (data["lower"] - eta) / sigma
         hi = (data["upper"] - eta) / sigma
-        exact = -0.5 * lo**2 - 0.5 * LOG_2PI - log_sigma
-        left = log_ndtr(hi)
-        right = log_ndtr(-lo)
-        is_interval = kind == INTERVAL  # other rows get a harmless unit interval
-        interval = log_interval(jnp.where(is_interval, lo, -0.5),
-                                jnp.where(is_interval, hi, 0.5), "probit")
-        return jnp.where(kind == EXACT, exact, jnp.where(
-            kind == LEFT, left, jnp.where(kind == RIGHT, right, interval)))
+        z = jnp.where(kind == LEFT, hi, -lo)
+        log_cdf_z = log_normal_cdf(z)
+        ll = jnp.where(kind == EXACT, -0.5 * lo**2 - 0.5 * LOG_2PI - log_sigma, log_cdf_z)
+        if self.interval_rows:
+            is_interval = kind == INTERVAL  # other rows get a harmless unit interval
+            interval = log_interval(jnp.where(is_interval, lo, -0.5),
+                                    jnp.where(is_interval, hi, 0.5), "probit")
+            ll = jnp.where(is_interval, interval, ll)
+        return ll, lo, hi, z, log_cdf_z
 
     def eta_derivatives(self, eta, data, aux):
         """Closed forms: exact rows as a normal; censored rows through the inverse Mills ratio
         λ = φ/Φ; interval rows through φ/P at both ends (ratios formed on the log scale)."""
-        ll = self.log_density(eta, data, aux)
-        log_sigma = aux[0]
-        sigma = jnp.exp(log_sigma)
+        ll, lo, hi, z, log_cdf_z = self._rows(eta, data, aux)
+        sigma = jnp.exp(aux[0])
         kind = data["kind"]
-        lo = (data["lower"] - eta) / sigma
-        hi = (data["upper"] - eta) / sigma
         exact_d1 = lo / sigma  # (y − η)/σ²
         exact_d2 = -jnp.ones_like(eta) / sigma**2
         # left: ℓ = log Φ(hi); right: ℓ = log Φ(c), c = −lo
-        z = jnp.where(kind == LEFT, hi, -lo)
-        mills = jnp.exp(-0.5 * z**2 - 0.5 * LOG_2PI - log_ndtr(z))
+        mills = jnp.exp(-0.5 * z**2 - 0.5 * LOG_2PI - log_cdf_z)
         sign = jnp.where(kind == LEFT, -1.0, 1.0)
-        censored_d1 = sign * mills / sigma
-        censored_d2 = -mills * (z + mills) / sigma**2
+        d1 = jnp.where(kind == EXACT, exact_d1, sign * mills / sigma)
+        d2 = jnp.where(kind == EXACT, exact_d2, -mills * (z + mills) / sigma**2)
+        if not self.interval_rows:
+            return ll, d1, d2
         # interval: the row's log probability ll, so φ(end)/P = exp(log φ(end) − ll)
         is_interval = kind == INTERVAL
         a = jnp.where(is_interval, lo, -0.5)
@@ -126,11 +135,8 @@ class _CensoredNormal(Family):
         rb = jnp.exp(-0.5 * b**2 - 0.5 * LOG_2PI - log_p)
         interval_d1 = (ra - rb) / sigma
         interval_d2 = (a * ra - b * rb) / sigma**2 - interval_d1**2
-        d1 = jnp.where(kind == EXACT, exact_d1, jnp.where(is_interval, interval_d1,
-                                                           censored_d1))
-        d2 = jnp.where(kind == EXACT, exact_d2, jnp.where(is_interval, interval_d2,
-                                                           censored_d2))
-        return ll, d1, d2
+        return ll, jnp.where(is_interval, interval_d1, d1), jnp.where(is_interval, interval_d2,
+                                                                        d2)
 
     # ---- statistics ------------------------------------------------------------------
     def mean(self, eta, trials, aux, var=None):
@@ -174,6 +180,7 @@ class Tobit(_CensoredNormal):
     ul: float | str | None = None
 
     name: ClassVar[str] = "tobit"
+    interval_rows: ClassVar[bool] = False  # a row lies below ll, above ul or in between
     titles: ClassVar[dict[str, str]] = {"identity": "Mixed-effects tobit regression"}
     base_models: ClassVar[dict[str, str]] = {"identity": "tobit model"}
     options: ClassVar[tuple[str, ...]] = ("ll", "ul")

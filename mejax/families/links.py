@@ -1,17 +1,49 @@
 """Inverse links as distribution functions, written to stay finite in the tails (pure, traced).
 
-log Φ comes from ``log_ndtr``, log expit from softplus and log(1 − eˣ) by cases,
-so log densities and their derivatives stay accurate far from the centre.
+log Φ comes from :func:`log_normal_cdf` (erfc, an asymptotic series far in the lower
+tail), log expit from softplus and log(1 − eˣ) by cases, so log densities and their
+derivatives stay accurate far from the centre.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import expit, log_ndtr, ndtr
+from jax.scipy.special import erfc, expit, ndtr
 
 LOG_2PI = 1.8378770664093453
 MARGINAL_NODES = 64  # Gauss–Hermite points of the marginal (population-averaged) integrals
+
+
+HALF_LOG_2PI = 0.5 * LOG_2PI
+SQRT_HALF = 0.7071067811865476
+LOWER_TAIL = -30.0  # below it log Φ comes from the asymptotic series (error < 1e-12)
+
+
+@jax.custom_jvp
+def log_normal_cdf(z):
+    """log Φ(z) to ~1e-14 relative for every z, with the derivative φ/Φ formed on the log scale.
+
+    What ``jax.scipy.special.log_ndtr`` computes, at a fraction of its cost on CPU (one
+    erfc per value instead of several series): with w = Φ(−|z|) = erfc(|z|/√2)/2,
+    log w for z ≤ 0 and log1p(−w) above, and the tail series −z²/2 − log(−z) − ½log 2π +
+    log(1 − z⁻² + 3z⁻⁴ − …) below −30. Each branch sees clipped inputs, so none is NaN.
+    """
+    half_erfc = 0.5 * erfc(jnp.abs(jnp.maximum(z, LOWER_TAIL)) * SQRT_HALF)  # Φ(−|z|)
+    tail = jnp.minimum(z, LOWER_TAIL)
+    r = 1.0 / (tail * tail)
+    series = 1.0 + r * (-1.0 + r * (3.0 + r * (-15.0 + r * (105.0 - 945.0 * r))))
+    lower = -0.5 * tail * tail - jnp.log(-tail) - HALF_LOG_2PI + jnp.log(series)
+    return jnp.where(z > 0.0, jnp.log1p(-half_erfc),
+                     jnp.where(z < LOWER_TAIL, lower, jnp.log(half_erfc)))
+
+
+@log_normal_cdf.defjvp
+def _log_normal_cdf_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    value = log_normal_cdf(z)
+    return value, jnp.exp(-0.5 * z * z - HALF_LOG_2PI - value) * dz
 
 
 def log_expit(x):
@@ -34,7 +66,7 @@ def cdf(x, link: str):
 
 def log_cdf(x, link: str):
     """log F(x) for the logit and probit links."""
-    return log_expit(x) if link == "logit" else log_ndtr(x)
+    return log_expit(x) if link == "logit" else log_normal_cdf(x)
 
 
 def log_interval(lo, hi, link: str):

@@ -20,7 +20,7 @@ import optimistix as optx
 
 from ..errors import SpecError
 from ..models.density import CLUSTER_WEIGHT, ROW_WEIGHT
-from ..models.glmm import cluster_logliks, marginal_loglik
+from ..models.glmm import cluster_logliks, gradient_batch, marginal_loglik
 from ..models.glmm_structure import GlmmStructure, split_params
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
@@ -187,7 +187,13 @@ def observed_information(params, arrays, model: GlmmStructure):
     # slope of 1e-8 per unit of an x in the 1e8s gets a step of 1e-12, not 1e-4
     steps = FD_STEP * jnp.maximum(arrays["param_units"], jnp.abs(params))
     shifts = jnp.concatenate([jnp.diag(steps), -jnp.diag(steps)])
-    grads = jax.vmap(lambda d: grad(params + d, arrays, model, 2))(shifts)
+
+    def shifted(d):
+        return grad(params + d, arrays, model, 2)
+
+    batch = gradient_batch(arrays, model, shifts.shape[0])  # bounded memory for big grids
+    grads = (jax.vmap(shifted)(shifts) if batch is None
+             else jax.lax.map(shifted, shifts, batch_size=batch))
     n = params.shape[0]
     hess = (grads[:n] - grads[n:]) / (2.0 * steps[:, None])
     return -0.5 * (hess + hess.T)

@@ -37,7 +37,7 @@ from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
 from . import newton
 from .density import eta_derivatives, log_density, weighted_total
-from .glmm_nested import nested_cluster_logliks
+from .glmm_nested import CHUNK_ELEMENTS, grid_points, nested_cluster_logliks
 from .glmm_structure import (
     MV_UPDATES,
     GlmmStructure,
@@ -254,6 +254,27 @@ def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
     if model.method == "laplace" or model.engine == "sparse":
         return h - 0.5 * layout.log_det(low)
     return _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout)
+
+
+BATCH_ELEMENTS = 2**22  # rows × grid points that a batch of gradients may hold at once
+
+
+def gradient_batch(arrays, model: GlmmStructure, count: int) -> int | None:
+    """How many of ``count`` log-likelihood gradients to evaluate at once (None: all).
+
+    A gradient holds rows × grid points per row (the nested engine: at most one chunk
+    of them); batches stay within :data:`BATCH_ELEMENTS`, so the observed information
+    of a large quadrature does not hold every shifted gradient at once. Shapes only:
+    decided when the program is traced.
+    """
+    rows = arrays["x"].shape[0]
+    points = 1
+    if model.engine == "nested":
+        points = min(grid_points(arrays, model.nodes), max(1, CHUNK_ELEMENTS // rows))
+    elif model.engine == "grouped" and model.method != "laplace":
+        points = model.nodes**model.k
+    fits = max(1, BATCH_ELEMENTS // (rows * points))
+    return None if fits >= count else fits
 
 
 def marginal_loglik(params, arrays, model: GlmmStructure, order: int = 1):

@@ -22,9 +22,12 @@ per combination of the nodes of its ancestors — gets its own grid:
 * ``ghq``: the standard-normal grid at every level.
 
 Arrays are vectorised over (groups × ancestor nodes): at level l the linear
-predictor is (rows, B) with B = Π_{a<l} M_a ancestor-node combinations (the
-same for every row; M_a = nodes^k_a), so one pass over the bottom level costs
-rows × Π_l M_l evaluations. Mean-variance adaptation makes MV_UPDATES + 1
+predictor is (rows, B) with B ancestor-node combinations (the same for every
+row), so one pass over the bottom level costs rows × Π_l M_l evaluations
+(M_l = nodes^k_l). They are not all held at once: a level's nodes are
+integrated below in chunks (:func:`node_chunk`, :data:`CHUNK_ELEMENTS`), each
+checkpointed for reverse mode, so memory grows with rows × the nodes of a
+level, not with the product over levels. Mean-variance adaptation makes MV_UPDATES + 1
 passes at every level, each redoing the levels below: (MV_UPDATES + 1)^L
 bottom passes in all, plus the Newton searches for the modes (warm-started
 from the first-order change of the joint mode, so a few steps each).
@@ -215,7 +218,8 @@ def differentiable_modes(eta_off, sub: list[Level], data: dict, aux, family, ord
 
 # ---- recursive quadrature ----------------------------------------------------------------------
 def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list:
-    """Starting values of the lower levels' modes at every node (G, B, M, k) of the top one.
+    """Starting values (G_m, B, M, k) of the lower levels' modes at every node (G, B, M, k)
+    of the top one.
 
     Moving the top effects by d moves the others' joint mode by −y·d to first
     order (the back-substitution of the elimination with a zero gradient).
@@ -224,9 +228,68 @@ def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list
     for m in range(1, len(sub)):
         anc = jnp.concatenate([deltas[a][_ancestor(sub, m, a)] for a in range(m)], axis=-1)
         deltas.append(-jnp.einsum("gbkp,gbmp->gbmk", elim.y[m], anc))
-        start = modes[m][..., None, :] + deltas[-1]
-        starts.append(start.reshape(sub[m].n, -1, sub[m].k))
+        starts.append(modes[m][..., None, :] + deltas[-1])  # (G_m, B, M, k)
     return jax.lax.stop_gradient(starts)
+
+
+CHUNK_ELEMENTS = 2**21  # rows × bottom nodes evaluated at once (16 MB a float64 array)
+
+
+def points_below(depth: int, levels: list[Level], nodes: int) -> int:
+    """Grid points per row of the integrals at ``depth`` and below: Π_{l ≥ depth} nodes^k_l."""
+    total = 1
+    for lv in levels[depth:]:
+        total *= nodes**lv.k
+    return total
+
+
+def grid_points(arrays: dict, nodes: int) -> int:
+    """Nodes per row of the whole recursive grid, from the engine's arrays (shapes only)."""
+    total = 1
+    for lv in arrays["levels"]:
+        total *= nodes ** lv["cols"].shape[0]
+    return total
+
+
+def node_chunk(rows: int, batch: int, m: int, below: int) -> int:
+    """How many of a level's m nodes to integrate below at once: all when rows × batch × m ×
+    below fits :data:`CHUNK_ELEMENTS`, else the largest divisor of m that does (at least 1)."""
+    fits = max(1, CHUNK_ELEMENTS // max(1, rows * batch * below))
+    return max(c for c in range(1, m + 1) if m % c == 0 and c <= fits)
+
+
+def _children(depth: int, eta, warm, levels: list[Level], data: dict, aux,
+              model: GlmmStructure, order: int):
+    """Σ over each level-``depth`` group's children of their log integrals: (G, B, M).
+
+    ``eta`` (N, B, M) is the linear predictor at this level's nodes. The nodes are
+    integrated below in chunks (:func:`node_chunk`), each one checkpointed, so that
+    memory holds one chunk's rows × nodes of the levels below — not the product over all
+    levels — in the value and in its reverse-mode derivative alike.
+    """
+    lv, child_lv = levels[depth], levels[depth + 1]
+    n, b, m = eta.shape
+    chunk = node_chunk(n, b, m, points_below(depth + 1, levels, model.nodes))
+
+    def integrate(eta_c, warm_c):
+        c = eta_c.shape[-1]
+        starts = None if warm_c is None else [w.reshape(w.shape[0], b * c, w.shape[-1])
+                                               for w in warm_c]
+        child = level_integrals(depth + 1, eta_c.reshape(n, b * c), levels, data, aux, model,
+                                order, starts)
+        if child_lv.weight is not None:
+            child = child_lv.weight[:, None] * child
+        return jax.ops.segment_sum(child, child_lv.parent, lv.n).reshape(-1, b, c)
+
+    if chunk == m:
+        return integrate(eta, warm)
+    k = m // chunk
+    eta_chunks = jnp.moveaxis(eta.reshape(n, b, k, chunk), 2, 0)
+    warm_chunks = None if warm is None else [
+        jnp.moveaxis(w.reshape(w.shape[0], b, k, chunk, w.shape[-1]), 2, 0) for w in warm]
+    body = jax.checkpoint(lambda xs: integrate(*xs))
+    out = jax.lax.map(body, (eta_chunks, warm_chunks))  # (k, G, B, chunk)
+    return jnp.moveaxis(out, 0, 2).reshape(lv.n, b, m)
 
 
 def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
@@ -246,18 +309,16 @@ def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
 
     def quadrature(mu, scale, log_det_scale):
         u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
-        eta = eta_off[..., None] + jnp.einsum("nk,nbmk->nbm", lv.zl, u[lv.group])
+        # η at node m is η(μ) + √2·(C'z)·ξ_m: (N, B, k) gathers, not the (N, B, M, k) nodes
+        centre = eta_off + jnp.einsum("nk,nbk->nb", lv.zl, mu[lv.group])
+        spread = jnp.einsum("nk,nbkj->nbj", lv.zl, scale[lv.group])
+        eta = centre[..., None] + SQRT2 * jnp.einsum("nbj,mj->nbm", spread, xi)
         if depth == len(levels) - 1:
             ll = log_density(model.family, eta, broadcast_data(data, 2), aux)
             inner = jax.ops.segment_sum(ll, lv.group, lv.n)
         else:
-            n, b, m = eta.shape
             warm = None if modes is None else _warm_start(u, modes, elim, sub)
-            child = level_integrals(depth + 1, eta.reshape(n, b * m), levels, data, aux, model,
-                                    order, warm)
-            if levels[depth + 1].weight is not None:
-                child = levels[depth + 1].weight[:, None] * child
-            inner = jax.ops.segment_sum(child, levels[depth + 1].parent, lv.n).reshape(-1, b, m)
+            inner = _children(depth, eta, warm, levels, data, aux, model, order)
         log_f = inner - 0.5 * jnp.sum(u**2, axis=-1) + fixed
         return log_det_scale + logsumexp(log_f, axis=-1), log_f, u
 
