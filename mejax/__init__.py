@@ -1,43 +1,27 @@
 """mejax: multilevel mixed-effects models in JAX, with Stata's and lme4's interfaces."""
 
+import importlib
+
 from ._config import configure as _configure
 
 _configure()
 
-from . import (  # noqa: E402
-    datasets,
-    functional,
-)
-from .api import (  # noqa: E402
-    mecloglog,
-    meglm,
-    meintreg,
-    melogit,
-    menbreg,
-    meologit,
-    meoprobit,
-    mepoisson,
-    meprobit,
-    mestreg,
-    metobit,
-    mixed,
-    stata,
-)
-from .api_checks import BinaryOutcomeWarning  # noqa: E402
-from .batch import BatchResult  # noqa: E402
-from .batch_api import fit_batch  # noqa: E402
-from .errors import FitError  # noqa: E402
-from .fit.mixed import ConvergenceWarning  # noqa: E402
-from .inference.hypothesis import lrtest  # noqa: E402
-from .inference.marginsplot import marginsplot  # noqa: E402
-from .inference.power import power  # noqa: E402
-from .menl_api import menl  # noqa: E402
-from .results.glmm_result import GlmmResult  # noqa: E402
-from .results.mixed_result import MixedResult  # noqa: E402
-from .session import StataSession  # noqa: E402
-from .spec.design import DataError  # noqa: E402
-from .spec.model import SpecError  # noqa: E402
-from .spec.residuals import Residuals  # noqa: E402
+# Every public name loads its module on first use (PEP 562): `import mejax` costs JAX and
+# this table, and a fit imports only the engine it runs (not scipy.stats, the survival,
+# menl or functional machinery it does not touch). benchmarks/run_cold.py times it.
+_LAZY = {
+    **dict.fromkeys(("mecloglog", "meglm", "meintreg", "melogit", "menbreg", "meologit",
+                     "meoprobit", "mepoisson", "meprobit", "mestreg", "metobit", "mixed",
+                     "stata"), ".api"),
+    "datasets": ".datasets", "functional": ".functional",
+    "BinaryOutcomeWarning": ".api_checks", "BatchResult": ".batch", "fit_batch": ".batch_api",
+    "FitError": ".errors", "ConvergenceWarning": ".fit.mixed", "lrtest": ".inference.hypothesis",
+    "marginsplot": ".inference.marginsplot", "power": ".inference.power", "menl": ".menl_api",
+    "GlmmResult": ".results.glmm_result",
+    "MixedResult": ".results.mixed_result", "StataSession": ".session",
+    "DataError": ".spec.design", "SpecError": ".spec.model", "Residuals": ".spec.residuals",
+}
+_SUBMODULES = ("datasets", "functional")
 
 __all__ = ["mixed", "stata", "meglm", "melogit", "meprobit", "mecloglog", "meologit",
            "meoprobit", "mepoisson", "menbreg", "metobit", "meintreg", "mestreg", "GlmmResult",
@@ -54,9 +38,16 @@ _BAYES_NAMES = ("bayes", "BayesResult", "BayesWarning")
 
 def __getattr__(name: str):
     if name in _BAYES_NAMES:
-        import importlib
-
         module = importlib.import_module(".bayes", __name__)
         importlib.import_module(".bayes_api", __name__)  # registers mejax.bayes(...)
         return module if name == "bayes" else getattr(module, name)
-    raise AttributeError(f"module 'mejax' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mejax' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if name in _SUBMODULES else getattr(module, name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,7 @@ from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
-from .menl_api import menl
-from .results.glmm_result import GlmmResult
+from .lazy import lazy_module
 from .results.mixed_result import MixedResult
 from .spec.design import build_design
 from .spec.family import SURVIVAL_ALIASES, make_family
@@ -28,6 +28,14 @@ from .spec.survival import StSettings, apply_stset, parse_stset
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
 from .weighting import as_survey, fit_inputs
+
+if TYPE_CHECKING:
+    from .results.glmm_result import GlmmResult
+
+# each loads on first use: a linear model never needs the GLMM result (and its predict,
+# margins and batch machinery), and only a menl command needs menl's
+glmm_result = lazy_module("mejax.results.glmm_result")
+menl_api = lazy_module("mejax.menl_api")
 
 
 def svy_prefix(command: str, survey, subpop: str | None):
@@ -304,7 +312,7 @@ def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None
     options = {k: v for k, v in options.items() if v is not None}
     fit = fit_glmm_design(design, method, nodes, weights)
     fit.update(weights=weights, sampling=sampling)
-    return GlmmResult(design, fit, level, options)
+    return glmm_result.GlmmResult(design, fit, level, options)
 
 
 def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = None,
@@ -333,7 +341,7 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     if command.split(maxsplit=1)[:1] == ["menl"]:
         if survey is not None:
             raise SpecError("svy: is not available with menl")
-        return menl(command, data)
+        return menl_api.menl(command, data)
     command, survey, subpop = svy_prefix(command, survey, subpop)
     command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)

@@ -40,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from .fit.gain_bfgs import GainBFGS
 from .fit.mixed import block_order
-from .fit.optimize import ATOL, RTOL, GainBFGS, expected_gain
+from .fit.optimize import ATOL, RTOL, expected_gain
 from .linalg.traced_blocks import rest_values, row_structure, row_sums
 from .models.lmm import LOG_2PI, LmmStructure, estimates, factorize, lambdas_from_theta
 from .models.lmm import profiled_deviance as deviance

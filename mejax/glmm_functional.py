@@ -27,7 +27,8 @@ import jax
 import optimistix as optx
 
 from .api import meglm
-from .fit.optimize import ATOL, RTOL, GainBFGS
+from .fit.gain_bfgs import GainBFGS
+from .fit.optimize import ATOL, RTOL
 from .models.glmm import marginal_loglik
 from .models.glmm_structure import GlmmStructure
 

@@ -16,7 +16,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
 from ..errors import SpecError
 from ..models.density import CLUSTER_WEIGHT, ROW_WEIGHT
@@ -27,7 +26,8 @@ from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
-from .optimize import ATOL, RTOL, LoggedBFGS, expected_gain
+from .optimize import ATOL, RTOL, bfgs, expected_gain, optx
+from .programs import program
 from .units import glmm_parameter_units
 
 METHODS = {
@@ -143,7 +143,7 @@ def fit_glmm(params0, arrays, model: GlmmStructure, transform=None, max_steps: i
     the start (:func:`preconditioner`) its first steps are Newton-like; the
     reported gradient is in the parameters' own scale.
     """
-    solver = LoggedBFGS(rtol=RTOL, atol=ATOL)
+    solver = bfgs.LoggedBFGS(rtol=RTOL, atol=ATOL)
     t = jnp.eye(params0.shape[0]) if transform is None else transform
     sol = optx.minimise(
         lambda q, a: -marginal_loglik(params0 + t @ q, a, model) / a["nobs"], solver,
@@ -231,8 +231,11 @@ def preconditioner(info: np.ndarray, nobs: float, units: np.ndarray) -> np.ndarr
 
 
 def _run(params0, arrays, model, transform=None) -> dict:
-    out = {k: np.asarray(v) for k, v in fit_glmm(jnp.asarray(params0), arrays, model,
-                                                 transform).items()}
+    params0 = np.asarray(params0, dtype=float)
+    # an exported program (fit/programs.py): a warm process skips tracing and lowering
+    fit = program("fit_glmm", lambda p, a, t: fit_glmm(p, a, model, t), model, params0,
+                  arrays, transform)
+    out = {k: np.asarray(v) for k, v in fit(params0, arrays, transform).items()}
     out["success"] = bool(out["success"])
     out["iterations"] = [float(v) for v in out["history"] if np.isfinite(v)]
     # stationary in unit-scaled parameters: the gradient per unit of each (fit/units.py)
@@ -271,7 +274,9 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
     theta0 = np.concatenate([s.theta_init() for s in model.structures])
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
     # the information at the start (the same compiled call gives the SEs at the end)
-    info_start = np.asarray(information_and_jacobians(jnp.asarray(start), arrays, model)[0])
+    information = program("information_and_jacobians",
+                          partial(information_and_jacobians, model=model), model, start, arrays)
+    info_start = np.asarray(information(start, arrays)[0])
     out = _run(start, arrays, model,
                preconditioner(info_start, design.nobs, arrays["param_units"]))
     if not out["converged"]:
@@ -290,7 +295,7 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
                base_params=base["params"], base_converged=base["converged"])
 
     def inference():
-        info, jacs, values = information_and_jacobians(jnp.asarray(out["params"]), arrays, model)
+        info, jacs, values = information(out["params"], arrays)
         return np.asarray(info), [np.asarray(j) for j in jacs], [np.asarray(v) for v in values]
 
     def scores():

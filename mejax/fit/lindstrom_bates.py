@@ -31,13 +31,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optimistix as optx
 
 from ..linalg.residual_blocks import whiten_groups
 from ..linalg.traced_blocks import row_sums
 from ..models.lmm import LmmStructure, estimates, loglik_theta, profiled_deviance
 from ..models.nonlinear import NonlinearStructure, linearize, mean
-from .optimize import ATOL, RTOL, GainBFGS
+from .optimize import ATOL, RTOL, bfgs, optx
 
 OUTER_TOL = 1e-7
 MAX_OUTER = 200
@@ -241,7 +240,7 @@ def lme_deviance(params, x, zs, work, v, arrays: NonlinearData, model: Nonlinear
 def lme_step(params0, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
     n = x.shape[0]
     sol = optx.minimise(lambda prm, _: lme_deviance(prm, x, zs, work, v, arrays, model) / n,
-                        GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
+                        bfgs.GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
                         args={"nobs": jnp.asarray(n, x.dtype)}, max_steps=500, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful
 

@@ -28,17 +28,17 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import optimistix as optx
+import numpy as np
 
 from ..linalg.quadrature import curvature_scale, product_grid
 from ..models.nonlinear import NonlinearStructure, linearize, mean
 from .lindstrom_bates import LbFit, NonlinearData, lambdas, variance_parameters
 from .menl_laplace_nested import flatten, nested_laplace_loglik, unflatten
-from .optimize import ATOL, RTOL, GainBFGS
+from .optimize import ATOL, RTOL, bfgs, optx
 
 MODE_STEPS = 50
 HALVINGS = 12
-LOG_2PI = jnp.log(2.0 * jnp.pi)
+LOG_2PI = float(np.log(2.0 * np.pi))  # a host constant: jnp here compiles a program at import
 
 
 def _split(params, model: NonlinearStructure):
@@ -197,7 +197,7 @@ def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
     def objective(prm, _):
         return -integrated_loglik(prm, u0, arrays, model, nodes)[0] / n
 
-    sol = optx.minimise(objective, GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
+    sol = optx.minimise(objective, bfgs.GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
                         args={"nobs": jnp.asarray(n, params0.dtype)}, max_steps=1000,
                         throw=False)
     params = sol.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
 from .optimize import covariance_inference, fit_lmm, iteration_log, unflatten
+from .programs import program
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
 
@@ -86,7 +88,9 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     check_identifiable(design, residual_variance=True)
     warn_extreme_values(design)
     order, model, arrays, theta0 = prepare(design, reml, devices)
-    out = unflatten(np.asarray(fit_lmm(theta0, arrays, model)), model)
+    # an exported program (fit/programs.py): a warm process skips tracing and lowering
+    fit = program("fit_lmm", partial(fit_lmm, model=model), model, theta0, arrays)
+    out = unflatten(np.asarray(fit(theta0, arrays)), model)
     out["success"] = bool(out["success"])
     out["iterations"] = iteration_log(out["history"], -0.5 * design.nobs)
     out["converged"] = is_converged(out, out["deviance"])
@@ -104,7 +108,9 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     out["reml"] = bool(reml)
 
     def inference() -> tuple[np.ndarray, np.ndarray]:
-        entries_cov, phi_cov = covariance_inference(out["theta"], out["sigma2"], arrays, model)
+        covariances = program("covariance_inference", partial(covariance_inference, model=model),
+                              model, out["theta"], out["sigma2"], arrays)
+        entries_cov, phi_cov = covariances(out["theta"], out["sigma2"], arrays)
         return np.asarray(entries_cov), np.asarray(phi_cov)
 
     out["inference"] = inference

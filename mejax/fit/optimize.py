@@ -14,8 +14,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
+from ..lazy import lazy_module
 from ..linalg.scaling import scaled_inverse
 from ..models.lmm import (
     LmmStructure,
@@ -36,96 +36,18 @@ from ..models.lmm import (
 RTOL = 1e-6
 ATOL = 1e-6
 GAIN_TOL = 1e-7
+HISTORY = 200  # accepted iterations kept for Stata's iteration log
+
+# optimistix (with equinox and lineax) loads when a fit is first traced: a process that
+# loads its exported programs (fit/programs.py) never imports it
+optx = lazy_module("optimistix")
+bfgs = lazy_module("mejax.fit.gain_bfgs")
 
 
 def expected_gain(state, nobs):
     """Log likelihood the BFGS quadratic model still expects to gain at the current point."""
     grad = state.f_info.grad
     return 0.25 * nobs * jnp.abs(jnp.dot(grad, state.f_info.hessian_inv.mv(grad)))
-
-
-class GainBFGS(optx.AbstractMinimiser):
-    """optimistix BFGS that also requires a negligible expected gain before it stops.
-
-    A wrapper, not a subclass: every step is BFGS's own; only the stopping rule adds
-    the expected log-likelihood gain (:func:`expected_gain`, needs ``args["nobs"]``).
-    """
-
-    inner: optx.BFGS
-
-    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
-        self.inner = optx.BFGS(rtol=rtol, atol=atol)
-
-    @property
-    def rtol(self):
-        return self.inner.rtol
-
-    @property
-    def atol(self):
-        return self.inner.atol
-
-    @property
-    def norm(self):
-        return self.inner.norm
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        return self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
-
-    def step(self, fn, y, args, options, state, tags):
-        return self.inner.step(fn, y, args, options, state, tags)
-
-    def terminate(self, fn, y, args, options, state, tags):
-        done, result = self.inner.terminate(fn, y, args, options, state, tags)
-        small = expected_gain(state, args["nobs"]) < GAIN_TOL
-        failed = result != optx.RESULTS.successful
-        return done & (small | failed), result
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        return self.inner.postprocess(fn, y, aux, args, options, state, tags, result)
-
-
-HISTORY = 200  # accepted iterations kept for Stata's iteration log
-
-
-class LoggedBFGS(optx.AbstractMinimiser):
-    """:class:`GainBFGS` that also keeps the objective at each accepted iteration.
-
-    Its state is (BFGS's state, history): a fixed-size buffer written in the loop,
-    so the fit stays one pure compiled call; Stata's iteration log is read from it.
-    """
-
-    inner: GainBFGS
-
-    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
-        self.inner = GainBFGS(rtol=rtol, atol=atol)
-
-    @property
-    def rtol(self):
-        return self.inner.rtol
-
-    @property
-    def atol(self):
-        return self.inner.atol
-
-    @property
-    def norm(self):
-        return self.inner.norm
-
-    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
-        state = self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
-        return state, jnp.full(HISTORY, jnp.nan)
-
-    def step(self, fn, y, args, options, state, tags):
-        inner, history = state
-        y, inner, aux = self.inner.step(fn, y, args, options, inner, tags)
-        k = jnp.clip(inner.num_accepted_steps - 1, 0, HISTORY - 1)  # iteration 0: the start
-        return y, (inner, history.at[k].set(inner.f_info.f)), aux
-
-    def terminate(self, fn, y, args, options, state, tags):
-        return self.inner.terminate(fn, y, args, options, state[0], tags)
-
-    def postprocess(self, fn, y, aux, args, options, state, tags, result):
-        return self.inner.postprocess(fn, y, aux, args, options, state[0], tags, result)
 
 
 def iteration_log(history: np.ndarray, loglik_per_objective: float) -> list[float]:
@@ -154,7 +76,7 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     not depend on the scale of the covariates.
     """
     units = arrays["theta_units"]
-    solver = LoggedBFGS(rtol=RTOL, atol=ATOL)
+    solver = bfgs.LoggedBFGS(rtol=RTOL, atol=ATOL)
     sol = optx.minimise(
         lambda q, a: _objective_with_factor(units * q, a, model), solver, theta0 / units,
         args=arrays, max_steps=max_steps, throw=False, has_aux=True,

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import scipy.linalg
+import scipy  # scipy.linalg loads on first use (scipy's lazy submodules)
 
 from ..models.glmm import conditional_posterior, posterior_moments
 from ..models.glmm_structure import random_variance, relative_factor, split_params

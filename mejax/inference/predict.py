@@ -29,8 +29,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import scipy.linalg
-from scipy import sparse
+import scipy  # scipy.linalg and scipy.sparse load on first use (scipy's lazy submodules)
 
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
 from ..models.lmm import lambdas_from_theta
@@ -97,7 +96,7 @@ def _whitener(result):
     return whiten
 
 
-def _block_diagonal(mat: sparse.spmatrix, n: int, k: int) -> np.ndarray:
+def _block_diagonal(mat: scipy.sparse.spmatrix, n: int, k: int) -> np.ndarray:
     """The (n, k, k) diagonal blocks of a block-diagonal sparse matrix."""
     coo = mat.tocoo()
     out = np.zeros((n, k, k))
@@ -115,7 +114,8 @@ def _diag_blocks(mat: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarr
     return out
 
 
-def _first_blocks(a_inv: np.ndarray, w: sparse.spmatrix, chol, n1: int, k1: int) -> np.ndarray:
+def _first_blocks(a_inv: np.ndarray, w: scipy.sparse.spmatrix, chol, n1: int,
+                  k1: int) -> np.ndarray:
     """Diagonal blocks of A⁻¹ + W S⁻¹ W' (the first term's part of the inverse)."""
     out = a_inv.copy()
     dim = w.shape[1]
@@ -162,23 +162,23 @@ def blups(result) -> list[TermBlups]:
         sizes.append((term.n_levels, k))
         offset += term.n_levels * k
     q = offset
-    zl = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(n, q))
+    zl = scipy.sparse.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, q))
     x = design.x if whiten is None else whiten(design.x)
     y = design.y if whiten is None else whiten(design.y)
     resid = y - x @ np.asarray(fit["beta"])
     zt = zl.T.tocsr()
-    m = (zt @ zl).tocsr() + sparse.identity(q, format="csr")
+    m = (zt @ zl).tocsr() + scipy.sparse.identity(q, format="csr")
     cx = np.asarray(zt @ x)
     zr = np.asarray(zt @ resid).ravel()
 
     n1, k1 = sizes[0]
     q1 = n1 * k1
     a_inv = np.linalg.inv(_block_diagonal(m[:q1, :q1], n1, k1))
-    a_inv_sp = sparse.bsr_matrix((a_inv, np.arange(n1), np.arange(n1 + 1)), shape=(q1, q1))
+    a_inv_sp = scipy.sparse.bsr_matrix((a_inv, np.arange(n1), np.arange(n1 + 1)), shape=(q1, q1))
     q2 = q - q1
     # rest = (u of the other terms, β): Henderson's system in block form
-    b_mat = sparse.hstack([m[:q1, q1:], sparse.csr_matrix(cx[:q1])]).tocsc()
+    b_mat = scipy.sparse.hstack([m[:q1, q1:], scipy.sparse.csr_matrix(cx[:q1])]).tocsc()
     d_mat = np.block([[m[q1:, q1:].toarray(), cx[q1:]], [cx[q1:].T, x.T @ x]])
     w = (a_inv_sp @ b_mat).tocsc()
     s_full = d_mat - np.asarray((b_mat.T @ w).todense())

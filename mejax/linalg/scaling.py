@@ -46,9 +46,11 @@ def scaled_inverse(matrix):
 
     Information matrices of badly scaled parameters have diagonals from 1e-16
     to 1e16; inverting D⁻¹HD⁻¹ (D² = |diag H|) and scaling back loses nothing
-    to those units. Works on numpy and traced jax arrays.
+    to those units. Works on numpy arrays (with numpy: no eager JAX operations, each of
+    which compiles a program in a fresh process) and on traced jax arrays.
     """
-    diag = jnp.abs(jnp.diagonal(matrix))
-    d = jnp.where(diag > 0, jnp.sqrt(diag), 1.0)
+    xp = np if isinstance(matrix, np.ndarray) else jnp
+    diag = xp.abs(xp.diagonal(matrix))
+    d = xp.where(diag > 0, xp.sqrt(diag), 1.0)
     unit = matrix / d[:, None] / d[None, :]
-    return jnp.linalg.inv(unit) / d[:, None] / d[None, :]
+    return xp.linalg.inv(unit) / d[:, None] / d[None, :]

@@ -11,7 +11,6 @@ check, base R's ``qr(X, tol = 1e-7)``, decides).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 RANK_TOLERANCE = 1e-7  # lme4's rank check (R's qr() tolerance, relative to each column)
 
@@ -28,7 +27,7 @@ def collinear_columns(x: np.ndarray, tol: float = RANK_TOLERANCE) -> list[int]:
     norms = np.sqrt(np.sum(x**2, axis=0))
     zero = norms == 0
     scaled = x / np.where(zero, 1.0, norms)
-    r = scipy.linalg.qr(scaled, mode="r", check_finite=False)[0]
+    r = np.linalg.qr(scaled, mode="r")  # numpy's LAPACK geqrf: no scipy.linalg import
     sines = np.abs(np.diag(r)) if x.shape[0] >= x.shape[1] else np.concatenate(
         [np.abs(np.diag(r)), np.zeros(x.shape[1] - x.shape[0])])
     return [j for j in range(x.shape[1]) if zero[j] or sines[j] <= tol]

@@ -15,9 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from formulaic.parser.algos.sanitize_tokens import sanitize_python_code
-
-from .formulaic_part import FormulaPart, parse_check
+from .formulaic_part import FormulaPart, formulaic, parse_check
 from .model import ModelSpec, RandomPart, SpecError
 
 _NAME = re.compile(r"^(?:[^\W\d]|[._])[\w.]*$")
@@ -125,7 +123,7 @@ def _spellings(text: str) -> tuple[tuple[str, str], ...]:
             pending.append(piece[1:-1])
             continue
         try:
-            normalised = sanitize_python_code(piece)
+            normalised = formulaic.parser.algos.sanitize_tokens.sanitize_python_code(piece)
         except (SyntaxError, ValueError):
             continue
         if normalised != piece:

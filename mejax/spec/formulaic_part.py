@@ -24,14 +24,11 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import formulaic
 import numpy as np
 import pandas as pd
-from formulaic.errors import FormulaicError
-from formulaic.parser.types import Factor
-from formulaic.transforms.contrasts import TreatmentContrasts
 
 from ..errors import DataError, SpecError
+from ..lazy import lazy_module
 from .columns import check_factor_levels
 
 # What a formula may call besides formulaic's transforms (scale, center, poly, bs, cr, C, Q, ...)
@@ -39,7 +36,16 @@ NAMESPACE = {
     "np": np, "numpy": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt,
     "abs": np.abs, "log10": np.log10, "log2": np.log2,
 }
-_TRANSFORMS = frozenset(formulaic.transforms.TRANSFORMS) | {"C", "Q", "I"}
+# formulaic (with the scipy.sparse and scipy.linalg it imports) loads when a formula is
+# first parsed or coded: a Stata command line never needs it
+formulaic = lazy_module("formulaic")
+
+
+@lru_cache(maxsize=1)
+def _transforms() -> frozenset[str]:
+    return frozenset(formulaic.transforms.TRANSFORMS) | {"C", "Q", "I"}
+
+
 _INTERCEPT = "(Intercept)"
 
 
@@ -76,7 +82,7 @@ class CodedPart:
 def _formula(text: str) -> formulaic.Formula:
     try:
         return formulaic.Formula(text)
-    except (FormulaicError, SyntaxError, ValueError) as err:
+    except (formulaic.errors.FormulaicError, SyntaxError, ValueError) as err:
         raise SpecError(f"cannot parse expression {text.strip()!r} in the formula: "
                         f"{str(err).splitlines()[0]}") from None
 
@@ -108,9 +114,9 @@ def _factor_names(text: str) -> tuple[tuple[str, frozenset[str], frozenset[str]]
     for term in _formula(text):
         for factor in term.factors:
             expr = str(factor.expr)
-            if factor.eval_method is Factor.EvalMethod.LOOKUP:
+            if factor.eval_method is formulaic.parser.types.Factor.EvalMethod.LOOKUP:
                 out.append((expr, frozenset([expr]), frozenset()))
-            elif factor.eval_method is Factor.EvalMethod.PYTHON:
+            elif factor.eval_method is formulaic.parser.types.Factor.EvalMethod.PYTHON:
                 names, called = _expression_names(expr)
                 out.append((expr, frozenset(names), frozenset(called)))
     return tuple(out)
@@ -121,8 +127,8 @@ def required_columns(part: FormulaPart, columns) -> set[str]:
     needed: set[str] = set()
     known = set(map(str, columns))
     for expr, names, called in _factor_names(part.text):
-        needed |= {n for n in names if n in known or n not in _TRANSFORMS}  # not Sum, Helmert
-        for name in sorted(called - _TRANSFORMS - set(NAMESPACE)):
+        needed |= {n for n in names if n in known or n not in _transforms()}  # not Sum, Helmert
+        for name in sorted(called - _transforms() - set(NAMESPACE)):
             if name not in known:
                 raise SpecError(
                     f"unknown function {name!r} in {expr!r}; use numpy's (np.log(x)), I(...) "
@@ -179,14 +185,15 @@ def _treatment_pieces(encoder_state: dict) -> tuple[dict[str, str], dict[str, li
     rename: dict[str, str] = {}
     factors: dict[str, list] = {}
     for expr, (kind, state) in encoder_state.items():
-        if kind is not Factor.Kind.CATEGORICAL:
+        if kind is not formulaic.parser.types.Factor.Kind.CATEGORICAL:
             continue
         var = _factor_variable(expr)
         levels = list(state.get("categories", []))
         if var is not None:
             factors.setdefault(var, levels)
         contrasts = state.get("contrasts")
-        if var is None or not isinstance(contrasts.contrasts, TreatmentContrasts):
+        treatment = formulaic.transforms.contrasts.TreatmentContrasts
+        if var is None or not isinstance(contrasts.contrasts, treatment):
             continue
         for level in levels:
             for piece in (f"{expr}[T.{level}]", f"{expr}[{level}]"):
@@ -248,7 +255,7 @@ def _check_finite(x: np.ndarray, names) -> None:
 def _matrix(model_spec: formulaic.ModelSpec, data: pd.DataFrame) -> np.ndarray:
     try:
         mm = model_spec.get_model_matrix(data, context=NAMESPACE)
-    except FormulaicError as err:
+    except formulaic.errors.FormulaicError as err:
         raise SpecError(f"cannot code {model_spec.formula}: {err}") from None
     return np.asarray(mm, dtype=float).reshape(len(data), mm.shape[1])
 
@@ -265,9 +272,10 @@ def _plain_columns(text: str, frame) -> list[str] | None:
             return None
         factor = term.factors[0]
         expr = str(factor.expr)
-        if factor.eval_method is Factor.EvalMethod.LITERAL and expr == "1":
+        method = formulaic.parser.types.Factor.EvalMethod
+        if factor.eval_method is method.LITERAL and expr == "1":
             names.append(_INTERCEPT)
-        elif factor.eval_method is Factor.EvalMethod.LOOKUP and expr in frame.numeric \
+        elif factor.eval_method is method.LOOKUP and expr in frame.numeric \
                 and frame.numeric[expr]:
             names.append(expr)
         else:
@@ -299,7 +307,7 @@ def code_part(part: FormulaPart, frame) -> tuple[np.ndarray, CodedPart]:
     spec = formulaic.ModelSpec(_formula(part.text), ensure_full_rank=True, na_action="raise")
     try:
         mm = spec.get_model_matrix(data, context=NAMESPACE)
-    except FormulaicError as err:
+    except formulaic.errors.FormulaicError as err:
         raise SpecError(f"cannot code {part.text.strip()!r}: {err}") from None
     except Exception as err:  # a transform's own error (np.log of a string, a bad df=)
         raise SpecError(f"cannot evaluate {part.text.strip()!r}: {err}") from None

@@ -1,0 +1,106 @@
+"""Compiled programs kept across processes: traced once, exported, loaded by later processes.
+
+JAX's persistent compilation cache (:mod:`mejax._config`) skips XLA's compile in a
+new process but not tracing and lowering, which for an optimiser loop is most of a
+warm process's second. So each program is also exported with :mod:`jax.export`
+next to the compilation cache, keyed by its name, the static model, the shapes and
+dtypes of its inputs, the backend and a digest of mejax's sources and JAX's
+versions; a warm process deserialises it and goes straight to the cached
+executable. Within a process a program is built once per key. ``MEJAX_NO_CACHE=1``
+switches both caches off (programs are then ordinary ``jax.jit`` calls).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from pathlib import Path
+
+import jax
+import numpy as np
+
+_PROGRAMS: dict[tuple, Callable] = {}
+
+
+@lru_cache(maxsize=1)
+def source_digest() -> str:
+    """Hash of mejax's sources and the JAX versions: a stale exported program never loads."""
+    digest = hashlib.sha256(f"{jax.__version__} {jax.lib.__version__}".encode())
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def export_dir() -> Path | None:
+    """Folder of exported programs, or None when caching is off or export is unavailable."""
+    if os.environ.get("MEJAX_NO_CACHE"):
+        return None
+    cache = jax.config.jax_compilation_cache_dir
+    if not cache:
+        return None
+    try:
+        import flatbuffers  # noqa: F401  (jax.export's serialisation needs it)
+    except ImportError:
+        return None
+    return Path(cache) / "mejax_exported"
+
+
+def avals(tree) -> tuple:
+    """Tree structure, shapes and dtypes of ``tree``'s leaves: what a program is traced for."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return str(treedef), tuple((np.shape(x), jax.dtypes.result_type(x).str) for x in leaves)
+
+
+def program(name: str, fn: Callable, static: Hashable, *args) -> Callable:
+    """``fn`` compiled for the shapes of ``args`` (called as ``program(...)(*args)``).
+
+    ``fn`` takes ``args`` only; ``static`` is the model it closes over, and
+    ``repr(static)`` must describe everything about it that the traced code reads
+    (``name`` identifies ``fn``). Loaded from disk when a previous process exported it.
+    """
+    key = (name, static, avals(args), jax.default_backend())
+    call = _PROGRAMS.get(key)
+    if call is None:
+        call = exported_jit(name, jax.jit(fn), key, args)
+        _PROGRAMS[key] = call
+    return call
+
+
+def exported_jit(name: str, jitted: Callable, key: Hashable, args: tuple) -> Callable:
+    """``jitted``, or its exported program (loaded, or exported now) when a folder is set."""
+    folder = export_dir()
+    if folder is None:
+        return jitted
+    ident = hashlib.sha256(repr((key, source_digest())).encode()).hexdigest()[:32]
+    path = folder / f"{name}-{ident}.jaxexport"
+    exported = _load(path)
+    if exported is None:
+        shapes = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.result_type(x)), args)
+        exported = jax.export.export(jitted)(*shapes)
+        _save(path, exported)
+    return jax.jit(exported.call)
+
+
+def _load(path: Path):
+    if not path.exists():
+        return None
+    try:
+        return jax.export.deserialize(bytearray(path.read_bytes()))
+    except Exception:  # a truncated or foreign file: export again
+        return None
+
+
+def _save(path: Path, exported) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            handle.write(exported.serialize())
+        os.replace(handle.name, path)
+    except OSError:
+        pass
