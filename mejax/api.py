@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .api_checks import check_family, check_keywords, stata_numeric_columns, warn_binary_outcome
+from .api_checks import (
+    check_family,
+    check_keywords,
+    check_level,
+    stata_numeric_columns,
+    warn_binary_outcome,
+)
+from .designs import cbind_parts, cbind_response
 from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
@@ -20,7 +27,7 @@ from .results.mixed_result import MixedResult
 from .spec.design import build_design
 from .spec.family import SURVIVAL_ALIASES, make_family
 from .spec.formula import parse_formula
-from .spec.model import DataError, SpecError
+from .spec.model import SpecError
 from .spec.residuals import as_residuals
 from .spec.stata import parse_stata
 from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
@@ -80,7 +87,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
-    _check_level(level)
+    check_level(level)
     dfmethod = canonical_dfmethod(dfmethod, reml)
     spec = parse_formula(formula)
     warn_binary_outcome(data, spec.response, "mejax.melogit(formula, data) or mejax.meglm")
@@ -131,9 +138,9 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
-    _check_level(level)
+    check_level(level)
     check_family(family)
-    formula, data, trials = _cbind_response(formula, data, trials)
+    formula, data, trials = cbind_response(formula, data, trials)
     fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
                       dispersion=dispersion)
     if fam.uses_stset:
@@ -146,36 +153,6 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     weighting = Weighting(weights, dict(level_weights or {}), pwscale)
     sample = fit_inputs(design, data, weighting, vce, as_survey(survey), subpop)
     return _fit_glmm(design, level, options, *sample)
-
-
-def cbind_parts(formula: str) -> tuple[str, str] | None:
-    """(successes, the other part) of lme4's ``cbind(successes, ...) ~ ...``; None otherwise."""
-    lhs, sep, _ = formula.partition("~")
-    match = re.fullmatch(r"\s*cbind\(\s*(\w+)\s*,\s*(.+?)\s*\)\s*", lhs)
-    return match.groups() if sep and match else None
-
-
-def _cbind_response(formula: str, data: pd.DataFrame, trials):
-    """lme4's ``cbind(successes, n - successes)`` or ``cbind(successes, failures)`` response."""
-    parts = cbind_parts(formula)
-    if parts is None:
-        return formula, data, trials
-    rhs = formula.partition("~")[2]
-    if trials is not None:
-        raise SpecError("give the binomial trials either in cbind() or as trials=, not both")
-    successes, other = parts
-    total = re.fullmatch(rf"(\w+)\s*-\s*{successes}", other)
-    if total:
-        return f"{successes} ~{rhs}", data, total.group(1)
-    if not re.fullmatch(r"\w+", other):
-        raise SpecError(f"cannot read cbind({successes}, {other}): use cbind(successes, "
-                        "failures) or cbind(successes, trials - successes)")
-    for name in (successes, other):
-        if name not in data.columns:
-            raise DataError(f"column {name!r} not found in data")
-    column = f"_trials_{successes}"
-    data = data.assign(**{column: data[successes] + data[other]})
-    return f"{successes} ~{rhs}", data, column
 
 
 def _glmm_command(name: str, family: str, link: str):
@@ -217,7 +194,7 @@ def _formula_glmm(formula: str, data: pd.DataFrame, family, method, nodes, covar
     """Fit an lme4-style formula with a family built by the caller."""
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
-    _check_level(level)
+    check_level(level)
     spec = replace(parse_formula(formula), family=family)
     options = {"intmethod": method, "intpoints": nodes, "eform": eform}
     return _fit_glmm(build_design(spec, data, covariance), level, options)
@@ -358,7 +335,7 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
                       "convergence rules (a fit that does not converge says so)", UserWarning,
                       stacklevel=2)
     level = float(options.get("level", 95.0))
-    _check_level(level)
+    check_level(level)
     if isinstance(data, pd.DataFrame):
         if if_exp is not None or in_text is not None:
             data = data[row_mask(ExprContext(data), if_exp, in_text)]
@@ -394,55 +371,3 @@ def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, su
                                                if k not in ("reml", "mle")}}
     return _fit_glmm(design, level, glmm_options, *sample)
 
-
-def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None = None,
-                 linear_family: bool = False):
-    """(spec, estimation data, design) of an unweighted Stata command line, ``if``/``in``
-    applied (what ``bayes:`` wraps); ``mestreg`` reads ``st`` as :func:`stata` does;
-    ``linear_family`` builds ``mixed`` as :func:`formula_design` does."""
-    if not isinstance(command, str):
-        raise SpecError("command must be a string such as 'mixed y x || id:'")
-    if re.match(r"^\s*svy\b", command):
-        raise SpecError("bayes: cannot be combined with svy:; survey designs are not supported "
-                        "by Bayesian estimation")
-    command, weight = weight_clause(command)
-    if weight is not None:
-        raise SpecError("bayes: weights ([pw=...]) are not supported by Bayesian estimation")
-    command, if_exp, in_text = estimation_qualifiers(command)
-    spec = parse_stata(command)
-    if spec.family is not None and spec.family.uses_stset:
-        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
-    _check_level(float(spec.options.get("level", 95.0)))
-    if isinstance(data, pd.DataFrame):
-        if if_exp is not None or in_text is not None:
-            data = data[row_mask(ExprContext(data), if_exp, in_text)]
-        data = stata_numeric_columns(data, spec)
-    if linear_family and spec.family is None:
-        spec = replace(spec, family=Gaussian())
-    return spec, data, build_design(spec, data)
-
-
-def formula_design(formula: str, data: pd.DataFrame, family: str | None = None,
-                   link: str | None = None, *, trials=None, offset=None, exposure=None,
-                   dispersion=None, covariance=None, linear_family: bool = False):
-    """The design of an lme4-style formula: a linear model, or a GLMM with ``family``.
-
-    ``linear_family`` builds a linear model as the Gaussian family of the GLMM
-    engine (what integrating its effects out by the engine needs).
-    """
-    if not isinstance(formula, str):
-        raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
-    if family is None:
-        spec = parse_formula(formula)
-        return build_design(replace(spec, family=Gaussian()) if linear_family else spec, data,
-                            covariance)
-    check_family(family)
-    formula, data, trials = _cbind_response(formula, data, trials)
-    fam = make_family(family, link, trials=trials, offset=offset, exposure=exposure,
-                      dispersion=dispersion)
-    return build_design(replace(parse_formula(formula), family=fam), data, covariance)
-
-
-def _check_level(level: float) -> None:
-    if not 10 <= float(level) <= 99.99:
-        raise SpecError(f"level({level}) must be between 10 and 99.99")

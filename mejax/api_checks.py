@@ -87,6 +87,12 @@ def _hint(kind: str, name: str, key: str, accepted: list[str]) -> str:
     return f"it takes {', '.join(a + '=' for a in accepted[2:])}"
 
 
+def check_level(level: float) -> None:
+    """Stata's rule for level(): a confidence level between 10 and 99.99 percent."""
+    if not 10 <= float(level) <= 99.99:
+        raise SpecError(f"level({level}) must be between 10 and 99.99")
+
+
 def check_family(family) -> None:
     """``family="logit"`` (a link) or ``"gaussian"`` (a linear model): say what to write."""
     key = str(family).strip().lower()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .api import cbind_parts, meglm, stata
+from .api import meglm, stata
 from .batch import api as batch_api
 from .batch.result import BatchResult
+from .designs import cbind_parts
 from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 from .spec.stata import parse_stata

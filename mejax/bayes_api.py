@@ -1,7 +1,7 @@
 """``mejax.bayes``: Bayesian multilevel models from a formula or a Stata command line.
 
 The model is built by the same front ends as the maximum-likelihood fits
-(:func:`mejax.api.formula_design`, :func:`mejax.api.stata_design`); the
+(:func:`mejax.designs.formula_design`, :func:`mejax.designs.stata_design`); the
 sampling lives in :mod:`mejax.bayes`.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .api import formula_design, stata_design
 from .bayes import BayesResult, sample_design, set_front_end, settings_from
 from .bayes.prefix import WRAPPABLE, is_bayes_prefix, parse_prefix
+from .designs import formula_design, stata_design
 from .errors import SpecError
 
 

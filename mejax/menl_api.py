@@ -9,6 +9,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import pandas as pd
 
+from .api_checks import check_level
 from .cov.variance import Constant, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
@@ -77,7 +78,7 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
         raise SpecError("menl needs response= (the name of the outcome column)")
     options = _keyword_residuals(rescorrelation, rescovariance)
     variance = as_variance(_combined_variance(resvariance, options))
-    _check_level(level)
+    check_level(level)
     design = build_nonlinear(mean, data, response, dict(fixed or {}), dict(random or {}),
                              covariance, variance, reml, columns,
                              options.correlation if options else None)
@@ -128,7 +129,7 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
         raise SpecError("rescovariance() gives the residual variances itself; use "
                         "rescorrelation() with resvariance()")
     level = float(level if level != 95.0 else spec.level)
-    _check_level(level)
+    check_level(level)
     design = build_nonlinear(mean_fn, data, spec.response, starts,
                              {**spec.random, **dict(random or {})},
                              {**spec.covariance, **dict(covariance or {})},
@@ -250,8 +251,3 @@ def as_variance(spec) -> VarianceFunction:
         return make_variance(words[0], covariate, constant)
     except ValueError as err:
         raise SpecError(str(err)) from None
-
-
-def _check_level(level: float) -> None:
-    if not 10 <= float(level) <= 99.99:
-        raise SpecError(f"level({level}) must be between 10 and 99.99")

@@ -77,7 +77,7 @@ def _integrator(design: Design, integrate: str | None, nodes: int):
                         f"{', '.join(INTEGRATORS)} (or None to sample the random effects)")
     if design.glm is None:  # the front ends build linear models as the Gaussian family here
         raise SpecError("integrate= needs the model's family; build the design with "
-                        "linear_family=True (mejax.api.formula_design)")
+                        "linear_family=True (mejax.designs.formula_design)")
     if not design.re_terms:
         raise SpecError("integrate= needs random effects to integrate out")
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
