@@ -32,6 +32,9 @@ def _release_compiled_programs():
 
     import jax
 
+    from mejax.fit import programs
+
+    programs.clear()
     jax.clear_caches()
     gc.collect()
 

@@ -78,8 +78,6 @@ def _integrator(design: Design, integrate: str | None, nodes: int):
     if design.glm is None:  # the front ends build linear models as the Gaussian family here
         raise SpecError("integrate= needs the model's family; build the design with "
                         "linear_family=True (mejax.designs.formula_design)")
-    if not design.re_terms:
-        raise SpecError("integrate= needs random effects to integrate out")
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise SpecError(f"intpoints={nodes!r} must be a positive integer")
     return prepare(design, integrate, 1 if integrate == "laplace" else nodes)

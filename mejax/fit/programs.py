@@ -64,11 +64,19 @@ def program(name: str, fn: Callable, static: Hashable, *args) -> Callable:
     (``name`` identifies ``fn``). Loaded from disk when a previous process exported it.
     """
     key = (name, static, avals(args), jax.default_backend())
-    call = _PROGRAMS.get(key)
+    # in this process also keyed by the function itself (a partial's ``func``), so a
+    # replaced function (a test's monkeypatch, a reloaded module) is not served the old one
+    memo = (key, getattr(fn, "func", fn))
+    call = _PROGRAMS.get(memo)
     if call is None:
         call = exported_jit(name, jax.jit(fn), key, args)
-        _PROGRAMS[key] = call
+        _PROGRAMS[memo] = call
     return call
+
+
+def clear() -> None:
+    """Forget this process's programs (their executables are freed with them)."""
+    _PROGRAMS.clear()
 
 
 def exported_jit(name: str, jitted: Callable, key: Hashable, args: tuple) -> Callable:
