@@ -193,6 +193,15 @@ def _re_values(res, r) -> tuple[str, tuple]:
     return label, (r["estimate"], r["std_err"], r["ci_lower"], r["ci_upper"])
 
 
+def _distinct_values(res, rows):
+    """(label, values) of each of a group's variance-component rows, a repeated label once."""
+    seen = set()
+    for _, r in rows.iterrows():
+        if r["label"] not in seen:
+            seen.add(r["label"])
+            yield _re_values(res, r)
+
+
 def _re_rows(res) -> list[str]:
     """The random-effects block of an me* table: the level, then ``   var(_cons)|``."""
     out = []
@@ -201,12 +210,7 @@ def _re_rows(res) -> list[str]:
         out.append("-" * 13 + "+" + "-" * (LINE - 14))
         if group != "Residual":  # var(e.y) stands alone, under a rule
             out.append(f"{str(group)[:12]:<12} |")
-        seen = set()
-        for _, r in rows.iterrows():
-            if r["label"] in seen:
-                continue
-            seen.add(r["label"])
-            label, vals = _re_values(res, r)
+        for label, vals in _distinct_values(res, rows):
             out.append(f"{label[-13:]:>13}| {fmt(vals[0])} {fmt(vals[1])} {' ' * 19}"
                        f"{fmt(vals[2], 11)} {fmt(vals[3], 11)}")
     return out
@@ -255,12 +259,7 @@ def _re_table(res) -> list[str]:
                     out.append(f"{'    by ' + by:<28} |")
         else:
             out.append(f"{group + ': ' + rows['structure'].iloc[0]:<28} |")
-        seen = set()
-        for _, r in rows.iterrows():
-            if r["label"] in seen:
-                continue
-            seen.add(r["label"])
-            label, vals = _re_values(res, r)
+        for label, vals in _distinct_values(res, rows):
             out.append(f"{label[-28:]:>28} | {fmt(vals[0])} {fmt(vals[1])}  "
                        f"{fmt(vals[2], 11)} {fmt(vals[3], 11)}")
     out.append("-" * LINE)
