@@ -5,23 +5,21 @@ Its own module so that optimistix loads only when a fit is traced (:mod:`mejax.f
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 import optimistix as optx
 
 from .optimize import ATOL, GAIN_TOL, HISTORY, RTOL, expected_gain
 
 
-class GainBFGS(optx.AbstractMinimiser):
-    """optimistix BFGS that also requires a negligible expected gain before it stops.
+class DelegatingMinimiser(optx.AbstractMinimiser):
+    """A minimiser that wraps another and reports its tolerances and norm.
 
-    A wrapper, not a subclass: every step is BFGS's own; only the stopping rule adds
-    the expected log-likelihood gain (:func:`expected_gain`, needs ``args["nobs"]``).
+    The wrappers below change the stopping rule or the state, never the steps; this
+    base holds what they would otherwise each repeat.
     """
 
-    inner: optx.BFGS
-
-    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
-        self.inner = optx.BFGS(rtol=rtol, atol=atol)
+    inner: eqx.AbstractVar[optx.AbstractMinimiser]
 
     @property
     def rtol(self):
@@ -34,6 +32,19 @@ class GainBFGS(optx.AbstractMinimiser):
     @property
     def norm(self):
         return self.inner.norm
+
+
+class GainBFGS(DelegatingMinimiser):
+    """optimistix BFGS that also requires a negligible expected gain before it stops.
+
+    A wrapper, not a subclass: every step is BFGS's own; only the stopping rule adds
+    the expected log-likelihood gain (:func:`expected_gain`, needs ``args["nobs"]``).
+    """
+
+    inner: optx.BFGS
+
+    def __init__(self, rtol: float = RTOL, atol: float = ATOL):
+        self.inner = optx.BFGS(rtol=rtol, atol=atol)
 
     def init(self, fn, y, args, options, f_struct, aux_struct, tags):
         return self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
@@ -51,7 +62,7 @@ class GainBFGS(optx.AbstractMinimiser):
         return self.inner.postprocess(fn, y, aux, args, options, state, tags, result)
 
 
-class LoggedBFGS(optx.AbstractMinimiser):
+class LoggedBFGS(DelegatingMinimiser):
     """:class:`GainBFGS` that also keeps the objective at each accepted iteration.
 
     Its state is (BFGS's state, history): a fixed-size buffer written in the loop,
@@ -62,18 +73,6 @@ class LoggedBFGS(optx.AbstractMinimiser):
 
     def __init__(self, rtol: float = RTOL, atol: float = ATOL):
         self.inner = GainBFGS(rtol=rtol, atol=atol)
-
-    @property
-    def rtol(self):
-        return self.inner.rtol
-
-    @property
-    def atol(self):
-        return self.inner.atol
-
-    @property
-    def norm(self):
-        return self.inner.norm
 
     def init(self, fn, y, args, options, f_struct, aux_struct, tags):
         state = self.inner.init(fn, y, args, options, f_struct, aux_struct, tags)
