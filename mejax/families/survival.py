@@ -117,6 +117,12 @@ class Survival(Family):
                             f"{self.entry} must be below {response}")
         if np.any(given["entry"] < 0):
             raise DataError(f"entry times {self.entry} must not be negative")
+        if not np.any(np.isinf(given["censor_time"])):
+            codes = ("" if self.failure_codes is None else
+                     f"=={' '.join(f'{c:g}' for c in self.failure_codes)}")
+            raise DataError(f"no failures: every record is censored (failure({self.failure}"
+                            f"{codes})); check the failure variable and the values that mean "
+                            "failure")
         return ResponseRows(y)
 
     def response_rows(self, y, given, categories=()):
@@ -513,3 +519,17 @@ SURVIVAL_FAMILIES: dict[str, type[Survival]] = {
 SURVIVAL_ALIASES = {"exponential": "exponential", "exp": "exponential", "weibull": "weibull",
                     "gompertz": "gompertz", "lognormal": "lognormal", "lnormal": "lognormal",
                     "loglogistic": "loglogistic", "llogistic": "loglogistic", "gamma": "gamma"}
+# Stata's shortest abbreviations of distribution(): d(e), d(w), d(gom), d(logl), d(ln), ...
+STATA_ABBREVIATIONS = {"exponential": "e", "weibull": "w", "gompertz": "gom",
+                       "loglogistic": "logl", "llogistic": "ll", "lognormal": "logn",
+                       "lnormal": "ln", "gamma": "gam"}
+
+
+def stata_distribution(text: str) -> str | None:
+    """The distribution Stata's ``distribution(text)`` names (any abbreviation down to
+    Stata's shortest), or None."""
+    key = text.strip().lower()
+    for full, shortest in STATA_ABBREVIATIONS.items():
+        if key.startswith(shortest) and full.startswith(key):
+            return SURVIVAL_ALIASES[full]
+    return SURVIVAL_ALIASES.get(key)
