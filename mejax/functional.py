@@ -203,4 +203,10 @@ def covariances(theta, sigma2, data: LmmData) -> list:
 
 
 # the GLMM counterparts (mejax.glmm_functional)
-from .glmm_functional import GlmmData, glmm_data, glmm_fit, glmm_loglik  # noqa: E402, F401
+from .glmm_functional import (  # noqa: E402, F401
+    GlmmData,
+    fit_data,
+    glmm_data,
+    glmm_fit,
+    glmm_loglik,
+)

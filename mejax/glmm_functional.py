@@ -5,6 +5,7 @@ For use inside a larger JAX program (``jax.jit``, ``jax.grad``)::
     from mejax import functional as mf
 
     data = mf.glmm_data("y ~ x + (1 | g)", df, "binomial", method="laplace")   # host: once
+    data = mf.fit_data(mejax.metobit("y ~ x + (1 | g)", df, ll=0))          # any me* fit
     mf.glmm_loglik(data.params0, data)      # log L at any (β, θ, aux)
     est = mf.glmm_fit(data)                  # (β, θ, aux) at the optimum
 
@@ -57,7 +58,12 @@ def glmm_data(formula: str, data, family: str = "binomial", link: str | None = N
     The fit gives the structure and the estimates, the default starting point
     of :func:`glmm_fit`. ``options`` are :func:`mejax.meglm`'s keywords.
     """
-    fit = meglm(formula, data, family, link, **options)
+    return fit_data(meglm(formula, data, family, link, **options))
+
+
+def fit_data(fit) -> GlmmData:
+    """The arrays, structure and estimates of a fitted ``me*`` model of any family:
+    ``mf.fit_data(mejax.metobit(...))``, after ``meintreg`` and ``mestreg`` too."""
     arrays = jax.tree_util.tree_map(jax.numpy.asarray, fit._fit["arrays"])
     return GlmmData(arrays, jax.numpy.asarray(fit.params), fit.model)
 

@@ -5,7 +5,9 @@ survival family's log likelihood at R's estimates (survival::survreg, or a direc
 optimisation for Gompertz, gamma and delayed entry) against R's, with a zero score
 there; random-intercept fits against a 121-node Gauss-Hermite likelihood maximised
 in R (tests/reference/make_refs_censored.R); metobit without censored rows against
-mixed; Stata's commands in a session; predict statistics; bad input.
+mixed; Stata's commands in a session; predict statistics; margins and estat icc against
+delta-method values computed in R (tests/reference/make_refs_censored_margins.R);
+simulation, batch refits and the functional API; bad input.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mejax.families import make_family
 
 REF = Path(__file__).parent / "reference" / "censored"
 REFS = json.loads((REF / "refs.json").read_text())
+MARGINS = json.loads((REF / "margins.json").read_text())
 
 
 def _rows(family, y, given):
@@ -216,10 +219,14 @@ def test_tobit_predict_statistics(tobit_fit):
                                rtol=1e-10)
 
 
-def test_intreg_random_intercept_against_r():
+@pytest.fixture(scope="module")
+def intreg_fit():
+    return mejax.meintreg("lo ~ x + (1 | g)", pd.read_csv(REF / "intreg.csv"), upper="hi")
+
+
+def test_intreg_random_intercept_against_r(intreg_fit):
     ref = REFS["intreg_ri"]
-    data = pd.read_csv(REF / "intreg.csv")
-    fit = mejax.meintreg("lo ~ x + (1 | g)", data, upper="hi")
+    fit = intreg_fit
     assert fit.nobs == ref["nobs"] and fit.n_dropped == ref["n_dropped"]
     assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
     _close_coefficients(fit.fixef[["(Intercept)", "x"]], ref["beta"], ref["beta_se"])
@@ -308,7 +315,13 @@ def test_lognormal_random_intercept_against_r():
 
 # ---- Stata syntax and bad input (before anything is traced) --------------------------------------
 def test_stset_parsing():
+    from mejax.families.survival import stata_distribution
     from mejax.spec.survival import parse_stset
+    assert [stata_distribution(d) for d in ("e", "weib", "gom", "logl", "ll", "ln", "logn",
+                                             "gam", "lnormal", "exp")] == [
+        "exponential", "weibull", "gompertz", "loglogistic", "loglogistic", "lognormal",
+        "lognormal", "gamma", "lognormal", "exponential"]
+    assert stata_distribution("go") is None and stata_distribution("log") is None
     st = parse_stset("time, failure(status==1 3) enter(time t0) id(pid)")
     assert (st.time, st.failure, st.codes, st.entry, st.id) == ("time", "status", (1.0, 3.0),
                                                                  "t0", "pid")
@@ -332,6 +345,14 @@ def test_bad_input_messages():
     late = df.assign(t0=df.time + 1)
     with pytest.raises(DataError, match="delayed entry"):
         mejax.mestreg("~ age + (1 | patient)", late, time="time", failure="infect", entry="t0")
+    with pytest.raises(DataError, match="no failures"):
+        mejax.mestreg("~ age + (1 | patient)", df, time="time", failure="infect",
+                      failure_codes=(7,))
+    with pytest.raises(SpecError, match="unknown distribution"):
+        mejax.mestreg("~ age + (1 | patient)", df, time="time", failure="infect",
+                      distribution="cauchy")
+    with pytest.raises(SpecError, match=r"unknown distribution\(wx\)"):
+        mejax.stata("mestreg age || patient:, distribution(wx)", df, st="time, failure(infect)")
     with pytest.raises(SpecError, match="tratio"):
         mejax.stata("mestreg age || patient:, distribution(weibull) tratio", df,
                     st="time, failure(infect)")
@@ -390,3 +411,127 @@ def test_simulation_keeps_censoring_and_entry(weibull_session):
     assert np.all(y > 0)
     frac = np.mean(y[:, censored] < KIDNEY.time.to_numpy()[censored])
     assert 0.0 < frac < 1.0  # some censored rows now fail before their censoring time
+
+
+# ---- margins and estat icc against R's delta method (make_refs_censored_margins.R) ---------------
+def _margin_close(m, ref, rel=1e-3):
+    """Margins within 1e-3 relative, their delta-method SEs within 2%, of R's."""
+    table = m["table"]
+    np.testing.assert_allclose(table["margin" if "margin" in table else "dydx"],
+                               np.atleast_1d(ref["est"]), rtol=rel)
+    np.testing.assert_allclose(table["std_err"], np.atleast_1d(ref["se"]), rtol=0.02)
+
+
+@pytest.mark.parametrize("spec, predict, key", [
+    ("", "pr(0,.)", "pr_0_inf"),
+    ("", "e(0,.)", "e_0_inf"),
+    ("", "ystar(0,.)", "ystar_0_inf"),
+    ("", "pr(-1,1)", "pr_m1_1"),
+    ("", "pr(0,.) fixedonly", "pr_0_inf_fixedonly"),
+    (", at(x=(-1 0 1))", "pr(0,.)", "pr_0_inf_at_x"),
+    (", dydx(x)", "pr(0,.)", "dydx_x_pr_0_inf"),
+])
+def test_tobit_margins_against_r(tobit_fit, spec, predict, key):
+    _margin_close(tobit_fit.margins(spec, predict=predict), MARGINS["tobit"][key])
+
+
+def test_tobit_margins_in_a_session_and_marginsplot(tobit_fit):
+    import matplotlib.pyplot as plt
+
+    s = mejax.StataSession(pd.read_csv(REF / "tobit.csv"))
+    s.results = tobit_fit
+    out = str(s.run("margins, at(x=(-1 0 1)) predict(pr(0,.))"))
+    assert "Expression: Marginal Pr(0<y<.), predict(pr(0,.))" in out
+    s.run("marginsplot")
+    icc_text = str(s.run("estat icc"))
+    assert "Residual intraclass correlation" in icc_text and "g |" in icc_text
+    ax = s.figures[-1].axes[0]
+    assert ax.get_ylabel() == "Marginal Pr(0<y<.)"
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(),
+                               MARGINS["tobit"]["pr_0_inf_at_x"]["est"], rtol=1e-3)
+    plt.close("all")
+    with pytest.raises(SpecError, match="needs its interval"):
+        tobit_fit.margins(predict="pr")
+    with pytest.raises(SpecError, match="lower bound must be below"):
+        tobit_fit.margins(predict="e(2,1)")
+    with pytest.raises(SpecError, match="not allowed"):
+        tobit_fit.margins(predict="pr(0,.) conditional(ebmeans)")
+
+
+def test_tobit_icc_against_r(tobit_fit):
+    icc = tobit_fit.icc()
+    ref = MARGINS["tobit"]["icc"]
+    assert icc["icc"].iloc[0] == pytest.approx(ref["est"], rel=1e-3)
+    assert icc["std_err"].iloc[0] == pytest.approx(ref["se"], rel=0.02)
+
+
+def test_intreg_icc_is_the_latent_formula(intreg_fit):
+    var_u = intreg_fit.varcomp["estimate"].iloc[0]
+    var_e = _residual(intreg_fit)["estimate"]
+    assert intreg_fit.icc()["icc"].iloc[0] == pytest.approx(var_u / (var_u + var_e), rel=1e-10)
+
+
+@pytest.mark.parametrize("spec, predict, key", [
+    ("", None, "median"),  # Stata's default: median time, marginal
+    ("", "mean time", "mean_time"),
+    ("", "surv", "surv"),
+    ("", "hazard", "hazard"),
+    (", at(female=(0 1))", "median time fixedonly", "median_fixedonly_at_female"),
+])
+def test_weibull_margins_against_r(weibull_session, spec, predict, key):
+    _margin_close(weibull_session.results.margins(spec, predict=predict),
+                  MARGINS["weibull"][key])
+
+
+# ---- simulation, batch refits and the functional API ------------------------------------------
+def test_intreg_simulation_keeps_each_rows_bounds(intreg_fit):
+    from mejax.families.censored import EXACT, INTERVAL, LEFT, RIGHT
+    glm = intreg_fit.design.glm
+    family, given = glm.family, glm.given
+    # the fitted response seen through its own bounds gives back the observed rows
+    again, valid = family.response_rows(given["lower"], given)
+    assert valid.all()
+    for key in ("kind", "lower", "upper"):
+        np.testing.assert_array_equal(again[key], glm.data[key])
+    draws = intreg_fit.simulate(2000, seed=5)
+    rows, valid = family.response_rows(draws, given)
+    assert valid.all()
+    kind0 = glm.data["kind"]
+    assert np.all(rows["kind"][:, kind0 == EXACT] == EXACT)
+    assert set(np.unique(rows["kind"][:, kind0 == INTERVAL])) == {LEFT, RIGHT, INTERVAL}
+    assert set(np.unique(rows["kind"][:, kind0 == LEFT])) == {LEFT, EXACT}
+    # each row's share of interval draws against the marginal normal of y*
+    xb = intreg_fit.predict("xb").to_numpy()
+    total = np.sqrt(_residual(intreg_fit)["estimate"] + intreg_fit.varcomp["estimate"].iloc[0])
+    inside = kind0 == INTERVAL
+    a, b = given["lower"][inside], given["upper"][inside]
+    want = stats.norm.cdf(b, xb[inside], total) - stats.norm.cdf(a, xb[inside], total)
+    got = np.mean(rows["kind"][:, inside] == INTERVAL, axis=0)
+    assert np.all(np.abs(got - want) < 5 * np.sqrt(want * (1 - want) / 2000) + 1e-3)
+    # exact rows: draws are the marginal normal (a KS test on one row)
+    first = int(np.argmax(kind0 == EXACT))
+    assert stats.kstest(draws[:, first], stats.norm(xb[first], total).cdf).pvalue > 1e-3
+
+
+def test_tobit_batch_refit(tobit_fit):
+    """The observed response refitted in a batch is the single fit; simulated ones converge
+    (their rows censored at each row's limits: the simulated share below ll(0) is Φ's)."""
+    observed = tobit_fit.design.glm.data["y"]
+    y = np.vstack([observed, tobit_fit.simulate(2, seed=11)])
+    batch = tobit_fit.refit_batch(y)
+    assert batch.frame["converged"].all()
+    row = batch.frame.iloc[0]
+    assert row["loglik"] == pytest.approx(tobit_fit.loglik, abs=1e-5)
+    np.testing.assert_allclose(row[["_cons", "x"]].to_numpy(dtype=float),
+                               tobit_fit.fixef[["_cons", "x"]], rtol=1e-4)
+    assert np.all(y[1:] >= 0) and np.all(y[1:] <= tobit_fit.design.glm.given["ul"])
+
+
+def test_functional_api_on_censored_and_survival_fits(tobit_fit, weibull_session):
+    from mejax import functional as mf
+    tobit = mf.fit_data(tobit_fit)
+    assert float(mf.glmm_loglik(tobit.params0, tobit)) == pytest.approx(tobit_fit.loglik,
+                                                                        abs=1e-8)
+    weibull = mf.fit_data(weibull_session.results)
+    grad = jax.grad(mf.glmm_loglik)(weibull.params0, weibull)
+    assert np.max(np.abs(np.asarray(grad))) < 1e-2  # the optimum

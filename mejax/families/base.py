@@ -15,7 +15,7 @@ structure of a compiled fit.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import jax
@@ -32,6 +32,7 @@ class ResponseRows:
     y: np.ndarray
     categories: tuple = ()  # ordinal outcome values, in order
     notes: tuple[str, ...] = ()
+    given: dict = field(default_factory=dict)  # per-row inputs read off the fitted response
 
 
 def is_integer(values: np.ndarray) -> np.ndarray:

@@ -155,21 +155,24 @@ class _CensoredNormal(Family):
         sigma = jnp.exp(aux[0])
         if var is not None:
             sigma = jnp.sqrt(sigma**2 + var)
-        alpha, beta = (a - eta) / sigma, (b - eta) / sigma
-        p_lo, p_hi = ndtr(alpha), ndtr(beta)
+        # an open end stays ±∞ with no derivative (finite stand-ins inside: margins'
+        # Jacobians would otherwise meet 0·∞)
+        a_open, b_open = not np.isfinite(a), not np.isfinite(b)
+        alpha = jnp.full_like(eta, -jnp.inf) if a_open else (a - eta) / sigma
+        beta = jnp.full_like(eta, jnp.inf) if b_open else (b - eta) / sigma
+        p_lo = jnp.zeros_like(eta) if a_open else ndtr(alpha)
+        p_hi = jnp.ones_like(eta) if b_open else ndtr(beta)
         inside = p_hi - p_lo
         if kind == "pr":
             return inside
-        e = eta + sigma * (_normal_pdf(alpha) - _normal_pdf(beta)) / inside
+        pdf_lo = jnp.zeros_like(eta) if a_open else _normal_pdf(alpha)
+        pdf_hi = jnp.zeros_like(eta) if b_open else _normal_pdf(beta)
+        e = eta + sigma * (pdf_lo - pdf_hi) / inside
         if kind == "e":
             return e
-        below = jnp.where(jnp.isfinite(a), a * p_lo, 0.0)
-        above = jnp.where(jnp.isfinite(b), b * (1.0 - p_hi), 0.0)
+        below = 0.0 if a_open else a * p_lo
+        above = 0.0 if b_open else b * (1.0 - p_hi)
         return below + above + inside * e
-
-    def latent_variance(self) -> float:
-        raise SpecError("estat icc after censored models needs the residual variance; it is "
-                        "shown as var(e.y) in the table")
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,13 @@ class IntervalRegression(_CensoredNormal):
 
     The response is the lower bound; ``upper`` names the upper bound's
     variable. Missing in both is no information: the row is dropped (counted).
+
+    A fitted row's bounds stay with it as its censoring thresholds
+    (``given["lower"]``, ``given["upper"]``), so a simulated or replacement
+    response is a latent value seen through them: inside [a, b] it is that
+    interval again, below a left-censored at a, above b right-censored at b
+    (an open end never censors; exact rows stay exact). The fitted response,
+    the lower bound itself, gives back the observed rows.
     """
 
     upper: str | None = None
@@ -270,22 +280,32 @@ class IntervalRegression(_CensoredNormal):
             raise DataError(f"{response} > {self.upper} in {int(crossed.sum())} observation(s) "
                             f"(first at row {int(np.argmax(crossed)) + 1}); the lower bound "
                             "must not exceed the upper bound")
-        return ResponseRows(y)
+        return ResponseRows(y, given={"lower": y})
 
     def response_rows(self, y, given, categories=()):
-        lo, hi = y, np.broadcast_to(given["upper"], y.shape)
-        has_lo, has_hi = np.isfinite(lo), np.isfinite(hi)
+        a = np.broadcast_to(given.get("lower", y), y.shape)  # the row's thresholds
+        b = np.broadcast_to(given["upper"], y.shape)
+        has_a, has_b = np.isfinite(a), np.isfinite(b)
         with np.errstate(invalid="ignore"):
-            valid = (has_lo | has_hi) & ~(lo > hi)
-            kind = np.where(has_lo & has_hi, np.where(lo == hi, EXACT, INTERVAL),
-                            np.where(has_lo, RIGHT, LEFT))
-        return _bounds_data(np.where(has_lo, lo, np.where(has_hi, hi, 0.0)), lo, hi,
-                            kind), valid
+            valid = (has_a | has_b) & ~(a > b)
+            exact = has_a & has_b & (a == b)
+            value = np.where(np.isfinite(y), y, np.where(has_a, a, b))  # missing: in [a, b]
+            below = has_a & (value < a)
+            above = has_b & (value > b)
+            kind = np.where(exact, EXACT, np.where(
+                below, np.where(has_b, LEFT, EXACT), np.where(
+                    above, np.where(has_a, RIGHT, EXACT), np.where(
+                        has_a & has_b, INTERVAL, np.where(has_a, RIGHT, LEFT)))))
+        # left-censored rows end at a when they fell below it, right-censored ones at b
+        lower = np.where(exact | (kind == EXACT), value, np.where(above, b, a))
+        upper = np.where(exact | (kind == EXACT), value, np.where(below, a, b))
+        return _bounds_data(np.where(valid, value, 0.0), lower, upper, kind), valid
 
     def header_rows(self, data):
         counts = np.bincount(np.asarray(data["kind"]), minlength=4)
         return [("", KIND_NAMES[k], f"{counts[k]:,}") for k in (EXACT, LEFT, RIGHT, INTERVAL)]
 
     def simulate(self, rng, eta, given, aux, categories=()):
-        raise SpecError("simulation after meintreg is not available: an interval outcome "
-                        "has no censoring mechanism to redraw (use metobit's limits)")
+        """Latent draws y* = η + σε, which each row's own bounds censor when refitted
+        (see the class); exact rows return y* itself."""
+        return eta + np.sqrt(aux[0]) * rng.standard_normal(eta.shape)

@@ -19,6 +19,7 @@ import abc
 from dataclasses import dataclass
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): 0.6 s of import
@@ -116,6 +117,12 @@ class Survival(Family):
                             f"{self.entry} must be below {response}")
         if np.any(given["entry"] < 0):
             raise DataError(f"entry times {self.entry} must not be negative")
+        if not np.any(np.isinf(given["censor_time"])):
+            codes = ("" if self.failure_codes is None else
+                     f"=={' '.join(f'{c:g}' for c in self.failure_codes)}")
+            raise DataError(f"no failures: every record is censored (failure({self.failure}"
+                            f"{codes})); check the failure variable and the values that mean "
+                            "failure")
         return ResponseRows(y)
 
     def response_rows(self, y, given, categories=()):
@@ -183,14 +190,24 @@ class Survival(Family):
             lambda e: jnp.exp(self.log_survival(jnp.exp(lt), lt, e, aux)), eta, var)
 
     def _quantile(self, eta, aux, p, var):
-        """t with S(t) = 1 − p, by bisection on log t (marginal S with ``var``)."""
+        """t with S(t) = 1 − p, by bisection on log t (marginal S with ``var``).
+
+        Bisection has no derivative, so one Newton step from the stopped root
+        carries the implicit one (−∂S/∂θ ÷ ∂S/∂log t) for margins' delta method.
+        """
         lo = jnp.full(jnp.shape(eta), -40.0)
         hi = jnp.full(jnp.shape(eta), 40.0)
         for _ in range(80):
             mid = 0.5 * (lo + hi)
             above = self._survival(mid, eta, aux, var) > 1.0 - p
             lo, hi = jnp.where(above, mid, lo), jnp.where(above, hi, mid)
-        return jnp.exp(0.5 * (lo + hi))
+        root = jax.lax.stop_gradient(0.5 * (lo + hi))
+
+        def gap(log_t):
+            return self._survival(log_t, eta, aux, var) - (1.0 - p)
+
+        value, slope = jax.jvp(gap, (root,), (jnp.ones_like(root),))
+        return jnp.exp(root - value / jax.lax.stop_gradient(slope))
 
     def statistic(self, kind, eta, given, aux, var=None, bounds=None):
         """Stata's statistics after mestreg; ``var`` averages over the random effects.
@@ -502,3 +519,17 @@ SURVIVAL_FAMILIES: dict[str, type[Survival]] = {
 SURVIVAL_ALIASES = {"exponential": "exponential", "exp": "exponential", "weibull": "weibull",
                     "gompertz": "gompertz", "lognormal": "lognormal", "lnormal": "lognormal",
                     "loglogistic": "loglogistic", "llogistic": "loglogistic", "gamma": "gamma"}
+# Stata's shortest abbreviations of distribution(): d(e), d(w), d(gom), d(logl), d(ln), ...
+STATA_ABBREVIATIONS = {"exponential": "e", "weibull": "w", "gompertz": "gom",
+                       "loglogistic": "logl", "llogistic": "ll", "lognormal": "logn",
+                       "lnormal": "ln", "gamma": "gam"}
+
+
+def stata_distribution(text: str) -> str | None:
+    """The distribution Stata's ``distribution(text)`` names (any abbreviation down to
+    Stata's shortest), or None."""
+    key = text.strip().lower()
+    for full, shortest in STATA_ABBREVIATIONS.items():
+        if key.startswith(shortest) and full.startswith(key):
+            return SURVIVAL_ALIASES[full]
+    return SURVIVAL_ALIASES.get(key)

@@ -8,7 +8,11 @@ and ``dydx()`` applied (empirical Bayes predictions are not allowed with
 margins: they are not functions of the estimates alone). ``predict()``
 chooses ``mu`` (default), ``pr`` (with ``outcome()`` for ordinal and count
 models; every ordinal category without it), ``eta``/``xb`` (the fixed
-portion with offset) and ``fixedonly`` (b = 0 instead of integrating).
+portion with offset) and ``fixedonly`` (b = 0 instead of integrating), or a
+statistic of the family's own: ``pr(a,b)``, ``e(a,b)`` and ``ystar(a,b)``
+after metobit and meintreg; ``median time`` (the default), ``mean time``,
+``hazard``, ``surv``, ``cumhaz`` and ``density`` after mestreg, the last four
+at each row's analysis time.
 
 Standard errors use the delta method with the Jacobian of each margin in all
 the estimates (β, the random-effects parameters — the marginal mean depends
@@ -46,12 +50,17 @@ class Statistic:
     outcomes: tuple[int, ...] | None = None  # ordinal categories (codes)
     count: float | None = None  # pr(y = count) after count models
     text: str = ""
+    bounds: tuple[float, float] | None = None  # (a, b) of pr(a,b), e(a,b), ystar(a,b)
+    own: bool = False  # one of the family's own statistics (family.statistic)
 
 
 def parse_statistic(result, text: str | None) -> Statistic:
     """The ``predict()`` option of margins after a GLMM."""
     family = result.family
     items = option_items(text or "")
+    own = own_statistic(family, items)
+    if own is not None:
+        return own
     kinds = [n.lower() for n, a in items if n.lower() in ("mu", "pr", "eta", "xb", "n")]
     opts = {n.lower(): a for n, a in items if n.lower() not in ("mu", "pr", "eta", "xb", "n")}
     for name, arg in opts.items():
@@ -63,8 +72,8 @@ def parse_statistic(result, text: str | None) -> Statistic:
             raise HypothesisError(f"margins: predict option {name!r} not recognised")
     if len(kinds) > 1:
         raise HypothesisError(f"margins: predict({text}) names more than one statistic")
-    kind = ({"n": "mu", "eta": "xb"}.get(kinds[0], kinds[0]) if kinds
-            else family.default_statistic)
+    kind = {"n": "mu", "eta": "xb"}.get(kinds[0] if kinds else family.default_statistic,
+                                         kinds[0] if kinds else family.default_statistic)
     fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"
     if fixedonly and "marginal" in opts:
         raise HypothesisError("margins: fixedonly and marginal cannot be combined")
@@ -87,9 +96,87 @@ def parse_statistic(result, text: str | None) -> Statistic:
     return Statistic(kind, kind != "xb" and not fixedonly, outcomes, count, text or "")
 
 
+def own_statistic(family, items) -> Statistic | None:
+    """The family's own statistic named in ``predict()`` (None if it names none).
+
+    Stata spells mestreg's as ``median time`` and ``mean time``; the censored
+    normal's ``pr``, ``e`` and ``ystar`` take their interval as ``(a,b)``.
+    """
+    names = [n.lower() for n, _ in items]
+    words = {"median": "median", "mean": "mean_time"}
+    kinds = [words.get(n, n) for n in names if words.get(n, n) in family.statistics]
+    text = " ".join(n if a is None else f"{n}({a})" for n, a in items)
+    if not kinds:
+        if names or family.default_statistic not in family.statistics:
+            return None
+        kinds = [family.default_statistic]
+    if len(kinds) > 1:
+        raise HypothesisError(f"margins: predict({text}) names more than one statistic")
+    kind = kinds[0]
+    bounds, opts = None, {}
+    for name, arg in zip(names, (a for _, a in items)):
+        if words.get(name, name) == kind:
+            if kind in INTERVAL_STATISTICS:
+                if arg is None:
+                    raise HypothesisError(f"margins: predict({name}(a,b)) needs its interval, "
+                                          f"for example predict({name}(0,.))")
+                bounds = interval_bounds(arg)
+            continue
+        if name == "time" and kind in ("median", "mean_time"):
+            continue
+        if name not in ("marginal", "fixedonly", "conditional"):
+            raise HypothesisError(f"margins: predict option {name!r} not recognised with "
+                                  f"{kind}; add marginal (the default) or fixedonly")
+        opts[name] = arg
+    if opts.get("conditional") not in (None, "fixedonly"):
+        raise HypothesisError(f"margins: predict({text}) is not allowed; empirical Bayes "
+                              "predictions are not functions of the estimates alone")
+    fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"
+    if fixedonly and "marginal" in opts:
+        raise HypothesisError("margins: fixedonly and marginal cannot be combined")
+    return Statistic(kind, not fixedonly, text=text, bounds=bounds, own=True)
+
+
+INTERVAL_STATISTICS = ("pr", "e", "ystar")
+OWN_LABELS = {"median": "median time", "mean_time": "mean time", "hazard": "hazard",
+              "surv": "survivor function", "cumhaz": "cumulative hazard",
+              "density": "density"}
+
+
+def interval_bounds(text: str) -> tuple[float, float]:
+    """``a,b`` of pr(a,b) with ``.`` (or nothing) for an open end."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2:
+        raise HypothesisError(f"margins: ({text}) must be two bounds a,b; use . for an "
+                              "open end")
+    ends = []
+    for part, open_end in zip(parts, (-np.inf, np.inf)):
+        try:
+            ends.append(open_end if part in (".", "") else float(part))
+        except ValueError:
+            raise HypothesisError(f"margins: bound {part!r} must be a number or .") from None
+    if not ends[0] < ends[1]:
+        raise HypothesisError(f"margins: ({text}): the lower bound must be below the upper")
+    return tuple(ends)
+
+
+def _own_label(result, stat: Statistic) -> str:
+    if stat.bounds is None:
+        return OWN_LABELS[stat.kind]
+    y = result.design.response
+    a, b = ("." if not np.isfinite(v) else f"{v:g}" for v in stat.bounds)
+    return {"pr": f"Pr({a}<{y}<{b})", "e": f"E({y}|{a}<{y}<{b})",
+            "ystar": f"E({y}*), {y}*=max({a},min({y},{b}))"}[stat.kind]
+
+
 def _expression(result, stat: Statistic) -> tuple[str, str]:
     """Stata's ``Expression:`` line and the marginsplot axis label."""
     pred = f"predict({stat.text})"
+    if stat.own:
+        what = _own_label(result, stat)
+        label = f"Marginal {what}" if stat.marginal else f"{what[0].upper()}{what[1:]}, fixed " \
+            "portion only"
+        return f"{label}, {pred}", label
     if stat.kind == "xb":
         return f"Linear prediction, fixed portion, {pred}", "Linear prediction, fixed portion"
     what = "probability" if stat.kind == "pr" else "mean"
@@ -133,8 +220,8 @@ def _matrices(result, overrides: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- the margins as functions of the estimates (pure, traced) -----------------------------
-def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Statistic):
-    """Average prediction over the rows: (n_outcomes,)."""
+def _sample_mean(params, x, z, offset, trials, given, model: GlmmStructure, stat: Statistic):
+    """Average prediction over the rows: (n_outcomes,); ``given`` holds each row's time."""
     beta, thetas, aux = split_params(params, model)
     eta = x @ beta + offset
     if stat.kind == "xb":
@@ -143,6 +230,8 @@ def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Stati
     if stat.marginal and model.integration.has_effects:
         var = random_variance(z, relative_factor(thetas, model))
     family = model.family
+    if stat.own:
+        return jnp.mean(family.statistic(stat.kind, eta, given, aux, var, stat.bounds))[None]
     if stat.outcomes is not None:
         probs = family.probability(eta, aux, var)
         return jnp.mean(probs, axis=0)[jnp.asarray(stat.outcomes)]
@@ -152,11 +241,11 @@ def _sample_mean(params, x, z, offset, trials, model: GlmmStructure, stat: Stati
 
 
 @partial(jax.jit, static_argnames=("model", "stat"))
-def _margin_and_jacobian(params, hi, lo, scale, offset, trials, model, stat):
+def _margin_and_jacobian(params, hi, lo, scale, offset, trials, given, model, stat):
     """(mean(f(hi)) − mean(f(lo)))·scale ... as value and Jacobian in all estimates."""
     def fn(p):
-        top = _sample_mean(p, hi[0], hi[1], offset, trials, model, stat)
-        bottom = _sample_mean(p, lo[0], lo[1], offset, trials, model, stat)
+        top = _sample_mean(p, hi[0], hi[1], offset, trials, given, model, stat)
+        bottom = _sample_mean(p, lo[0], lo[1], offset, trials, given, model, stat)
         return scale[0] * top - scale[1] * bottom
 
     return fn(params), jax.jacfwd(fn)(params)
@@ -176,6 +265,7 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
     glm = result.design.glm
     offset = jnp.asarray(glm.offset)
     trials = jnp.asarray(glm.data.get("trials", np.ones(result.nobs)))
+    given = {"time": jnp.asarray(glm.data["y"])}  # survival: each row's analysis time
     params = jnp.asarray(result._fit["params"])
     ests, jacs = [], []
     for item in plan["mats"]:
@@ -185,7 +275,7 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
             _, hi, lo, step = item
             scale = (1.0 / step, 1.0 / step)
         est, jac = _margin_and_jacobian(params, hi, lo, jnp.asarray(scale), offset, trials,
-                                        result.model, stat)
+                                        given, result.model, stat)
         ests.append(np.asarray(est))
         jacs.append(np.asarray(jac))
     est = np.stack(ests)  # (rows, outcomes)

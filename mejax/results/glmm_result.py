@@ -355,7 +355,8 @@ class GlmmResult(MixedResult):
         return stcurve(self, kind, at, times, ax, **options)
 
     def icc(self) -> pd.DataFrame:
-        """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit)."""
+        """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit, tobit,
+        interval)."""
         return icc(self)
 
     def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,

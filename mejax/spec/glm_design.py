@@ -40,6 +40,7 @@ def build_glm_data(family: Family, frame, y: np.ndarray, response: str) -> GlmDa
     """Validate the response for ``family`` and build the row arrays."""
     given = family.given_values(frame, len(y))
     checked = family.validate(y, given, response)
+    given = {**given, **checked.given}
     data, _ = family.response_rows(checked.y, given, checked.categories)
     return GlmData(family, data, family.offset_values(frame), checked.categories,
                    list(checked.notes), given)

@@ -15,8 +15,9 @@ from functools import lru_cache
 from itertools import combinations
 
 from ..cov.structures import canonical_covariance
+from ..families.survival import stata_distribution
 from .family import COMMANDS as GLMM_COMMANDS
-from .family import FAMILIES, SURVIVAL_ALIASES, make_family
+from .family import FAMILIES, make_family
 from .formula import split_top, split_words
 from .model import LinearPart, ModelSpec, RandomPart, SpecError, Term, Var
 from .residuals import parse_rspec
@@ -337,11 +338,11 @@ def _glmm_family(cmd: str, options: dict, extra_depvars: list[str]):
         if "distribution" not in options:
             raise SpecError("mestreg needs distribution(exponential|weibull|gompertz|lognormal|"
                             "loglogistic|gamma)")
-        name = options.pop("distribution").strip().lower()
-        if name not in SURVIVAL_ALIASES:
-            raise SpecError(f"mestreg: unknown distribution({name}); use exponential, weibull, "
+        text = options.pop("distribution").strip().lower()
+        name = stata_distribution(text)
+        if name is None:
+            raise SpecError(f"mestreg: unknown distribution({text}); use exponential, weibull, "
                             "gompertz, lognormal, loglogistic or gamma")
-        name = SURVIVAL_ALIASES[name]
         link = "aft" if options.pop("time", False) else FAMILIES[name].links[0]
     for key in ("ll", "ul"):
         if key in options:
