@@ -39,12 +39,27 @@ class Settings:
     target_accept: float = 0.8
     max_tree_depth: int = 10
 
+    @property
+    def kernel(self) -> Kernel:
+        """The part that shapes the compiled program (not the seed, chains or draws)."""
+        return Kernel(self.warmup, self.thinning, self.target_accept, self.max_tree_depth)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The static sampler settings of one compiled program: another seed reuses it."""
+
+    warmup: int = 1000
+    thinning: int = 1
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+
 
 def _logdensity(model: BayesModel, arrays):
     return lambda position: log_posterior(position, arrays, model)
 
 
-def _adapt(key, position, logdensity, settings: Settings):
+def _adapt(key, position, logdensity, settings: Kernel):
     """Window adaptation of one chain: its final state, step size and inverse mass matrix."""
     adapt = blackjax.window_adaptation(
         blackjax.nuts, logdensity, target_acceptance_rate=settings.target_accept,
@@ -55,7 +70,7 @@ def _adapt(key, position, logdensity, settings: Settings):
 
 
 def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
-           settings: Settings, n_draws: int):
+           settings: Kernel, n_draws: int):
     """``n_draws`` kept draws of one chain, ``thinning`` NUTS transitions each."""
     kernel = blackjax.nuts(logdensity, step_size, imm, max_num_doublings=settings.max_tree_depth)
 
@@ -73,7 +88,7 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
 
 
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
-def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Settings,
+def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kernel,
                      n_draws: int):
     """Adapt every chain, then its first ``n_draws`` draws: one compiled call, chains vmapped."""
     logdensity = _logdensity(model, arrays)
@@ -90,7 +105,7 @@ def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Setti
 
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
 def draw_chunk(keys, states, step_sizes, inverse_mass, arrays, model: BayesModel,
-               settings: Settings, n_draws: int):
+               settings: Kernel, n_draws: int):
     """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run."""
     logdensity = _logdensity(model, arrays)
 
@@ -123,7 +138,8 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     show = (n_chunks > 2) if progress is None else progress
     t0 = time.perf_counter()
     keys = jax.random.split(key, settings.chains)
-    states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, settings,
+    kernel = settings.kernel  # static: another seed or draw count reuses the program
+    states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, kernel,
                                                       per_chunk)
     records = [jax.tree.map(np.asarray, first)]
     first_s = time.perf_counter() - t0
@@ -131,7 +147,7 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     for i in progress_bar(range(1, n_chunks), desc="MCMC draws", unit="chunk",
                           disable=not show):
         keys = jax.random.split(jax.random.fold_in(key, i), settings.chains)
-        states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, settings,
+        states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, kernel,
                                  per_chunk)
         records.append(jax.tree.map(np.asarray, rec))
     more_s = time.perf_counter() - t1
