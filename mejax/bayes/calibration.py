@@ -61,6 +61,13 @@ def simulate_prior(design: Design, model: BayesModel, arrays: dict, n: int,
             lower = np.linalg.cholesky(sigma)
             rows, cols = np.array([(i, j) for j in range(term.k) for i in range(j, term.k)]).T
             truths.append(sigma[:, rows, cols])
+        elif term.kind == "exchangeable":  # the correlation uniform on (−1/(k−1), 1)
+            var = priors[term.reported_names()[0]].sample(rng, n)
+            rho = rng.uniform(term.rho_min, 1, n)
+            truths.append(np.column_stack([var, var * rho]))
+            corr = ((1 - rho)[:, None, None] * np.eye(term.k)
+                    + rho[:, None, None] * np.ones((term.k, term.k)))
+            lower = np.sqrt(var)[:, None, None] * np.linalg.cholesky(corr)
         else:
             names = term.reported_names()
             var = np.column_stack([priors[v].sample(rng, n) for v in names])

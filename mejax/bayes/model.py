@@ -104,6 +104,8 @@ def start_position(design: Design, model: BayesModel, arrays: dict) -> dict:
             free = np.zeros(term.n_free)
             rows, cols = np.array([(i, j) for j in range(term.k) for i in range(j, term.k)]).T
             free[rows == cols] = 0.5 * np.log(share)
+        elif term.kind == "exchangeable":  # correlation 0
+            free = np.array([np.log(share), np.log(-term.rho_min)])
         else:
             free = np.full(term.n_free, np.log(share))
         cov.append(free)
