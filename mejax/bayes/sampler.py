@@ -6,6 +6,12 @@ progress bar can move between them.
 Each kept draw records the position (β, covariance parameters, aux, the
 non-centred effects u), its log likelihood, whether the transition diverged,
 its acceptance rate and tree size.
+
+The coefficients are sampled as θ = M⁻¹β with M from the QR decomposition of
+X (:func:`mejax.bayes.model.beta_map`): a linear map with a constant Jacobian,
+so the posterior is the same, but θ's posterior is close to uncorrelated
+whatever the scaling and collinearity of X, which a diagonal mass matrix
+cannot undo by itself (epilepsy: a quarter of the leapfrog steps per draw).
 """
 
 from __future__ import annotations
@@ -55,8 +61,19 @@ class Kernel:
     max_tree_depth: int = 10
 
 
+def to_position(sampled, arrays):
+    """The model's position from the sampler's: β = M θ (``arrays["beta_map"]``, a QR map)."""
+    return {**sampled, "beta": arrays["beta_map"] @ sampled["beta"]}
+
+
+def to_sampled(position, arrays):
+    """The sampler's position θ = M⁻¹ β from the model's."""
+    return {**position, "beta": jnp.linalg.solve(arrays["beta_map"], position["beta"])}
+
+
 def _logdensity(model: BayesModel, arrays):
-    return lambda position: log_posterior(position, arrays, model)
+    """The log posterior in the sampler's coordinates (up to the constant log |det M|)."""
+    return lambda sampled: log_posterior(to_position(sampled, arrays), arrays, model)
 
 
 def _adapt(key, position, logdensity, settings: Kernel):
@@ -78,8 +95,9 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
         info = None
         for i in range(settings.thinning):
             state, info = kernel.step(jax.random.fold_in(key, i), state)
-        loglik = log_likelihood(state.position, arrays, model)
-        return state, {"position": state.position, "loglik": loglik,
+        position = to_position(state.position, arrays)
+        loglik = log_likelihood(position, arrays, model)
+        return state, {"position": position, "loglik": loglik,
                        "divergent": info.is_divergent, "accept": info.acceptance_rate,
                        "steps": info.num_integration_steps,
                        "depth": info.num_trajectory_expansions}
@@ -95,7 +113,8 @@ def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kerne
 
     def one(key, position):
         k_warm, k_draw = jax.random.split(key)
-        state, step_size, imm = _adapt(k_warm, position, logdensity, settings)
+        state, step_size, imm = _adapt(k_warm, to_sampled(position, arrays), logdensity,
+                                       settings)
         state, records = _draws(k_draw, state, step_size, imm, logdensity, arrays, model,
                                 settings, n_draws)
         return state, step_size, imm, records
