@@ -335,8 +335,8 @@ class LKJ(Prior):
 
     def __post_init__(self):
         _positive("lkj", eta=self.eta)
-        if self.variance is not None and (not self.variance.fits("positive")
-                                          or self.variance.support == "matrix"):
+        if self.variance is not None and not (self.variance.support in ("positive", "interval")
+                                              and self.variance.fits("positive")):
             raise SpecError(f"lkj(): the prior of the variances, {self.variance.text()}, must "
                             "be a prior for a positive parameter such as igamma(0.01, 0.01)")
 
