@@ -121,8 +121,6 @@ def test_bad_calls(sleep):
         mejax.bayes("regress Reaction Days", sleep)
     with pytest.raises(mejax.SpecError, match="chains=0"):
         mejax.bayes("mixed Reaction Days || Subject:", sleep, chains=0)
-    with pytest.raises(mejax.SpecError, match="exchangeable"):
-        mejax.bayes("mixed Reaction Days || Subject: Days, cov(exchangeable)", sleep)
     with pytest.raises(mejax.DataError, match="not found"):
         mejax.bayes("mixed Reaction nothere || Subject:", sleep)
     with pytest.raises(mejax.SpecError, match="cannot wrap 'bayesstats'"):

@@ -22,11 +22,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from bayes_reference import assert_agrees_with_stan
 from scipy import stats
 from scipy.special import expit, logsumexp
 
 import mejax
-from mejax.bayes.diagnostics import quantile_mcse
 
 matplotlib.use("Agg")
 
@@ -49,9 +49,10 @@ def _data(name: str) -> pd.DataFrame:
     if data in ("tobit", "kidney"):
         return pd.read_csv(REFERENCE / "censored" / f"{data}.csv")
     return mejax.datasets.load(data)
-SETTINGS = {"chains": 4, "draws": 500, "warmup": 500, "seed": 1}
+SETTINGS = {"chains": 4, "draws": 500, "warmup": 500, "seed": 2}
 PREFIX = "bayes, nchains(4) mcmcsize(500) burnin(500) rseed(1)"
-# the survival model's variance mixes more slowly: twice the draws for bulk ESS > 400
+# the survival model's variance and the epilepsy intercept mix more slowly: twice the draws
+# for bulk ESS > 400 and R-hat < 1.01 (at 500 draws R-hat of {y:_cons} is 1.005-1.014 by seed)
 PREFIX_LONG = "bayes, nchains(4) mcmcsize(1000) burnin(500) rseed(1)"
 
 
@@ -69,7 +70,7 @@ def case(request, session):
     if request.param == "cbpp_melogit":
         return request.param, session.results
     if request.param == "epilepsy_mepoisson":  # mejax.stata with the prefix
-        return request.param, mejax.stata(f"{PREFIX}: {command}", _data(request.param))
+        return request.param, mejax.stata(f"{PREFIX_LONG}: {command}", _data(request.param))
     if request.param == "kidney_mestreg":  # stset, then the prefix, in a session
         s = mejax.StataSession(_data(request.param), echo=False)
         s.run("stset time, failure(infect)")
@@ -85,25 +86,7 @@ def test_names_match_stata(case):
 
 def test_posterior_agrees_with_stan(case):
     name, fit = case
-    _assert_agrees_with_stan(fit, REFS["cases"][name]["params"])
-
-
-def _assert_agrees_with_stan(fit, ref: dict) -> None:
-    """Means, medians and 2.5/97.5% quantiles within 3 combined MCSEs, SDs within 5%."""
-    names = fit.names
-    table = fit.table
-    q_mcse = {p: quantile_mcse(fit.draws, names, p) for p in (0.025, 0.5, 0.975)}
-    for i, (param, r) in enumerate(ref.items()):
-        row = table.loc[param]
-        checks = [("mean", row["mean"], r["mean"], row["mcse"], r["mcse_mean"]),
-                  ("median", row["median"], r["median"], q_mcse[0.5][i], r["mcse_median"]),
-                  ("2.5%", row["lower"], r["q025"], q_mcse[0.025][i], r["mcse_q025"]),
-                  ("97.5%", row["upper"], r["q975"], q_mcse[0.975][i], r["mcse_q975"])]
-        for what, mine, stan, se_mine, se_stan in checks:
-            bound = 3 * np.hypot(se_mine, se_stan)
-            assert abs(mine - stan) < bound, (param, what, mine, stan, bound)
-        sd_bound = max(0.05 * r["sd"], 3 * np.hypot(row["mcse_sd"], r["mcse_sd"]))
-        assert abs(row["sd"] - r["sd"]) < sd_bound, (param, "sd", row["sd"], r["sd"])
+    assert_agrees_with_stan(fit, REFS["cases"][name]["params"])
 
 
 def test_converged_without_divergences(case):
@@ -179,7 +162,7 @@ def integrated(request):
     name, method = request.param
     command, data = CASES[name]
     settings = SETTINGS if name == "sleepstudy_mixed" else {**SETTINGS, "draws": 1000,
-                                                             "seed": 2}
+                                                             "seed": 3}
     return name, mejax.bayes(command, _data(name), integrate=method, **settings)
 
 
@@ -187,7 +170,7 @@ def test_integrated_posterior_agrees_with_stan(integrated):
     name, fit = integrated
     ref = REFS["cases"][name]["params"]
     assert list(fit.table.index) == list(ref)
-    _assert_agrees_with_stan(fit, ref)
+    assert_agrees_with_stan(fit, ref)
     assert fit.max_rhat < 1.01 and fit.table["ess_bulk"].min() > 400 and fit.divergent == 0
     assert fit.records["position"]["u"] == () and fit.effects == {}
 
@@ -216,7 +199,7 @@ COMMAND = CASES["cbpp_melogit"][0]
 
 
 def test_prefix_is_the_python_call(session):
-    fit = mejax.bayes(COMMAND, session.data, **SETTINGS)
+    fit = mejax.bayes(COMMAND, session.data, **{**SETTINGS, "seed": 1})  # PREFIX's rseed(1)
     np.testing.assert_array_equal(session.results.draws, fit.draws)
     assert "Bayesian multilevel logistic regression" in session.output
     assert "{incidence:2.period} ~ normal(0,10000)" in session.output
@@ -294,3 +277,17 @@ def test_do_file(session):
                    "({var_U0} > 0.1)")
     assert "Efficiency summaries" in log and "Interval tests" in log
     np.testing.assert_array_equal(s.results.draws, session.results.draws)
+
+
+def test_survival_and_censoring_header(case):
+    """bayes: mestreg opens with mestreg's stset lines; the family's counts sit under the obs."""
+    name, fit = case
+    lines = str(fit.summary()).splitlines()
+    if name == "kidney_mestreg":
+        assert lines[:2] == ["        failure _d: infect", "  analysis time _t: time"]
+        failures = int(fit.design.glm.data["failure"].sum())
+        assert any(re.search(rf"No\. of failures +=  +{failures}$", x) for x in lines)
+    elif name == "tobit_metobit":
+        assert any(re.search(r"Uncensored +=", x) for x in lines)
+    else:
+        assert lines[0] == "Model summary"

@@ -21,7 +21,7 @@ from ..errors import SpecError
 from ..spec.design import Design
 from .model import BayesModel, build_model, start_position
 from .posterior import reported
-from .sampler import Settings, jittered_starts, warm_up_and_draw
+from .sampler import Kernel, Settings, jittered_starts, warm_up_and_draw
 
 
 @dataclass
@@ -61,6 +61,13 @@ def simulate_prior(design: Design, model: BayesModel, arrays: dict, n: int,
             lower = np.linalg.cholesky(sigma)
             rows, cols = np.array([(i, j) for j in range(term.k) for i in range(j, term.k)]).T
             truths.append(sigma[:, rows, cols])
+        elif term.kind == "exchangeable":  # the correlation uniform on (−1/(k−1), 1)
+            var = priors[term.reported_names()[0]].sample(rng, n)
+            rho = rng.uniform(term.rho_min, 1, n)
+            truths.append(np.column_stack([var, var * rho]))
+            corr = ((1 - rho)[:, None, None] * np.eye(term.k)
+                    + rho[:, None, None] * np.ones((term.k, term.k)))
+            lower = np.sqrt(var)[:, None, None] * np.linalg.cholesky(corr)
         else:
             names = term.reported_names()
             var = np.column_stack([priors[v].sample(rng, n) for v in names])
@@ -79,8 +86,9 @@ def simulate_prior(design: Design, model: BayesModel, arrays: dict, n: int,
     return np.column_stack(truths), y
 
 
-@partial(jax.jit, static_argnames=("model", "settings"))
-def _sample_replicates(keys, positions, arrays, ys, model: BayesModel, settings: Settings):
+@partial(jax.jit, static_argnames=("model", "kernel", "n_draws"))
+def _sample_replicates(keys, positions, arrays, ys, model: BayesModel, kernel: Kernel,
+                       n_draws: int):
     def one(k, p, y):
         rows = dict(arrays["rows"])
         rows["y"] = y
@@ -91,7 +99,7 @@ def _sample_replicates(keys, positions, arrays, ys, model: BayesModel, settings:
         if "log_fact" in rows:
             rows["log_fact"] = jax.scipy.special.gammaln(y + 1)
         sub = {**arrays, "rows": rows}
-        _, _, _, records = warm_up_and_draw(k, p, sub, model, settings, settings.draws)
+        _, _, _, records = warm_up_and_draw(k, p, sub, model, kernel, n_draws)
         return jax.vmap(jax.vmap(lambda q: reported(q, model)))(records["position"]), \
             records["divergent"]
 
@@ -116,7 +124,8 @@ def calibrate(design: Design, priors: dict, n_reps: int = 200, settings: Setting
     positions = jax.tree.map(lambda *a: np.stack(a), *starts)
     keys = jax.random.split(jax.random.key(seed), (n_reps, settings.chains))
     draws, divergent = _sample_replicates(keys, positions, jax.tree.map(jnp.asarray, arrays),
-                                          jnp.asarray(ys), model, settings)
+                                          jnp.asarray(ys), model, settings.kernel,
+                                          settings.draws)
     draws = np.asarray(draws).reshape(n_reps, -1, truths.shape[1])
     ranks = (draws < truths[:, None, :]).sum(axis=1)
     return Calibration(model.layout.scalar_names(), ranks, draws.shape[1], truths,

@@ -2,8 +2,9 @@
 
 :func:`build_layout` reads a :class:`mejax.spec.design.Design` and lays out, in
 Stata's names, what is sampled: the coefficients ``{y:x1}``, each term's
-variances ``{var_U0}`` (identity, independent) or covariance matrix
-``{Sigma_U,m}`` (unstructured), the residual variance ``{e.y:sigma2}`` of a
+variances ``{var_U0}`` (identity, independent), common variance ``{var_U}``
+and covariance ``{cov_U}`` (exchangeable) or covariance matrix ``{Sigma_U,m}``
+(unstructured), the residual variance ``{e.y:sigma2}`` of a
 linear model and the family's extra parameters (``{lnalpha}``, ``{cut1}``), with
 their priors (Stata's defaults unless the user names them). Random effects are
 sampled non-centred: u ~ N(0, I) per level and b = L u with L the Cholesky
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..spec.design import Design
-from .priors import Flat, InverseGamma, InverseWishart, Jeffreys, Normal, Prior, as_prior
+from .priors import LKJ, Flat, InverseGamma, InverseWishart, Jeffreys, Normal, Prior, as_prior
 
 INTERCEPTS = ("_cons", "(Intercept)")
 
@@ -32,7 +33,7 @@ class TermLayout:
 
     stub: str  # "U", "UU", ...
     group: str
-    kind: str  # "identity", "independent" or "unstructured"
+    kind: str  # "identity", "independent", "exchangeable" or "unstructured"
     effects: tuple[str, ...]  # latent names in U order: ("U0", "U1")
     effect_vars: tuple[str, ...]  # the variables they multiply, same order
     order: tuple[int, ...]  # design column of each effect, in U order
@@ -45,8 +46,13 @@ class TermLayout:
     @property
     def n_free(self) -> int:
         """Unconstrained covariance parameters."""
-        return {"identity": 1, "independent": self.k,
+        return {"identity": 1, "independent": self.k, "exchangeable": 2,
                 "unstructured": self.k * (self.k + 1) // 2}[self.kind]
+
+    @property
+    def rho_min(self) -> float:
+        """The smallest common correlation of an exchangeable term: −1/(k − 1)."""
+        return -1.0 / (self.k - 1)
 
     @property
     def matrix_name(self) -> str:
@@ -58,6 +64,8 @@ class TermLayout:
             return [f"var_{self.stub}" if self.k > 1 else f"var_{self.effects[0]}"]
         if self.kind == "independent":
             return [f"var_{e}" for e in self.effects]
+        if self.kind == "exchangeable":
+            return [f"var_{self.stub}", f"cov_{self.stub}"]
         rows, cols = vech_indices(self.k)
         return [f"{self.matrix_name}_{i + 1}_{j + 1}" for i, j in zip(rows, cols)]
 
@@ -102,8 +110,9 @@ class Layout:
         for term in self.terms:
             if term.kind == "unstructured":
                 kinds[term.matrix_name] = "matrix"
-            else:
-                kinds.update({n: "positive" for n in term.reported_names()})
+            else:  # an exchangeable covariance has its fixed prior (correlation_prior_text)
+                kinds.update({n: "positive" for n in term.reported_names()
+                              if not n.startswith("cov_")})
         if self.sigma2_name:
             kinds[self.sigma2_name] = "positive"
         kinds.update(zip(self.aux_names, self.aux_kinds or ["real"] * len(self.aux_names)))
@@ -122,10 +131,12 @@ def _term_layout(term, index: int) -> TermLayout:
     stub = _stub(index)
     effects = tuple(f"{stub}{j + (0 if has_cons else 1)}" for j in range(len(order)))
     kind = {"Identity": "identity", "Independent": "independent",
+            "Exchangeable": "exchangeable" if len(order) > 1 else "identity",
             "Unstructured": "unstructured"}.get(term.structure.label)
     if kind is None:
         raise SpecError(f"bayes: covariance({term.structure.label.lower()}) is not supported "
-                        f"for {term.label!r}; use identity, independent or unstructured")
+                        f"for {term.label!r}; use identity, independent, exchangeable or "
+                        "unstructured")
     return TermLayout(stub, term.label, kind, effects, tuple(names[i] for i in order),
                       tuple(order), term.n_levels)
 
@@ -146,7 +157,8 @@ def build_layout(design: Design, priors=None, *, gaussian: bool,
     layout = Layout(eq, coef, terms, f"e.{eq}:sigma2" if gaussian else None, aux,
                     aux_kinds=kinds)
     chosen = default_priors(layout, **(defaults or {}))
-    chosen.update(user_priors(layout, priors))
+    igamma = (defaults or {}).get("igamma") or (0.01, 0.01)
+    chosen.update(user_priors(layout, priors, InverseGamma(*map(float, igamma))))
     check_proper(layout, chosen)
     names = list(layout.prior_targets())
     return Layout(eq, coef, terms, layout.sigma2_name, aux,
@@ -207,6 +219,13 @@ def parse_reference(ref: str, layout: Layout) -> list[str]:
     else:
         names = inner.split() if not inner.startswith("e.") else [inner.replace(" ", "")]
     unknown = [n for n in names if n not in targets]
+    fixed = [t for t in layout.terms if t.kind == "exchangeable"
+             and f"cov_{t.stub}" in unknown]
+    if fixed:
+        raise SpecError(f"{{cov_{fixed[0].stub}}} of an exchangeable covariance takes no prior "
+                        f"of its own: its correlation {{cov_{fixed[0].stub}}}/{{var_"
+                        f"{fixed[0].stub}}} is uniform on ({fixed[0].rho_min:g}, 1); put a prior "
+                        f"on {{var_{fixed[0].stub}}}, or use covariance(unstructured)")
     if unknown or not names:
         listed = ", ".join("{" + n + (",m}" if k == "matrix" else "}")
                            for n, k in targets.items())
@@ -216,8 +235,11 @@ def parse_reference(ref: str, layout: Layout) -> list[str]:
     return names
 
 
-def user_priors(layout: Layout, priors) -> dict[str, Prior]:
-    """The user's priors (reference -> prior text or object), checked against the parameters."""
+def user_priors(layout: Layout, priors, variance: Prior | None = None) -> dict[str, Prior]:
+    """The user's priors (reference -> prior text or object), checked against the parameters.
+
+    ``variance`` is the default prior of variances, which ``lkj(eta)`` puts on Σ's diagonal.
+    """
     if priors is None:
         return {}
     if not isinstance(priors, dict):
@@ -232,7 +254,7 @@ def user_priors(layout: Layout, priors) -> dict[str, Prior]:
             if not prior.fits(kind):
                 need = {"real": "a real-valued parameter", "positive": "a variance",
                         "matrix": "a covariance matrix"}[kind]
-                hint = (" (use iwishart(df, I(d)))" if kind == "matrix" else "")
+                hint = (" (use iwishart(df, I(d)) or lkj(eta))" if kind == "matrix" else "")
                 raise SpecError(f"prior {prior.text()} cannot be put on {{{name}}}, "
                                 f"{need}{hint}")
             if isinstance(prior, InverseWishart):
@@ -240,6 +262,8 @@ def user_priors(layout: Layout, priors) -> dict[str, Prior]:
                 if not prior.fits_dim(term.k):
                     raise SpecError(f"prior {prior.text()} on {{{name},m}}: the matrix is "
                                     f"{term.k}×{term.k}; use iwishart(df, I({term.k}))")
+            if isinstance(prior, LKJ) and prior.variance is None:  # the default variance prior
+                prior = LKJ(prior.eta, variance)
             out[name] = prior
     return out
 
@@ -248,6 +272,8 @@ def check_proper(layout: Layout, priors: dict[str, Prior]) -> None:
     """Refuse improper priors under which the posterior is improper."""
     for term in layout.terms:
         for name in term.reported_names() if term.kind != "unstructured" else ():
+            if name not in priors:  # an exchangeable covariance: a proper uniform correlation
+                continue
             prior = priors[name]
             if isinstance(prior, Jeffreys):
                 raise SpecError(f"prior jeffreys on {{{name}}} makes the posterior improper "

@@ -62,10 +62,24 @@ def build_model(design: Design, priors=None, defaults: dict | None = None,
         "rows": ({"y": np.asarray(design.y, float)} if design.glm is None
                  else {k: np.asarray(v) for k, v in design.glm.data.items()}),
     }
+    arrays["beta_map"] = beta_map(arrays["x"])
     if engine is None:
         return BayesModel(layout, family), arrays
     model, arrays["engine"] = engine
     return BayesModel(layout, family, model), arrays
+
+
+def beta_map(x: np.ndarray) -> np.ndarray:
+    """M with β = M θ and X M = √n Q (X = QR): the coefficients' sampling coordinates.
+
+    rstanarm's QR reparameterisation: Q's columns are orthonormal, so θ is
+    close to uncorrelated a posteriori and on the scale of the outcome's η.
+    """
+    n, p = x.shape
+    if p == 0:
+        return np.zeros((0, 0))
+    r = np.linalg.qr(x, mode="r")
+    return np.linalg.solve(r, np.eye(p)) * np.sqrt(n)
 
 
 def _integrator(design: Design, integrate: str | None, nodes: int):
@@ -104,6 +118,8 @@ def start_position(design: Design, model: BayesModel, arrays: dict) -> dict:
             free = np.zeros(term.n_free)
             rows, cols = np.array([(i, j) for j in range(term.k) for i in range(j, term.k)]).T
             free[rows == cols] = 0.5 * np.log(share)
+        elif term.kind == "exchangeable":  # correlation 0
+            free = np.array([np.log(share), np.log(-term.rho_min)])
         else:
             free = np.full(term.n_free, np.log(share))
         cov.append(free)

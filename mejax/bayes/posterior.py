@@ -23,12 +23,26 @@ from .model import BayesModel
 LOG_2PI = float(np.log(2 * np.pi))
 
 
+def exchangeable_rho(z, term: TermLayout):
+    """The common correlation in (−1/(k−1), 1) from its unconstrained z (the ML engine's map)."""
+    lo = term.rho_min
+    return lo + (1 - lo) * jax.nn.sigmoid(z)
+
+
 def term_factor(free, term: TermLayout):
-    """Cholesky factor L of the term's covariance (k×k) from its unconstrained values."""
+    """Cholesky factor L of the term's covariance (k×k) from its unconstrained values.
+
+    Exchangeable terms: ``free`` is (log variance, z) with the correlation
+    :func:`exchangeable_rho` of z.
+    """
     if term.kind == "identity":
         return jnp.exp(0.5 * free[0]) * jnp.eye(term.k)
     if term.kind == "independent":
         return jnp.diag(jnp.exp(0.5 * free))
+    if term.kind == "exchangeable":
+        rho = exchangeable_rho(free[1], term)
+        corr = (1 - rho) * jnp.eye(term.k) + rho * jnp.ones((term.k, term.k))
+        return jnp.exp(0.5 * free[0]) * jnp.linalg.cholesky(corr)
     rows, cols = vech_indices(term.k)
     values = jnp.where(rows == cols, jnp.exp(free), free)
     return jnp.zeros((term.k, term.k), free.dtype).at[rows, cols].set(values)
@@ -38,6 +52,9 @@ def term_reported(free, term: TermLayout):
     """The term's reported covariance parameters (variances, or vech of Σ)."""
     if term.kind in ("identity", "independent"):
         return jnp.exp(free)
+    if term.kind == "exchangeable":
+        var = jnp.exp(free[0])
+        return jnp.stack([var, var * exchangeable_rho(free[1], term)])
     lower = term_factor(free, term)
     rows, cols = vech_indices(term.k)
     return (lower @ lower.T)[rows, cols]
@@ -91,6 +108,14 @@ def _grouped_log_prior(values, priors: list) -> jnp.ndarray:
     return total
 
 
+def log_uniform_correlation(z, term: TermLayout):
+    """log density of z when the exchangeable correlation is uniform on (−1/(k−1), 1).
+
+    The uniform's 1/(1 − lo) times the Jacobian (1 − lo)·σ(z)(1 − σ(z)) of the map.
+    """
+    return -jax.nn.softplus(-z) - jax.nn.softplus(z)
+
+
 def log_prior(position, model: BayesModel):
     """log priors of the reported parameters + log Jacobians + log N(u; 0, I)."""
     layout = model.layout
@@ -101,6 +126,9 @@ def log_prior(position, model: BayesModel):
             lower = term_factor(free, term)
             total += priors[term.matrix_name].log_density(lower @ lower.T)
             total += _log_abs_det_jacobian(lambda f, t=term: term_reported(f, t), free)
+        elif term.kind == "exchangeable":
+            total += priors[term.reported_names()[0]].log_density(jnp.exp(free[0])) + free[0]
+            total += log_uniform_correlation(free[1], term)
         else:
             total += _grouped_log_prior(jnp.exp(free), [priors[n] for n in
                                                         term.reported_names()])
@@ -122,8 +150,8 @@ def engine_params(position, model: BayesModel):
     """The engine's parameter vector (β, θ per term, aux) of a position without effects.
 
     θ is the engine's Λ in the design's effect order (:mod:`mejax.cov.structures`):
-    √variance for identity and independent terms, the lower Cholesky entries of Σ
-    for unstructured ones.
+    √variance for identity and independent terms, (σ, z) for exchangeable ones, the
+    lower Cholesky entries of Σ for unstructured ones.
     """
     parts = [position["beta"]]
     for free, term in zip(position["cov"], model.layout.terms):
@@ -132,6 +160,8 @@ def engine_params(position, model: BayesModel):
             parts.append(jnp.exp(0.5 * free[:1]))
         elif term.kind == "independent":
             parts.append(jnp.exp(0.5 * free)[inverse])
+        elif term.kind == "exchangeable":  # the engine's (σ, z): the same map to ρ
+            parts.append(jnp.stack([jnp.exp(0.5 * free[0]), free[1]]))
         else:
             lower = term_factor(free, term)
             sigma = (lower @ lower.T)[np.ix_(inverse, inverse)]
@@ -161,3 +191,18 @@ def pointwise_log_likelihood(position, arrays: dict, model: BayesModel):
 def log_posterior(position, arrays: dict, model: BayesModel):
     """The unnormalised log posterior density on the sampling scale."""
     return log_likelihood(position, arrays, model) + log_prior(position, model)
+
+
+def free_from_reported(values: np.ndarray, term: TermLayout) -> np.ndarray:
+    """The unconstrained values of a term whose reported parameters are ``values`` (host)."""
+    values = np.asarray(values, float)
+    if term.kind in ("identity", "independent"):
+        return np.log(values)
+    if term.kind == "exchangeable":
+        share = (values[1] / values[0] - term.rho_min) / (1 - term.rho_min)
+        return np.array([np.log(values[0]), np.log(share) - np.log1p(-share)])
+    rows, cols = vech_indices(term.k)
+    sigma = np.zeros((term.k, term.k))
+    sigma[rows, cols] = values
+    lower = np.linalg.cholesky(sigma + np.tril(sigma, -1).T)
+    return np.where(rows == cols, np.log(lower[rows, cols]), lower[rows, cols])

@@ -126,7 +126,9 @@ def _apply(prefix: Prefix, token: str) -> None:
             raise SpecError(f"{full}({arg}) must be a whole number")
         prefix.settings[keyword] = int(value)
     elif full == "prior":
-        ref, sep, dist = arg.partition(",")
+        braces = re.match(r"\s*(?:\{[^{}]*\}\s*)*", arg).end()  # {Sigma_U,m} keeps its comma
+        ref, sep, dist = arg[:braces], arg[braces:braces + 1], arg[braces + 1:]
+        sep = sep if sep == "," else ""
         ref_m = re.fullmatch(r"\s*(\{[^{}]*\}(?:\s*\{[^{}]*\})*)\s*", ref)
         if not sep or not ref_m:
             raise SpecError(f"prior({arg}) must name parameters in braces and a distribution: "

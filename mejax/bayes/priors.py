@@ -17,7 +17,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln, multigammaln
-from scipy import stats
+from scipy import special, stats
 
 from ..errors import SpecError
 
@@ -319,12 +319,64 @@ class InverseWishart(Prior):
         return f"iwishart({_g(self.df)},{scale})"
 
 
+@dataclass(frozen=True)
+class LKJ(Prior):
+    """LKJ(η) on the correlation matrix R of Σ = D R D, ``variance`` on each diagonal entry.
+
+    The density on Σ (what the sampler sees) is LKJ(R; η) Π p(Σ_ii) Π Σ_ii^{-(d-1)/2},
+    the last factor the Jacobian of Σ -> (diag Σ, R). η = 1 is uniform over
+    correlation matrices; larger η pulls them towards the identity.
+    """
+
+    eta: float
+    variance: Prior | None = None  # None: the model's default variance prior (igammaprior())
+    name: ClassVar[str] = "lkj"
+    support: ClassVar[str] = "matrix"
+
+    def __post_init__(self):
+        _positive("lkj", eta=self.eta)
+        if self.variance is not None and not (self.variance.support in ("positive", "interval")
+                                              and self.variance.fits("positive")):
+            raise SpecError(f"lkj(): the prior of the variances, {self.variance.text()}, must "
+                            "be a prior for a positive parameter such as igamma(0.01, 0.01)")
+
+    def fits_dim(self, dim: int) -> bool:
+        return dim >= 1
+
+    def log_normaliser(self, dim: int) -> float:
+        """log ∫ det(R)^(η−1) dR over d×d correlation matrices (Lewandowski et al. 2009)."""
+        total = 0.0
+        for k in range(1, dim):
+            m = dim - k
+            a = self.eta + (m - 1) / 2
+            total += (2 * self.eta - 2 + m) * m * np.log(2) + m * float(special.betaln(a, a))
+        return total
+
+    def log_density(self, sigma):
+        dim = sigma.shape[0]
+        var = jnp.diag(sigma)
+        sd = jnp.sqrt(var)
+        corr = sigma / (sd[:, None] * sd[None, :])
+        logdet = 2 * jnp.sum(jnp.log(jnp.diag(jnp.linalg.cholesky(corr))))
+        return ((self.eta - 1) * logdet - self.log_normaliser(dim)
+                + jnp.sum(self.variance_prior.log_density(var))
+                - 0.5 * (dim - 1) * jnp.sum(jnp.log(var)))
+
+    @property
+    def variance_prior(self) -> Prior:
+        return InverseGamma(0.01, 0.01) if self.variance is None else self.variance
+
+    def text(self):
+        variance = "" if self.variance is None else f",{self.variance.text()}"
+        return f"lkj({_g(self.eta)}{variance})"
+
+
 # Stata's spelling -> (class, number of numeric arguments)
 _SCALAR = {"normal": (Normal, 2), "t": (StudentT, 3), "cauchy": (Cauchy, 2),
            "uniform": (Uniform, 2), "igamma": (InverseGamma, 2), "gamma": (Gamma, 2),
            "exponential": (Exponential, 1), "lognormal": (LogNormal, 2), "flat": (Flat, 0),
            "jeffreys": (Jeffreys, 0)}
-PRIOR_NAMES = (*_SCALAR, "iwishart")
+PRIOR_NAMES = (*_SCALAR, "iwishart", "lkj")
 
 
 def parse_prior(text: str) -> Prior:
@@ -337,6 +389,8 @@ def parse_prior(text: str) -> Prior:
     name, body = m.group(1).lower(), m.group(2)
     if name == "iwishart":
         return _parse_iwishart(body or "", spelled)
+    if name == "lkj":
+        return _parse_lkj(body or "", spelled)
     if name not in _SCALAR:
         raise SpecError(f"unknown prior distribution {name!r}; use one of "
                         f"{', '.join(PRIOR_NAMES)}")
@@ -362,6 +416,17 @@ def _parse_iwishart(body: str, spelled: str) -> InverseWishart:
     except ValueError:
         raise SpecError(f"the degrees of freedom of {spelled!r} must be a number") from None
     return InverseWishart(df, int(m.group(2)))
+
+
+def _parse_lkj(body: str, spelled: str) -> LKJ:
+    """``lkj(eta)``, or ``lkj(eta, igamma(a, b))`` naming the variances' prior."""
+    eta, _, variance = body.partition(",")
+    try:
+        value = float(eta)
+    except ValueError:
+        raise SpecError(f"cannot read {spelled!r}; write lkj(eta) with eta > 0, or "
+                        "lkj(eta, igamma(0.01, 0.01)) to name the variances' prior") from None
+    return LKJ(value, parse_prior(variance)) if variance.strip() else LKJ(value)
 
 
 def as_prior(value) -> Prior:

@@ -23,9 +23,9 @@ from ..spec.design import Design
 from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
 from .graphs import bayesgraph
-from .layout import vech_indices
 from .model import BayesModel
 from .posterior import (
+    free_from_reported,
     linear_predictor,
     log_likelihood,
     log_posterior,
@@ -230,16 +230,8 @@ class BayesResult:
             size = len(term.reported_names())
             values = mean[offset: offset + size]
             offset += size
-            if term.kind == "unstructured":
-                rows, cols = vech_indices(term.k)
-                sigma = np.zeros((term.k, term.k))
-                sigma[rows, cols] = values
-                sigma = sigma + np.tril(sigma, -1).T
-                lower = np.linalg.cholesky(sigma)
-                free = np.where(rows == cols, np.log(lower[rows, cols]), lower[rows, cols])
-            else:
-                free = np.log(values)
-                lower = np.asarray(term_factor(jnp.asarray(free), term))
+            free = free_from_reported(values, term)
+            lower = np.asarray(term_factor(jnp.asarray(free), term))
             cov.append(free)
             if self.model.integrated is None:
                 b_mean = self.effects[term.stub].reshape(-1, term.n_levels, term.k).mean(0)

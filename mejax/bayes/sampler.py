@@ -6,6 +6,12 @@ progress bar can move between them.
 Each kept draw records the position (β, covariance parameters, aux, the
 non-centred effects u), its log likelihood, whether the transition diverged,
 its acceptance rate and tree size.
+
+The coefficients are sampled as θ = M⁻¹β with M from the QR decomposition of
+X (:func:`mejax.bayes.model.beta_map`): a linear map with a constant Jacobian,
+so the posterior is the same, but θ's posterior is close to uncorrelated
+whatever the scaling and collinearity of X, which a diagonal mass matrix
+cannot undo by itself (epilepsy: a quarter of the leapfrog steps per draw).
 """
 
 from __future__ import annotations
@@ -39,12 +45,38 @@ class Settings:
     target_accept: float = 0.8
     max_tree_depth: int = 10
 
+    @property
+    def kernel(self) -> Kernel:
+        """The part that shapes the compiled program (not the seed, chains or draws)."""
+        return Kernel(self.warmup, self.thinning, self.target_accept, self.max_tree_depth)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The static sampler settings of one compiled program: another seed reuses it."""
+
+    warmup: int = 1000
+    thinning: int = 1
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+
+
+def to_position(sampled, arrays):
+    """The model's position from the sampler's: β = M θ (``arrays["beta_map"]``, a QR map)."""
+    return {**sampled, "beta": arrays["beta_map"] @ sampled["beta"]}
+
+
+def to_sampled(position, arrays):
+    """The sampler's position θ = M⁻¹ β from the model's."""
+    return {**position, "beta": jnp.linalg.solve(arrays["beta_map"], position["beta"])}
+
 
 def _logdensity(model: BayesModel, arrays):
-    return lambda position: log_posterior(position, arrays, model)
+    """The log posterior in the sampler's coordinates (up to the constant log |det M|)."""
+    return lambda sampled: log_posterior(to_position(sampled, arrays), arrays, model)
 
 
-def _adapt(key, position, logdensity, settings: Settings):
+def _adapt(key, position, logdensity, settings: Kernel):
     """Window adaptation of one chain: its final state, step size and inverse mass matrix."""
     adapt = blackjax.window_adaptation(
         blackjax.nuts, logdensity, target_acceptance_rate=settings.target_accept,
@@ -55,7 +87,7 @@ def _adapt(key, position, logdensity, settings: Settings):
 
 
 def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
-           settings: Settings, n_draws: int):
+           settings: Kernel, n_draws: int):
     """``n_draws`` kept draws of one chain, ``thinning`` NUTS transitions each."""
     kernel = blackjax.nuts(logdensity, step_size, imm, max_num_doublings=settings.max_tree_depth)
 
@@ -63,8 +95,9 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
         info = None
         for i in range(settings.thinning):
             state, info = kernel.step(jax.random.fold_in(key, i), state)
-        loglik = log_likelihood(state.position, arrays, model)
-        return state, {"position": state.position, "loglik": loglik,
+        position = to_position(state.position, arrays)
+        loglik = log_likelihood(position, arrays, model)
+        return state, {"position": position, "loglik": loglik,
                        "divergent": info.is_divergent, "accept": info.acceptance_rate,
                        "steps": info.num_integration_steps,
                        "depth": info.num_trajectory_expansions}
@@ -73,14 +106,15 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
 
 
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
-def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Settings,
+def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kernel,
                      n_draws: int):
     """Adapt every chain, then its first ``n_draws`` draws: one compiled call, chains vmapped."""
     logdensity = _logdensity(model, arrays)
 
     def one(key, position):
         k_warm, k_draw = jax.random.split(key)
-        state, step_size, imm = _adapt(k_warm, position, logdensity, settings)
+        state, step_size, imm = _adapt(k_warm, to_sampled(position, arrays), logdensity,
+                                       settings)
         state, records = _draws(k_draw, state, step_size, imm, logdensity, arrays, model,
                                 settings, n_draws)
         return state, step_size, imm, records
@@ -90,7 +124,7 @@ def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Setti
 
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
 def draw_chunk(keys, states, step_sizes, inverse_mass, arrays, model: BayesModel,
-               settings: Settings, n_draws: int):
+               settings: Kernel, n_draws: int):
     """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run."""
     logdensity = _logdensity(model, arrays)
 
@@ -123,7 +157,8 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     show = (n_chunks > 2) if progress is None else progress
     t0 = time.perf_counter()
     keys = jax.random.split(key, settings.chains)
-    states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, settings,
+    kernel = settings.kernel  # static: another seed or draw count reuses the program
+    states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, kernel,
                                                       per_chunk)
     records = [jax.tree.map(np.asarray, first)]
     first_s = time.perf_counter() - t0
@@ -131,7 +166,7 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     for i in progress_bar(range(1, n_chunks), desc="MCMC draws", unit="chunk",
                           disable=not show):
         keys = jax.random.split(jax.random.fold_in(key, i), settings.chains)
-        states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, settings,
+        states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, kernel,
                                  per_chunk)
         records.append(jax.tree.map(np.asarray, rec))
     more_s = time.perf_counter() - t1

@@ -34,6 +34,8 @@ def _header(res) -> list[str]:
                  ("", "                 avg", fmt(float(counts.mean()), 10)),
                  ("", "                 max", _num(counts.max()))]
     rows += [("", "Number of obs", _num(design.nobs))]
+    if design.glm is not None:  # survival's failures and time at risk, censoring counts
+        rows += design.glm.family.header_rows(design.glm.data)
     if s.chains > 1:
         rows += [("", "Number of chains", _num(s.chains))]
     rows += [("", "Avg acceptance rate" if s.chains > 1 else "Acceptance rate",
@@ -103,7 +105,10 @@ def _priors(res) -> list[str]:
 
 
 def render(res) -> str:
-    lines = _priors(res) + [""] + _header(res) + [""] + _table(res)
+    # survival's stset settings (failure _d, analysis time _t) first, as mestreg prints them
+    preamble = res.design.glm.family.preamble() if res.design.glm is not None else []
+    lines = ([*preamble, ""] if preamble else []) + _priors(res) + [""] + _header(res) + [""]
+    lines += _table(res)
     notes = list(res.design.glm.notes) if res.design.glm is not None else []
     lines += [f"Note: {n}" for n in notes + res.notes]
     if not np.isfinite(res.max_rhat):
