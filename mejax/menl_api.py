@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable
 
@@ -12,7 +11,7 @@ import pandas as pd
 from .api_checks import check_level
 from .cov.variance import Constant, VarianceFunction, make_variance
 from .errors import DataError, SpecError
-from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
+from .fit.lindstrom_bates import fit_lindstrom_bates
 from .fit.menl import build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
@@ -164,13 +163,10 @@ def fit_design(design, level: float, options: dict | None = None,
     theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
                              + [jnp.asarray(design.residual_start, float)])
     vpar0 = jnp.asarray(model.variance.init(), float)
-    ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
     fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
-                              ml_model)
+                              model)
     variance = None
-    if model.reml:
-        fit = restricted_fit(fit, design.arrays, model)
-    elif method != "linearization":
+    if method != "linearization":
         fit, params, cov = fit_laplace(fit, design.arrays, model, nodes)
         variance = laplace_variance(params, cov, model)
     options = {**(options or {}), **({"intpoints": nodes} if method == "mvaghermite" else {})}

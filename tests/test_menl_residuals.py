@@ -116,7 +116,6 @@ def test_exchangeable_within_seed():
     ("rescorrelation(ctar1)", r"ctar1\) needs the time variable"),
     ("rescorrelation(ar 1, t(nope))", r"residual-structure variable 'nope' not found"),
     ("rescorrelation(ar 1, t(age))", r"order is larger|integer"),
-    ("rescorrelation(ar 1, t(occasion)) reml", r"REML with a residual correlation"),
     ("rescorrelation(ar 1, t(occasion)) intmethod(laplace)", r"Laplace likelihood is for "
      "independent errors"),
     ("resvariance(distinct)", r"index\(varname\)"),

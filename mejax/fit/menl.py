@@ -180,10 +180,6 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
     variance, covariate = _variance_covariate(variance, frame)
     res_design, res_host, res_start, structure = None, {}, np.zeros(0), None
     if residual is not None and not (residual.type == "independent" and residual.by is None):
-        if reml:
-            raise SpecError("REML with a residual correlation is not available for menl: "
-                            "nlme's REML for nonlinear fits is the ML fixed point rescaled, "
-                            "which does not carry over to correlated errors; fit by ML")
         res_design = _residual_design(residual, frame, ordered, codes)
         structure = residual_structure(res_design)
         res_host = _residual_host_arrays(res_design, codes, zs, len(fixed), layout, n_blocks)
