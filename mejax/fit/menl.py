@@ -220,8 +220,6 @@ def _variance_covariate(variance: VarianceFunction, frame: pd.DataFrame
 def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Level],
                      codes: list[np.ndarray]) -> ResidualDesign:
     """The residual groups (``group()``, else the lowest level) with their times, checked."""
-    if residual.by is not None:
-        raise SpecError("by() is not available for menl's residual correlation")
     columns = sorted(residual.columns())
     numeric = {c: frame[c].to_numpy(dtype=float) for c in columns
                if pd.api.types.is_numeric_dtype(frame[c])}

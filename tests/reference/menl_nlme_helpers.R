@@ -22,7 +22,9 @@ fit_nlme <- function(...) {
 
 # nlme's unconstrained scale u(rho) of each correlation structure used here, and u'(rho)
 cor_scale <- function(cs, rho) {
-  if (inherits(cs, "corAR1")) return(list(u = log((1 + rho) / (1 - rho)), du = 2 / (1 - rho^2)))
+  # corAR1, and corARMA of order one (nlme's ARMA_constCoef: theta = tanh(u / 2))
+  if (inherits(cs, "corAR1") || inherits(cs, "corARMA"))
+    return(list(u = log((1 + rho) / (1 - rho)), du = 2 / (1 - rho^2)))
   if (inherits(cs, "corCAR1")) return(list(u = log(rho / (1 - rho)), du = 1 / (rho * (1 - rho))))
   m <- max(table(getGroups(cs)))  # corCompSymm: log((rho + 1/(m-1)) / (1 - rho))
   a <- 1 / (m - 1)
