@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from .api_checks import check_level
@@ -159,11 +159,11 @@ def fit_design(design, level: float, options: dict | None = None,
     model = design.model
     method = _check_method(method, design, intpoints)
     nodes = 1 if method == "laplace" else int(intpoints)
-    us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
-    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
-                             + [jnp.asarray(design.residual_start, float)])
-    vpar0 = jnp.asarray(model.variance.init(), float)
-    fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
+    us0 = tuple(np.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
+    theta0 = np.concatenate([np.asarray(s.theta_init(), float) for s in model.structures]
+                            + [np.asarray(design.residual_start, float)])
+    vpar0 = np.asarray(model.variance.init(), float)
+    fit = fit_lindstrom_bates(design.start, us0, theta0, vpar0, design.arrays,
                               model)
     variance = None
     if method != "linearization":
