@@ -92,9 +92,15 @@ class ReTerm:
 
 
 def _codes(frame: pd.DataFrame, level: Level) -> tuple[np.ndarray, np.ndarray]:
-    """Integer group codes (0..m-1) and the group labels of ``level``'s innermost variable."""
-    keys = frame[list(level.path)].astype(str).agg("\x1f".join, axis=1) if len(level.path) > 1 \
-        else frame[level.path[0]].astype(str)
+    """Integer group codes (0..m-1, groups in the order of their labels as text) and the
+    group labels of ``level``'s innermost variable."""
+    if len(level.path) == 1:
+        raw, uniques = pd.factorize(frame[level.path[0]])
+        order = np.argsort(np.asarray(uniques).astype(str), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[raw].astype(np.int32), np.asarray(uniques)[order]
+    keys = frame[list(level.path)].astype(str).agg("\x1f".join, axis=1)
     _, first, codes = np.unique(keys.to_numpy(), return_index=True, return_inverse=True)
     return codes.astype(np.int32), frame[level.path[-1]].to_numpy()[first]
 
@@ -229,7 +235,7 @@ def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Leve
     else:
         label, group, n_groups = levels[0].name, codes[0], int(codes[0].max()) + 1
     design = build_residual_design(residual, view, np.asarray(group, np.int64), n_groups, label)
-    check_nested([(lv.name, c) for lv, c in zip(levels, codes)], design)
+    check_nested([(lv.name, c) for lv, c in zip(levels, codes) if c is not group], design)
     return design
 
 
