@@ -2,7 +2,8 @@
 
 Tolerances of the issue: log likelihood 1e-3, fixed effects 1e-3 relative, their SEs 2%,
 variance components 2% (absolute for a variance nlme puts at zero). Four compiled fits:
-Orange (also by REML, which reuses the ML program) and Theoph, the variety slope with
+Orange (also by REML: without residual or variance-function parameters nlme's REML
+iteration is the ML one) and Theoph, the variety slope with
 a power-of-the-mean variance, and plots nested in years.
 """
 
