@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable
 
-import jax.numpy as jnp
+import numpy as np
 import pandas as pd
 
 from .api_checks import check_level
 from .cov.variance import Constant, VarianceFunction, make_variance
 from .errors import DataError, SpecError
-from .fit.lindstrom_bates import fit_lindstrom_bates, restricted_fit
+from .fit.lindstrom_bates import fit_lindstrom_bates
 from .fit.menl import build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
@@ -160,17 +159,14 @@ def fit_design(design, level: float, options: dict | None = None,
     model = design.model
     method = _check_method(method, design, intpoints)
     nodes = 1 if method == "laplace" else int(intpoints)
-    us0 = tuple(jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
-    theta0 = jnp.concatenate([jnp.asarray(s.theta_init(), float) for s in model.structures]
-                             + [jnp.asarray(design.residual_start, float)])
-    vpar0 = jnp.asarray(model.variance.init(), float)
-    ml_model = dataclasses.replace(model, reml=False)  # REML is nlme's: from the ML fit
-    fit = fit_lindstrom_bates(jnp.asarray(design.start), us0, theta0, vpar0, design.arrays,
-                              ml_model)
+    us0 = tuple(np.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
+    theta0 = np.concatenate([np.asarray(s.theta_init(), float) for s in model.structures]
+                            + [np.asarray(design.residual_start, float)])
+    vpar0 = np.asarray(model.variance.init(), float)
+    fit = fit_lindstrom_bates(design.start, us0, theta0, vpar0, design.arrays,
+                              model)
     variance = None
-    if model.reml:
-        fit = restricted_fit(fit, design.arrays, model)
-    elif method != "linearization":
+    if method != "linearization":
         fit, params, cov = fit_laplace(fit, design.arrays, model, nodes)
         variance = laplace_variance(params, cov, model)
     options = {**(options or {}), **({"intpoints": nodes} if method == "mvaghermite" else {})}

@@ -1,9 +1,10 @@
 """menl (Lindstrom–Bates) against R's nlme on nlme's own data sets (tests/reference/menl).
 
 Tolerances of the issue: log likelihood 1e-3, fixed effects 1e-3 relative, their SEs 2%,
-variance components 2% (absolute for a variance nlme puts at zero). Four compiled fits:
-Orange (also by REML, which reuses the ML program) and Theoph, the variety slope with
-a power-of-the-mean variance, and plots nested in years.
+variance components 2% (absolute for a variance nlme puts at zero). Fits: Orange (also by
+REML: without residual or variance-function parameters nlme's REML iteration is the ML
+one, compiled apart), Theoph, the variety slope with a power-of-the-mean variance, and
+plots nested in years.
 """
 
 from __future__ import annotations

@@ -112,11 +112,11 @@ def test_exchangeable_within_seed():
 
 @pytest.mark.parametrize("option, message", [
     ("rescorrelation(unstructured, t(occasion))", r"rescovariance\(unstructured"),
-    ("rescorrelation(ar 1, by(Tree))", r"suboption 'by' is not supported"),
+    ("rescorrelation(ar 1, t(occasion) by(occasion))", r"by\(occasion\) must be constant"),
+    ("rescorrelation(ar 1, index(Tree))", r"suboption 'index' is not supported"),
     ("rescorrelation(ctar1)", r"ctar1\) needs the time variable"),
     ("rescorrelation(ar 1, t(nope))", r"residual-structure variable 'nope' not found"),
     ("rescorrelation(ar 1, t(age))", r"order is larger|integer"),
-    ("rescorrelation(ar 1, t(occasion)) reml", r"REML with a residual correlation"),
     ("rescorrelation(ar 1, t(occasion)) intmethod(laplace)", r"Laplace likelihood is for "
      "independent errors"),
     ("resvariance(distinct)", r"index\(varname\)"),

@@ -11,11 +11,15 @@ Alternate two steps until neither moves:
   y − f + Xβ + Zb with :mod:`mejax.models.lmm`'s profiled (restricted) deviance, over θ
   and the variance-function parameters (the fitted-mean covariate held at the PNLS fit).
 
-REML is nlme's: the iteration is the ML one (nlme's LME step ends at the ML θ and β
-with ``method = "REML"`` too, checked in R on Orange and Theoph from other starts), and
-the restricted criterion is applied at that fixed point: σ² = RSS/(N − p), so every
-variance and Var(β̂) is the ML one times N/(N − p), and the reported log likelihood is
-the linearised model's restricted log likelihood there.
+REML is nlme's (R/nlme.R and src/nlme.c): the LME step maximises the restricted
+likelihood of the linearised model over every variance parameter, and nlme's PNLS step
+that follows re-estimates the random-effects covariance by ML (``nlme_increment``,
+``RML = 0``) at the residual-correlation and variance-function values of that LME step.
+So at the fixed point θ (the random effects' part) is the linearised model's ML θ, the
+residual structure's and variance function's parameters are the REML ones, and the fit
+reports the restricted criterion there: σ² = RSS/(N − p), Var(β̂) and the log likelihood
+with it. Without residual or variance-function parameters the REML step has nothing to
+keep, and the iteration is the ML one (nlme's ML and REML θ/σ² and β agree there).
 
 At the fixed point the linear model's GLS β and BLUPs equal the PNLS solution, and the
 reported log likelihood, Var(β̂) and variance components are that linear model's, as
@@ -25,7 +29,6 @@ in nlme and Stata. The whole iteration is one compiled, vmappable call
 
 from __future__ import annotations
 
-import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -228,27 +231,50 @@ def lme_blocks(x, zs, work, log_w, arrays: NonlinearData, model: NonlinearStruct
     return {**sums, **arrays.index, "nobs": jnp.asarray(x.shape[0], x.dtype)}
 
 
-def lme_deviance(params, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
+def lme_deviance(params, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure,
+                 restricted: bool = False):
     """−2 × (restricted) log likelihood of the linearised model, profiled over β and σ²."""
     n_theta = params.shape[0] - model.variance.n_params()
     theta, vpar = params[:n_theta], params[n_theta:]
     log_w = _log_weights(vpar, v, model)
     blocks = lme_blocks(x, zs, work, log_w, arrays, model)
-    return profiled_deviance(theta, blocks, lmm_structure(model, False)) - jnp.sum(log_w)
+    return profiled_deviance(theta, blocks, lmm_structure(model, restricted)) - jnp.sum(log_w)
+
+
+def _minimise(objective, start, n):
+    sol = optx.minimise(lambda prm, _: objective(prm) / n,
+                        bfgs.GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), start,
+                        args={"nobs": jnp.asarray(n, start.dtype)}, max_steps=500, throw=False)
+    return sol.value, sol.result == optx.RESULTS.successful
+
+
+def _n_level_theta(model: NonlinearStructure) -> int:
+    return sum(s.n_theta() for s in model.structures)
 
 
 def lme_step(params0, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
+    """The LME step: ML over every variance parameter; under REML (nlme's), the restricted
+    criterion for the residual structure's and variance function's parameters, then the
+    random effects' θ by ML at those values (what nlme's PNLS step re-estimates)."""
     n = x.shape[0]
-    sol = optx.minimise(lambda prm, _: lme_deviance(prm, x, zs, work, v, arrays, model) / n,
-                        bfgs.GainBFGS(rtol=RTOL * 1e-2, atol=ATOL * 1e-2), params0,
-                        args={"nobs": jnp.asarray(n, x.dtype)}, max_steps=500, throw=False)
-    return sol.value, sol.result == optx.RESULTS.successful
+    n_level = _n_level_theta(model)
+    if not model.reml or params0.shape[0] == n_level:
+        return _minimise(lambda prm: lme_deviance(prm, x, zs, work, v, arrays, model),
+                         params0, n)
+    restricted, ok_r = _minimise(
+        lambda prm: lme_deviance(prm, x, zs, work, v, arrays, model, True), params0, n)
+    rest = restricted[n_level:]
+    theta, ok_ml = _minimise(lambda th: lme_deviance(jnp.concatenate([th, rest]), x, zs, work,
+                                                     v, arrays, model),
+                             params0[:n_level], n)
+    return jnp.concatenate([theta, rest]), ok_r & ok_ml
 
 
 @partial(jax.jit, static_argnums=(5,))
 def fit_lindstrom_bates(beta0, us0, theta0, vpar0, arrays: NonlinearData,
                         model: NonlinearStructure) -> LbFit:
-    """Iterate PNLS and LME steps to the fixed point, then the estimates there."""
+    """Iterate PNLS and LME steps to the fixed point, then the estimates there (with the
+    restricted criterion under REML)."""
     n_theta = theta0.shape[0]
 
     def v_at(beta, us, theta):
@@ -291,19 +317,6 @@ def fit_lindstrom_bates(beta0, us0, theta0, vpar0, arrays: NonlinearData,
     return LbFit(beta, tuple(us), theta, vpar, est["sigma2"], est["vcov"], loglik, converged, it)
 
 
-@partial(jax.jit, static_argnums=(2,))
-def restricted_fit(fit: LbFit, arrays: NonlinearData, model: NonlinearStructure) -> LbFit:
-    """nlme's REML from the ML fixed point ``fit``: the restricted criterion of the linear
-    model there (σ² = RSS/(N − p), Var(β̂) and the log likelihood with it)."""
-    x, zs, work, fitted = working_model(fit.beta, fit.us, fit.theta, arrays, model)
-    log_w = _log_weights(fit.vpar, _covariate(fitted, arrays, model), model)
-    blocks = lme_blocks(x, zs, work, log_w, arrays, model)
-    est = estimates(fit.theta, blocks, lmm_structure(model, True))
-    loglik = -0.5 * est["deviance"] + 0.5 * jnp.sum(log_w)
-    return fit._replace(sigma2=est["sigma2"], vcov=est["vcov"], loglik=loglik,
-                        converged=fit.converged & jnp.isfinite(loglik))
-
-
 def reported_loglik(all_params, x, zs, work, v, arrays: NonlinearData,
                     model: NonlinearStructure):
     """Log likelihood of the linearised model at (θ, δ, log σ), β profiled (ML) / integrated."""
@@ -337,6 +350,44 @@ def variance_parameters(all_params, model: NonlinearStructure):
     return jnp.concatenate(parts)
 
 
+def natural_parameters(all_params, model: NonlinearStructure):
+    """nlme's scale for the random effects' covariances (``lmeApVar``): every level's
+    log standard deviations (absolute, σ·Λ) and atanh correlations, one per parameter of
+    its structure; the other parameters (residual structure, variance function, log σ)
+    as they are."""
+    log_sigma = all_params[-1]
+    out, start = [], 0
+    for struct, lam in zip(model.structures, lambdas(all_params, model)):
+        rel = lam @ lam.T
+        seen = {}
+        for (i, j), param in zip(struct.entries(), struct.entry_param()):
+            if param in seen:
+                continue
+            seen[param] = log_sigma + 0.5 * jnp.log(rel[i, i]) if i == j else \
+                jnp.arctanh(rel[i, j] / jnp.sqrt(rel[i, i] * rel[j, j]))
+        out.extend(seen[k] for k in sorted(seen))
+        start += struct.n_theta()
+    return jnp.concatenate([jnp.stack(out), all_params[start:]]) if out else all_params
+
+
+def _information(params, x, zs, work, v, arrays: NonlinearData, model: NonlinearStructure):
+    """−Hessian of the reported log likelihood in ``params``' coordinates, with the Hessian
+    taken on nlme's scale (:func:`natural_parameters`) under REML: there the random
+    effects' θ is the ML one, the restricted criterion's gradient in it is not zero, and
+    the curvature depends on the scale it is taken on (∇²_x f = J'∇²_y F J + Σ ∂F/∂y_k ∇²y_k;
+    the second term is removed)."""
+    args = (x, zs, work, v, arrays, model)
+    hess = jax.hessian(reported_loglik)(params, *args)
+    if not model.reml:
+        return -hess
+    grad = jax.grad(reported_loglik)(params, *args)
+    jac = jax.jacfwd(natural_parameters)(params, model)
+    curv = jax.hessian(natural_parameters)(params, model)
+    grad_y = jnp.linalg.solve(jac.T, grad)
+    corrected = hess - jnp.einsum("k,kij->ij", grad_y, curv)
+    return jnp.where(jnp.all(jnp.isfinite(corrected)), -corrected, -hess)
+
+
 @partial(jax.jit, static_argnums=(2,))
 def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStructure):
     """Reported variance parameters and their covariance (observed information, delta method).
@@ -347,8 +398,7 @@ def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStruct
     x, zs, work, fitted = working_model(fit.beta, fit.us, fit.theta, arrays, model)
     v = _covariate(fitted, arrays, model)
     params = jnp.concatenate([fit.theta, fit.vpar, 0.5 * jnp.log(fit.sigma2)[None]])
-    hess = jax.hessian(reported_loglik)(params, x, zs, work, v, arrays, model)
-    cov = jnp.linalg.pinv(-hess)
+    cov = jnp.linalg.pinv(_information(params, x, zs, work, v, arrays, model))
     jac = jax.jacfwd(variance_parameters)(params, model)
     return variance_parameters(params, model), jac @ cov @ jac.T, fitted
 
@@ -357,12 +407,9 @@ def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStruct
 def fit_lindstrom_bates_batch(beta0, us0, theta0, vpar0, arrays: NonlinearData, ys,
                               model: NonlinearStructure) -> LbFit:
     """:func:`fit_lindstrom_bates` for every response in the rows of ``ys`` (one vmapped,
-    compiled call; each fit keeps its own convergence flag). REML as there: ML here, then
-    :func:`restricted_fit` per fit."""
+    compiled call; each fit keeps its own convergence flag)."""
     def one(y):
-        data = arrays._replace(y=y)
-        fit = fit_lindstrom_bates.__wrapped__(beta0, us0, theta0, vpar0, data,
-                                              dataclasses.replace(model, reml=False))
-        return restricted_fit.__wrapped__(fit, data, model) if model.reml else fit
+        return fit_lindstrom_bates.__wrapped__(beta0, us0, theta0, vpar0,
+                                               arrays._replace(y=y), model)
 
     return jax.vmap(one)(ys)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -93,13 +92,17 @@ class ReTerm:
 
 
 def _codes(frame: pd.DataFrame, level: Level) -> tuple[np.ndarray, np.ndarray]:
-    """Integer group codes (0..m-1) and the group labels of ``level``'s innermost variable."""
-    keys = frame[list(level.path)].astype(str).agg("\x1f".join, axis=1) if len(level.path) > 1 \
-        else frame[level.path[0]].astype(str)
-    uniques, codes = np.unique(keys.to_numpy(), return_inverse=True)
-    labels = np.array([u.split("\x1f")[-1] for u in uniques], dtype=object)
-    first = frame.groupby(codes, sort=True)[level.path[-1]].first().to_numpy()
-    return codes.astype(np.int32), first if len(first) == len(labels) else labels
+    """Integer group codes (0..m-1, groups in the order of their labels as text) and the
+    group labels of ``level``'s innermost variable."""
+    if len(level.path) == 1:
+        raw, uniques = pd.factorize(frame[level.path[0]])
+        order = np.argsort(np.asarray(uniques).astype(str), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[raw].astype(np.int32), np.asarray(uniques)[order]
+    keys = frame[list(level.path)].astype(str).agg("\x1f".join, axis=1)
+    _, first, codes = np.unique(keys.to_numpy(), return_index=True, return_inverse=True)
+    return codes.astype(np.int32), frame[level.path[-1]].to_numpy()[first]
 
 
 def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed: dict,
@@ -152,14 +155,14 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
     y = frame[response].to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
         raise DataError(f"response {response!r} has infinite values")
-    cols = {c: jnp.asarray(frame[c].to_numpy(dtype=float)) for c in used}
+    cols = {c: frame[c].to_numpy(dtype=float) for c in used}
 
-    ordered = sorted(levels.values(), key=lambda lv: -frame.groupby(
-        list(lv.path), observed=True).ngroups)
+    coded = {name: _codes(frame, lv) for name, lv in levels.items()}
+    ordered = sorted(levels.values(), key=lambda lv: -len(coded[lv.name][1]))
     codes, labels, effects, structures, zs = [], [], [], [], []
     covariance = dict(covariance or {})
     for level in ordered:
-        c, lab = _codes(frame, level)
+        c, lab = coded[level.name]
         if len(lab) < 2:
             raise DataError(f"random-effects level {level.name!r} has only one group")
         names = tuple(n for n, lv in effect_level.items() if lv == level.name)
@@ -180,10 +183,6 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
     variance, covariate = _variance_covariate(variance, frame)
     res_design, res_host, res_start, structure = None, {}, np.zeros(0), None
     if residual is not None and not (residual.type == "independent" and residual.by is None):
-        if reml:
-            raise SpecError("REML with a residual correlation is not available for menl: "
-                            "nlme's REML for nonlinear fits is the ML fixed point rescaled, "
-                            "which does not carry over to correlated errors; fit by ML")
         res_design = _residual_design(residual, frame, ordered, codes)
         structure = residual_structure(res_design)
         res_host = _residual_host_arrays(res_design, codes, zs, len(fixed), layout, n_blocks)
@@ -191,10 +190,11 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
     model = NonlinearStructure(mean_fn, tuple(fixed), tuple(effects),
                                tuple(len(lab) for lab in labels), tuple(structures), layout,
                                n_blocks, variance, bool(reml), structure)
-    arrays = NonlinearData(jnp.asarray(y), cols, tuple(jnp.asarray(c) for c in codes),
-                           {k: jnp.asarray(v) for k, v in rows.items()},
-                           {k: jnp.asarray(v) for k, v in index.items()},
-                           jnp.asarray(covariate), res_host)
+    # numpy leaves: the compiled fit takes them as they are (a jnp.asarray per leaf
+    # costs a warm fit more than its arithmetic)
+    arrays = NonlinearData(y, cols, tuple(codes), {k: np.asarray(v) for k, v in rows.items()},
+                           {k: np.asarray(v) for k, v in index.items()},
+                           np.asarray(covariate, float), res_host)
     start = np.array([float(v) for v in fixed.values()])
     design = NonlinearDesign(arrays, model, ordered, labels, response, y, frame, start,
                              len(frame), int((~keep).sum()), residual_design=res_design,
@@ -224,8 +224,6 @@ def _variance_covariate(variance: VarianceFunction, frame: pd.DataFrame
 def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Level],
                      codes: list[np.ndarray]) -> ResidualDesign:
     """The residual groups (``group()``, else the lowest level) with their times, checked."""
-    if residual.by is not None:
-        raise SpecError("by() is not available for menl's residual correlation")
     columns = sorted(residual.columns())
     numeric = {c: frame[c].to_numpy(dtype=float) for c in columns
                if pd.api.types.is_numeric_dtype(frame[c])}
@@ -237,7 +235,7 @@ def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Leve
     else:
         label, group, n_groups = levels[0].name, codes[0], int(codes[0].max()) + 1
     design = build_residual_design(residual, view, np.asarray(group, np.int64), n_groups, label)
-    check_nested([(lv.name, c) for lv, c in zip(levels, codes)], design)
+    check_nested([(lv.name, c) for lv, c in zip(levels, codes) if c is not group], design)
     return design
 
 
@@ -251,7 +249,7 @@ def _residual_host_arrays(res: ResidualDesign, codes, zs, p: int, layout, n_bloc
     k1 = layout.first.k
     for t, lay in enumerate(layout.rest, start=1):  # shapes the whitened sums fill in
         host[f"b21_{t}"] = np.zeros((n_blocks[t - 1], lay.k, k1))
-    return {k: jnp.asarray(v) for k, v in host.items()}
+    return {k: np.asarray(v) for k, v in host.items()}
 
 
 def _level_covariance(covariance: dict, level: Level, names: tuple[str, ...]) -> str:
@@ -276,9 +274,9 @@ _mean_at = jax.jit(mean, static_argnums=(4,))  # compiled once per model, not on
 def _check_start(design: NonlinearDesign) -> None:
     """The mean must be finite at the starting values, with every random effect at zero."""
     model = design.model
-    bs = [jnp.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects)]
+    bs = [np.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects)]
     try:
-        values = np.asarray(_mean_at(jnp.asarray(design.start), bs, design.arrays.codes,
+        values = np.asarray(_mean_at(design.start, bs, design.arrays.codes,
                                      design.arrays.data, model))
     except KeyError as err:
         raise SpecError(f"the mean uses {err.args[0]!r}, which is neither a parameter nor a "

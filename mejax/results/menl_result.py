@@ -110,25 +110,26 @@ class MenlResult(FittedModel):
         values, cov = self._variance
         se = np.sqrt(np.maximum(np.diag(cov), 0.0))
         model = self.design.model
-        rows, k = [], 0
+        rows = []
         for level, names, struct in zip(self.design.levels, model.effects, model.structures):
             for i, j in struct.entries():
                 rows.append((level.name, names[i], None if i == j else names[j],
-                             "log" if i == j else "identity"))
-                k += 1
-        if model.residual is not None:
-            rows += [("Residual", name, None, scale)
-                     for name, scale in model.residual.parameter_names()]
+                             "log" if i == j else "identity", None))
+        residual = model.residual
+        if residual is not None:  # by(): every by-level's parameters, level after level
+            rows += [("Residual", name, None, scale, by if residual.n_by > 1 else None)
+                     for by in residual.by_labels or ("",)
+                     for name, scale in residual.parameter_names()]
         else:
             rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None,
-                         "log"))
-        rows += [("Residual", name, None, scale) for name, scale in
+                         "log", None))
+        rows += [("Residual", name, None, scale, None) for name, scale in
                  zip(model.variance.names(), model.variance.interval_scales())]
         out = []
-        for (group, v1, v2, scale), est, s in zip(rows, values, se):
+        for (group, v1, v2, scale, by), est, s in zip(rows, values, se):
             lo, hi = _interval(est, s, scale, self._z)
             out.append({"group": group, "var1": v1, "var2": v2, "estimate": float(est),
-                        "std_err": float(s), "lower": lo, "upper": hi})
+                        "std_err": float(s), "lower": lo, "upper": hi, "by": by})
         return pd.DataFrame(out)
 
     @property
@@ -343,12 +344,15 @@ def render_menl(res: MenlResult) -> str:
         lines.append("-" * 28 + "+" + "-" * (LINE - 29))
     resid = vc[vc["group"] == "Residual"]
     if model.residual is not None:
-        n_structure = len(model.residual.parameter_names())
-        t = res.design.residual_design.spec.t
-        lines.append(f"{'Residual: ' + model.residual.title():<28}|")
-        if t:
-            lines.append(f"{'  t: ' + t:<28}|")
-        lines += [_vc_line(str(r["var1"]), r) for _, r in resid.iloc[:n_structure].iterrows()]
+        n_structure = len(model.residual.parameter_names()) * model.residual.n_by
+        spec = res.design.residual_design.spec
+        lines.append(f"{'Residual: ' + model.residual.title() + (',' if spec.by else ''):<28}|")
+        if spec.by:
+            lines.append(f"{'    by ' + spec.by:<28}|")
+        if spec.t:
+            lines.append(f"{'  t: ' + spec.t:<28}|")
+        lines += [_vc_line(str(r["var1"]) if r["by"] is None else f"{r['by']}: {r['var1']}", r)
+                  for _, r in resid.iloc[:n_structure].iterrows()]
         resid = resid.iloc[n_structure:]
     if model.variance.n_params():
         cov = model.variance.covariate

@@ -56,11 +56,12 @@ def _head(text: str, option: str, kinds: dict[str, str]) -> tuple[str, int | Non
 
 
 def parse_rescorrelation(text: str) -> ResidualOptions:
-    """Stata's ``rescorrelation(rescorr [, t(varname) group(varname)])``."""
+    """Stata's ``rescorrelation(rescorr [, t(varname) group(varname) by(varname)])``;
+    ``by()`` gives every level of a group-level variable its own parameters."""
     head, _, opts = str(text).partition(",")
     kind, order = _head(head, "rescorrelation", {**_CORRELATIONS, "unstructured": "",
                                                   "banded": ""})
-    subs = suboptions(opts, "rescorrelation", ("t", "group"))
+    subs = suboptions(opts, "rescorrelation", ("t", "group", "by"))
     if kind == "identity":
         return ResidualOptions(None)
     if kind in ("unstructured", "banded", "independent"):
@@ -72,14 +73,17 @@ def parse_rescorrelation(text: str) -> ResidualOptions:
 
 
 def parse_rescovariance(text: str) -> ResidualOptions:
-    """Stata's ``rescovariance(rescov [, t() index() group()])``: a correlation structure
+    """Stata's ``rescovariance(rescov [, t() index() group() by()])``: a correlation structure
     with one variance, or independent errors with a variance per level of ``index()``."""
     head, _, opts = str(text).partition(",")
     kind, order = _head(head, "rescovariance", _COVARIANCES)
-    subs = suboptions(opts, "rescovariance", ("t", "index", "group"))
+    subs = suboptions(opts, "rescovariance", ("t", "index", "group", "by"))
     if kind == "identity":
         return ResidualOptions(None)
     if kind == "independent":
+        if "index" not in subs and "by" in subs:
+            return ResidualOptions(Residuals("independent", None, None, subs["by"],
+                                             subs.get("group")))
         if "index" not in subs:
             return ResidualOptions(None)
         return ResidualOptions(None, f"distinct, index({subs['index']})")
@@ -93,4 +97,4 @@ def _residuals(kind: str, order: int | None, subs: dict, option: str) -> Residua
     mixed_kind = _COVARIANCES[kind]
     if mixed_kind == "exponential" and "t" not in subs:
         raise SpecError(f"{option}(ctar1) needs the time variable: t(varname)")
-    return Residuals(mixed_kind, order, subs.get("t"), None, subs.get("group"))
+    return Residuals(mixed_kind, order, subs.get("t"), subs.get("by"), subs.get("group"))

@@ -71,8 +71,7 @@ def build_residual_design(spec: Residuals, frame, codes: np.ndarray, n_groups: i
         by_codes, by_levels = pd.factorize(frame[spec.by], sort=True)
         by_labels = [_label(v) for v in by_levels]
         if kind != "independent":
-            per_group = pd.Series(by_codes).groupby(codes).nunique()
-            if (per_group > 1).any():
+            if not constant_within(by_codes, codes, n_groups):
                 raise DataError(
                     f"by({spec.by}) must be constant within {group_label!r} for "
                     f"residuals({kind}); use by() with a group-level variable"
@@ -104,6 +103,13 @@ def _resolve_order(design: ResidualDesign) -> int:
     return spec.order
 
 
+def constant_within(values: np.ndarray, groups: np.ndarray, n_groups: int) -> bool:
+    """Whether ``values`` take one value in every group (groups coded 0..n_groups-1)."""
+    first = np.zeros(n_groups, dtype=np.asarray(values).dtype)
+    first[groups[::-1]] = values[::-1]  # the last write wins: each group's first value
+    return bool(np.all(values == first[groups]))
+
+
 def _label(value) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -113,8 +119,7 @@ def _label(value) -> str:
 def check_nested(term_codes: list[tuple[str, np.ndarray]], design: ResidualDesign) -> None:
     """Every random-effects level must be constant within a residual group."""
     for label, codes in term_codes:
-        per_group = pd.Series(codes).groupby(design.codes).nunique()
-        if (per_group > 1).any():
+        if not constant_within(codes, design.codes, design.n_groups):
             raise SpecError(
                 f"random effects at {label!r} vary within the residual groups "
                 f"{design.group_label!r}; residual structures need the random-effects levels "

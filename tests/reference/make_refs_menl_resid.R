@@ -9,73 +9,12 @@
 #   corCompSymm(form = ~1 | Seed)     rescorrelation(exchangeable)
 #   varIdent(form = ~1 | Year)        resvariance(distinct, index(Year))
 #   varPower(form = ~fitted(.))       resvariance(power _yhat, noconstant)
-suppressPackageStartupMessages({ library(nlme); library(jsonlite) })
-
-out_dir <- file.path("tests", "reference", "menl")
-sw <- paste("R", getRversion(), "nlme", packageDescription("nlme")$Version)
-ctl <- nlmeControl(maxIter = 500, pnlsMaxIter = 50, msMaxIter = 500, tolerance = 1e-9,
-                   pnlsTol = 1e-10, msTol = 1e-12, niterEM = 0, msMaxEval = 2000)
-ctl_loose <- nlmeControl(maxIter = 500, pnlsMaxIter = 20, msMaxIter = 500, tolerance = 1e-7,
-                         pnlsTol = 1e-6, msTol = 1e-10, niterEM = 0)
-fit_nlme <- function(...) {
-  args <- list(...)
-  for (control in list(ctl, ctl_loose)) {
-    f <- try(do.call(nlme, c(args, list(control = control))), silent = TRUE)
-    if (!inherits(f, "try-error")) {
-      attr(f, "tight") <- identical(control, ctl)
-      return(f)
-    }
-  }
-  stop("nlme did not converge: ", f)
-}
-
-# nlme's unconstrained scale u(rho) of each correlation structure used here, and u'(rho)
-cor_scale <- function(cs, rho) {
-  if (inherits(cs, "corAR1")) return(list(u = log((1 + rho) / (1 - rho)), du = 2 / (1 - rho^2)))
-  if (inherits(cs, "corCAR1")) return(list(u = log(rho / (1 - rho)), du = 1 / (rho * (1 - rho))))
-  m <- max(table(getGroups(cs)))  # corCompSymm: log((rho + 1/(m-1)) / (1 - rho))
-  a <- 1 / (m - 1)
-  list(u = log((rho + a) / (1 - rho)), du = 1 / (rho + a) + 1 / (1 - rho))
-}
-cor_se <- function(fit) {
-  cs <- fit$modelStruct$corStruct
-  ci <- intervals(fit, which = "var-cov")$corStruct[1, ]
-  lo <- cor_scale(cs, ci[["lower"]])$u
-  hi <- cor_scale(cs, ci[["upper"]])$u
-  (hi - lo) / (2 * qnorm(0.975)) / cor_scale(cs, ci[["est."]])$du
-}
-
-save_case <- function(id, fit, data, stata) {
-  vf <- fit$modelStruct$varStruct
-  cs <- fit$modelStruct$corStruct
-  s2 <- fit$sigma^2
-  mats <- pdMatrix(fit$modelStruct$reStruct)
-  ref <- list(
-    software = sw, method = fit$method, tight_control = attr(fit, "tight"),
-    loglik = as.numeric(logLik(fit)),
-    fixef = as.list(fixef(fit)),
-    fixef_se = as.list(sqrt(diag(fit$varFix))),
-    sigma = fit$sigma,
-    re_cov = lapply(mats, function(m) list(names = rownames(m), cov = unname(m * s2))),
-    varfunc = if (is.null(vf)) NULL else as.list(coef(vf, unconstrained = FALSE)),
-    corfunc = if (is.null(cs)) NULL else as.list(coef(cs, unconstrained = FALSE)),
-    # the correlation's standard error from nlme's apVar interval (built on nlme's
-    # unconstrained scale u, transformed back: se = (u(upper) - u(lower)) / (2 z u'(rho)))
-    corfunc_se = if (is.null(cs)) NULL else cor_se(fit),
-    fitted = unname(fitted(fit)),
-    nobs = nobs(fit))
-  case <- list(id = id, data = data, stata = stata, reference = ref)
-  write(toJSON(case, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null", null = "null"),
-        file.path(out_dir, paste0(id, ".json")))
-  cat(id, ": loglik", ref$loglik, " tight:", attr(fit, "tight"), "\n")
-}
-
+source(file.path("tests", "reference", "menl_nlme_helpers.R"))
 orange <- as.data.frame(Orange)
 orange$occasion <- ave(orange$age, orange$Tree, FUN = rank)
 orange_stata <- paste("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{b3})),",
                       "define(phi1: {b1}+{U[Tree]}) initial(b1 192 b2 728 b3 353)")
-# ML only: nlme's REML for nlme() fits keeps the ML fixed point without correlation (see
-# make_refs_menl.R) but moves it with one, so mejax refuses REML with rescorrelation()
+# ML here; REML with residual structures in make_refs_menl_reml.R
 f <- fit_nlme(circumference ~ Asym / (1 + exp(-(age - xmid) / scal)), data = orange,
               fixed = Asym + xmid + scal ~ 1, random = Asym ~ 1 | Tree,
               correlation = corAR1(form = ~occasion | Tree),
