@@ -19,6 +19,7 @@ from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
 from .spec.stata import parse_stata
 from .spec.survey import weight_clause
+from .spec.st_records import st_data
 from .spec.survival import StSettings, apply_stset, parse_stset
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
@@ -72,7 +73,9 @@ def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None =
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
     if spec.family is not None and spec.family.uses_stset:
-        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
+        st = parse_stset(st) if isinstance(st, str) else st
+        spec = apply_stset(spec, st)
+        data = st_data(data, st)
     check_level(float(spec.options.get("level", 95.0)))
     if isinstance(data, pd.DataFrame):
         if if_exp is not None or in_text is not None:
