@@ -29,9 +29,9 @@ from .spec.family import SURVIVAL_ALIASES, make_family
 from .spec.formula import parse_formula
 from .spec.model import SpecError
 from .spec.residuals import as_residuals
+from .spec.st_records import st_data
 from .spec.stata import parse_stata
 from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
-from .spec.st_records import st_data
 from .spec.survival import StSettings, apply_stset, parse_stset
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
@@ -236,7 +236,8 @@ def meintreg(formula: str, data: pd.DataFrame, *, upper: str | None = None,
 @check_keywords("glmm", "mestreg")
 def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
             failure: str | None = None, failure_codes=None, entry: str | None = None,
-            id: str | None = None, time0: str | None = None, distribution: str = "weibull", metric: str | None = None,
+            id: str | None = None, time0: str | None = None, distribution: str = "weibull",
+            metric: str | None = None,
             method: str | None = None, nodes: int | None = None, covariance=None,
             level: float = 95.0, eform: str | None = "default") -> GlmmResult:
     """Parametric survival mixed model (Stata's ``stset`` + ``mestreg``).

@@ -17,9 +17,9 @@ from .spec.design import build_design
 from .spec.family import make_family
 from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
+from .spec.st_records import st_data
 from .spec.stata import parse_stata
 from .spec.survey import weight_clause
-from .spec.st_records import st_data
 from .spec.survival import StSettings, apply_stset, parse_stset
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
