@@ -206,8 +206,9 @@ def metobit(formula: str, data: pd.DataFrame, *, ll=None, ul=None, method: str |
             nodes: int | None = None, covariance=None, level: float = 95.0) -> GlmmResult:
     """Tobit mixed model (Stata's ``metobit``): y censored below ``ll`` and/or above ``ul``.
 
-    Each limit is a number or a column name (per-row limits); rows at or beyond a
-    limit are censored there. σ² of the latent normal is the residual variance var(e).
+    Each limit is a number, a column name (per-row limits) or True (Stata's bare ``ll``
+    / ``ul``: the smallest / largest observed y); rows at or beyond a limit are
+    censored there. σ² of the latent normal is the residual variance var(e).
     """
     family = make_family("tobit", ll=ll, ul=ul, option_names={"ll": "ll=", "ul": "ul="})
     return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)

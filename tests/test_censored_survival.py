@@ -660,3 +660,25 @@ def test_st_records_spans_and_bad_input():
     st = parse_stset("t, failure(d) id(pid) time0(b)")
     assert (st.id, st.time0) == ("pid", "b") and "(b, t]" in st.describe()
     assert "(t[_n-1], t]" in parse_stset("t, id(pid)").describe()
+
+
+def test_bare_ll_and_ul_are_the_observed_extremes(tobit_fit):
+    """Stata's metobit ll / ul without an argument: the smallest / largest observed y
+    (tobit.csv's minimum is 0, so bare ll builds the fitted ll(0) model's rows)."""
+    from mejax.designs import stata_design
+    tob = pd.read_csv(REF / "tobit.csv")
+    _, _, bare = stata_design("metobit y x || g:, ll ul(ulv)", tob)
+    fitted = tobit_fit.design.glm
+    for key, value in fitted.data.items():
+        np.testing.assert_array_equal(bare.glm.data[key], value)
+    _, _, both = stata_design("metobit y x || g:, ll ul", tob)
+    glm = both.glm
+    np.testing.assert_array_equal(glm.given["ul"], tob.y.max())
+    rows = glm.family.header_rows({**glm.given, **glm.data})
+    y = tob.y.to_numpy()
+    assert rows[1] == ("Limits: Lower = 0", "Left-censored", f"{(y == y.min()).sum():,}")
+    assert rows[2] == (f"        Upper = {y.max():g}", "Right-censored",
+                       f"{(y == y.max()).sum():,}")
+    assert make_family("tobit", ll=5.0, ul=True).ll == 5.0  # no false "ll above ul"
+    with pytest.raises(SpecError, match="needs an argument"):
+        mejax.stata("melogit y x || g:, binomial", tob)
