@@ -682,3 +682,105 @@ def test_bare_ll_and_ul_are_the_observed_extremes(tobit_fit):
     assert make_family("tobit", ll=5.0, ul=True).ll == 5.0  # no false "ll above ul"
     with pytest.raises(SpecError, match="needs an argument"):
         mejax.stata("melogit y x || g:, binomial", tob)
+
+
+# ---- family-independent post-estimation: reffects, test, lincom, lrtest ------------------------
+def _posterior_mean_sd(row_loglik, var_u):
+    """Posterior mean and SD of one cluster's random intercept by a dense grid (numpy)."""
+    sd = np.sqrt(var_u)
+    u = np.linspace(-12 * sd, 12 * sd, 8001)
+    log_post = row_loglik(u[:, None]).sum(axis=1) - 0.5 * u**2 / var_u
+    w = np.exp(log_post - log_post.max())
+    mean = np.sum(w * u) / w.sum()
+    return mean, np.sqrt(np.sum(w * (u - mean) ** 2) / w.sum())
+
+
+def test_weibull_reffects_against_direct_integration(weibull_session):
+    fit = weibull_session.results
+    re = fit.ranef(se=True)["patient"]
+    beta = fit.fixef[["age", "female", "_cons"]].to_numpy()
+    ln_p = fit.aux.loc["/ln_p", "Coefficient"]
+    p, var_u = np.exp(ln_p), fit.varcomp["estimate"].iloc[0]
+    for patient in (1, 4, 21):
+        rows = KIDNEY[KIDNEY.patient == patient]
+        xb = (rows.age * beta[0] + rows.female * beta[1] + beta[2]).to_numpy()
+        t, d = rows.time.to_numpy(), rows.infect.to_numpy()
+
+        def row_loglik(u, xb=xb, t=t, d=d):
+            return d * (ln_p + xb + u + (p - 1) * np.log(t)) - np.exp(xb + u) * t**p
+
+        mean, sd = _posterior_mean_sd(row_loglik, var_u)
+        assert re.loc[patient, "_cons"] == pytest.approx(mean, abs=2e-4)
+        assert re.loc[patient, "se__cons"] == pytest.approx(sd, rel=2e-3)
+
+
+def test_tobit_reffects_against_direct_integration(tobit_fit):
+    tob = pd.read_csv(REF / "tobit.csv")
+    re = tobit_fit.ranef(se=True)["g"]
+    b = tobit_fit.fixef[["x", "_cons"]].to_numpy()
+    sigma = np.sqrt(_residual(tobit_fit)["estimate"])
+    var_u = tobit_fit.varcomp["estimate"].iloc[0]
+    for g in re.index[:3]:
+        rows = tob[tob.g == g]
+        y, ul, xb = rows.y.to_numpy(), rows.ulv.to_numpy(), (rows.x * b[0] + b[1]).to_numpy()
+
+        def row_loglik(u, y=y, ul=ul, xb=xb):
+            mu = xb + u
+            return np.where(y <= 0, stats.norm.logcdf((0 - mu) / sigma),
+                            np.where(y >= ul, stats.norm.logsf((ul - mu) / sigma),
+                                     stats.norm.logpdf(y, mu, sigma)))
+
+        mean, sd = _posterior_mean_sd(row_loglik, var_u)
+        assert re.loc[g, "_cons"] == pytest.approx(mean, abs=2e-4)
+        assert re.loc[g, "se__cons"] == pytest.approx(sd, rel=2e-3)
+
+
+def _wald_by_hand(fit, names, weights=None):
+    """(estimate, SE) of w'β, or (chi2, p) of β_names = 0, from the fit's parameter vcov."""
+    index = [list(fit.fixef.index).index(n) for n in names]
+    b = np.asarray(fit.params)[index]
+    v = np.asarray(fit.params_vcov)[np.ix_(index, index)]
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        return w @ b, np.sqrt(w @ v @ w)
+    chi2 = float(b @ np.linalg.solve(v, b))
+    return chi2, stats.chi2.sf(chi2, len(names))
+
+
+def test_test_and_lincom_after_mestreg_and_metobit(weibull_session, tobit_fit):
+    s = weibull_session
+    fit = s.results
+    chi2, p = _wald_by_hand(fit, ["age", "female"])
+    got = fit.test("age female")
+    assert got["chi2"] == pytest.approx(chi2, rel=1e-9) and got["p"] == pytest.approx(p,
+                                                                                     rel=1e-7)
+    assert "chi2(  2) =" in s.run("test age female")
+    est, se = _wald_by_hand(fit, ["age", "female"], [1.0, 2.0])
+    got = fit.lincom("age + 2*female")
+    assert got["estimate"] == pytest.approx(est, rel=1e-10)
+    assert got["std_err"] == pytest.approx(se, rel=1e-9)
+    assert got["p"] == pytest.approx(2 * stats.norm.sf(abs(est / se)), rel=1e-7)
+    assert got["ci_lower"] == pytest.approx(est - stats.norm.ppf(0.975) * se, rel=1e-9)
+    assert f"{est:.6f}"[:7] in s.run("lincom age + 2*female")
+    est, se = _wald_by_hand(tobit_fit, ["x", "_cons"], [2.0, 1.0])
+    got = tobit_fit.lincom("2*x + _cons")
+    assert (got["estimate"], got["std_err"]) == (pytest.approx(est, rel=1e-10),
+                                                 pytest.approx(se, rel=1e-9))
+    chi2, p = _wald_by_hand(tobit_fit, ["x"])
+    assert tobit_fit.test("x")["chi2"] == pytest.approx(chi2, rel=1e-9)
+
+
+def test_lrtest_after_metobit_and_mestreg(weibull_session, tobit_fit):
+    small = mejax.stata("metobit y || g:, ll(0) ul(ulv)", pd.read_csv(REF / "tobit.csv"))
+    got = mejax.lrtest(tobit_fit, small)
+    chi2 = 2 * (tobit_fit.loglik - small.loglik)
+    assert got["df"] == 1 and got["chi2"] == pytest.approx(chi2, rel=1e-12)
+    assert got["p"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
+    s = mejax.StataSession(KIDNEY)  # exponential within Weibull: ln_p = 0
+    s.run("stset time, failure(infect)")
+    s.run("mestreg age female || patient:, distribution(exponential)")
+    weibull = weibull_session.results
+    got = mejax.lrtest(weibull, s.results)
+    chi2 = 2 * (weibull.loglik - s.results.loglik)
+    assert got["df"] == 1 and got["chi2"] == pytest.approx(chi2, rel=1e-12)
+    assert got["p"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
