@@ -784,3 +784,19 @@ def test_lrtest_after_metobit_and_mestreg(weibull_session, tobit_fit):
     chi2 = 2 * (weibull.loglik - s.results.loglik)
     assert got["df"] == 1 and got["chi2"] == pytest.approx(chi2, rel=1e-12)
     assert got["p"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
+
+
+def test_stset_id_in_a_session_tallies_records_as_stata():
+    s = mejax.StataSession(ST_RECORDS)
+    text = s.run("stset time, failure(fail) id(id) enter(entry)")
+    for piece in (f"{len(ST_RECORDS):>11}  total observations",
+                  f"{ST_REFS['excluded_before_entry']:>11}  obs. end on or before enter()",
+                  f"{ST_REFS['n_records']:>11}  observations remaining, representing",
+                  f"{ST_REFS['n_subjects']:>11}  subjects",
+                  f"{ST_REFS['failures']:>11}  failures in single-failure-per-subject data",
+                  f"{ST_REFS['time_at_risk']:>11.10g}  total analysis time at risk",
+                  "(time[_n-1], time]"):
+        assert piece in text
+    s.data.loc[0, "id"] = np.nan
+    with pytest.raises(Exception, match="missing in 1 record"):
+        s.run("stset time, failure(fail) id(id)")

@@ -35,9 +35,25 @@ class StRecords:
 
     data: pd.DataFrame
     excluded: dict[str, int]
+    failed: np.ndarray  # which records fail (on the data's rows)
 
     def notes(self) -> list[str]:
         return [f"{n:,} {why} (excluded)" for why, n in self.excluded.items() if n]
+
+    def summary(self, st: StSettings) -> str:
+        """Stata's stset tally: records, exclusions, subjects, failures, time at risk."""
+        kept = self.data[ST_START].notna().to_numpy()
+        at_risk = float(np.sum(self.data[st.time].to_numpy(dtype=float)[kept]
+                               - self.data[ST_START].to_numpy()[kept]))
+        rule = "-" * 78
+        lines = [rule, f"{len(self.data):>11,}  total observations"]
+        lines += [f"{n:>11,}  {why}" for why, n in self.excluded.items() if n]
+        lines += [rule, f"{int(kept.sum()):>11,}  observations remaining, representing",
+                  f"{self.data.loc[kept, st.id].nunique():>11,}  subjects",
+                  f"{int(self.failed[kept].sum()):>11,}  failures in single-failure-per-subject "
+                  "data", f"{at_risk:>11.10g}  total analysis time at risk and under "
+                  "observation"]
+        return "\n".join(lines)
 
 
 def _numeric(data: pd.DataFrame, name: str, role: str) -> np.ndarray:
@@ -113,7 +129,7 @@ def counting_process(data: pd.DataFrame, st: StSettings) -> StRecords:
     keep &= ~after
     begins = np.full(len(data), np.nan)
     begins[order[keep]] = start[keep]
-    return StRecords(data.assign(**{ST_START: begins}), excluded)
+    return StRecords(data.assign(**{ST_START: begins}), excluded, fails)
 
 
 def st_data(data, st: StSettings | None):
