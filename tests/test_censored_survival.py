@@ -576,6 +576,9 @@ def test_split_records_give_the_unsplit_weibull_fit(weibull_session, kidney_spli
     assert f"Number of obs     = {len(kidney_split):>10}" in text
     for piece in ("id: rec", "No. of subjects   =         76", "No. of failures   =         58"):
         assert piece in text
+    given = s.results.design.glm.given  # simulated records stay inside their spans
+    draws = s.results.simulate(3, seed=0)
+    assert np.all(draws > given["entry"]) and np.all(draws <= given["censor_time"])
 
 
 @pytest.mark.parametrize("name,metric,aux", [
@@ -657,6 +660,11 @@ def test_st_records_spans_and_bad_input():
                          parse_stset("t, id(pid) enter(e)"))
     with pytest.raises(SpecError, match="add id"):
         parse_stset("t, failure(d) time0(b)")
+    with pytest.raises(SpecError, match="add id="):
+        mejax.mestreg("~ b + (1 | pid)", df, time="t", failure="d", time0="b")
+    with pytest.raises(DataError, match="missing in 1 record"):
+        mejax.mestreg("~ b + (1 | pid)", df.assign(pid=[1, 1, None, 2, 2, 3]), time="t",
+                      failure="d", id="pid")
     st = parse_stset("t, failure(d) id(pid) time0(b)")
     assert (st.id, st.time0) == ("pid", "b") and "(b, t]" in st.describe()
     assert "(t[_n-1], t]" in parse_stset("t, id(pid)").describe()
