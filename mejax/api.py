@@ -29,6 +29,7 @@ from .spec.family import SURVIVAL_ALIASES, make_family
 from .spec.formula import parse_formula
 from .spec.model import SpecError
 from .spec.residuals import as_residuals
+from .spec.st_records import st_data
 from .spec.stata import parse_stata
 from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
 from .spec.survival import StSettings, apply_stset, parse_stset
@@ -205,8 +206,9 @@ def metobit(formula: str, data: pd.DataFrame, *, ll=None, ul=None, method: str |
             nodes: int | None = None, covariance=None, level: float = 95.0) -> GlmmResult:
     """Tobit mixed model (Stata's ``metobit``): y censored below ``ll`` and/or above ``ul``.
 
-    Each limit is a number or a column name (per-row limits); rows at or beyond a
-    limit are censored there. σ² of the latent normal is the residual variance var(e).
+    Each limit is a number, a column name (per-row limits) or True (Stata's bare ``ll``
+    / ``ul``: the smallest / largest observed y); rows at or beyond a limit are
+    censored there. σ² of the latent normal is the residual variance var(e).
     """
     family = make_family("tobit", ll=ll, ul=ul, option_names={"ll": "ll=", "ul": "ul="})
     return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)
@@ -235,7 +237,8 @@ def meintreg(formula: str, data: pd.DataFrame, *, upper: str | None = None,
 @check_keywords("glmm", "mestreg")
 def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
             failure: str | None = None, failure_codes=None, entry: str | None = None,
-            distribution: str = "weibull", metric: str | None = None,
+            id: str | None = None, time0: str | None = None, distribution: str = "weibull",
+            metric: str | None = None,
             method: str | None = None, nodes: int | None = None, covariance=None,
             level: float = 95.0, eform: str | None = "default") -> GlmmResult:
     """Parametric survival mixed model (Stata's ``stset`` + ``mestreg``).
@@ -243,6 +246,9 @@ def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
     ``formula`` is ``"~ x + (1 | g)"`` (or ``"time ~ ..."``); ``time`` the exit
     time, ``failure`` the failure indicator (0/1, or the values ``failure_codes``
     mean failure; None: every record fails), ``entry`` the delayed-entry time.
+    ``id`` (Stata's ``stset ..., id()``) makes the rows records of subjects: each begins
+    where the subject's previous one ended (or at ``time0``), no earlier than ``entry``,
+    and a subject leaves at its first failure (time-varying covariates).
     ``distribution``: exponential, weibull, gompertz (PH), lognormal, loglogistic,
     gamma (AFT); ``metric="aft"`` puts exponential and Weibull in the AFT metric.
     ``eform``: hazard ratios ("hr") by default for PH models, "tr" for time ratios,
@@ -265,9 +271,12 @@ def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
     codes = None if failure_codes is None else tuple(float(c) for c in np.atleast_1d(
         failure_codes))
     family = make_family(SURVIVAL_ALIASES[key], metric, time=time, failure=failure,
-                         failure_codes=codes, entry=entry)
+                         failure_codes=codes, entry=entry, subject=id)
     if eform == "default":
         eform = family.default_eform({})
+    if time0 is not None and id is None:
+        raise SpecError("time0= describes multiple records per subject; add id=")
+    data = st_data(data, StSettings(time, failure, codes, entry, id, time0))
     return _formula_glmm(f"{time} ~{rhs}", data, family, method, nodes, covariance, level,
                          eform)
 
@@ -324,7 +333,9 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
     if spec.family is not None and spec.family.uses_stset:
-        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
+        st = parse_stset(st) if isinstance(st, str) else st
+        spec = apply_stset(spec, st)
+        data = st_data(data, st)
     options = dict(spec.options)
     weighting = Weighting(weight[1] if weight else None, options.pop("level_weights", {}),
                           options.pop("pwscale", None))

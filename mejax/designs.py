@@ -17,6 +17,7 @@ from .spec.design import build_design
 from .spec.family import make_family
 from .spec.formula import parse_formula
 from .spec.model import DataError, SpecError
+from .spec.st_records import st_data
 from .spec.stata import parse_stata
 from .spec.survey import weight_clause
 from .spec.survival import StSettings, apply_stset, parse_stset
@@ -72,7 +73,9 @@ def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None =
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
     if spec.family is not None and spec.family.uses_stset:
-        spec = apply_stset(spec, parse_stset(st) if isinstance(st, str) else st)
+        st = parse_stset(st) if isinstance(st, str) else st
+        spec = apply_stset(spec, st)
+        data = st_data(data, st)
     check_level(float(spec.options.get("level", 95.0)))
     if isinstance(data, pd.DataFrame):
         if if_exp is not None or in_text is not None:

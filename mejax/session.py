@@ -28,6 +28,7 @@ from .session_graph import GraphCommands
 from .spec.family import COMMANDS as GLMM_COMMANDS
 from .spec.formula import split_top
 from .spec.model import DataError, SpecError
+from .spec.st_records import counting_process
 from .spec.survey import SurveyDesign, parse_svyset
 from .spec.survival import StSettings, parse_stset
 from .stata_estimates import estimates_table, recovariance
@@ -343,8 +344,12 @@ class StataSession(DataCommands, GraphCommands):
         missing = sorted(c for c in settings.columns() if c not in self.data.columns)
         if missing:
             raise SessionError(f"stset: variable {missing[0]} not found", rc=111)
+        if settings.id is None:
+            self.st = settings
+            return settings.describe()
+        records = counting_process(self.data, settings)  # refuses a missing id, as Stata
         self.st = settings
-        return settings.describe()
+        return f"{settings.describe()}\n{records.summary(settings)}"
 
     def _cmd_exit(self, rest: str, line: str):
         raise _ExitDo()

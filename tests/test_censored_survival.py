@@ -299,10 +299,15 @@ def test_survival_predictions(weibull_session):
         assert marginal_s == pytest.approx(0.5, abs=1e-8)
 
 
-def test_lognormal_random_intercept_against_r():
+@pytest.fixture(scope="module")
+def lognormal_fit():
+    return mejax.mestreg("~ age + female + (1 | patient)", KIDNEY, time="time",
+                         failure="infect", distribution="lognormal")
+
+
+def test_lognormal_random_intercept_against_r(lognormal_fit):
     ref = REFS["lognormal_kidney_ri"]
-    fit = mejax.mestreg("~ age + female + (1 | patient)", KIDNEY, time="time",
-                        failure="infect", distribution="lognormal")
+    fit = lognormal_fit
     assert fit.eform is None and "AFT" in fit.title
     assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
     _close_coefficients(fit.fixef[["age", "female", "(Intercept)"]], ref["beta"],
@@ -535,3 +540,271 @@ def test_functional_api_on_censored_and_survival_fits(tobit_fit, weibull_session
     weibull = mf.fit_data(weibull_session.results)
     grad = jax.grad(mf.glmm_loglik)(weibull.params0, weibull)
     assert np.max(np.abs(np.asarray(grad))) < 1e-2  # the optimum
+
+
+# ---- stset, id(): multiple records per subject -------------------------------------------------
+def _split_records(data: pd.DataFrame) -> pd.DataFrame:
+    """Each kidney row cut into two or three records of one subject (``rec``), failing on
+    its last, shuffled: the same follow-up, so the same likelihood."""
+    pieces = []
+    for rec, row in enumerate(data.itertuples(index=False)):
+        cuts = sorted({round(f * row.time, 6) for f in (0.35, 0.8)[: 1 + rec % 2]} | {row.time})
+        for k, cut in enumerate(cuts):
+            pieces.append({**row._asdict(), "rec": rec, "time": cut,
+                           "infect": row.infect if k == len(cuts) - 1 else 0})
+    return pd.DataFrame(pieces).sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def kidney_split():
+    return _split_records(KIDNEY)
+
+
+def _same_fit(split, whole):
+    assert split.loglik == pytest.approx(whole.loglik, abs=1e-6)
+    np.testing.assert_allclose(split.params, whole.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(split.params_vcov)),
+                               np.sqrt(np.diag(whole.params_vcov)), rtol=1e-4)
+
+
+def test_split_records_give_the_unsplit_weibull_fit(weibull_session, kidney_split):
+    s = mejax.StataSession(kidney_split)
+    s.run("stset time, failure(infect) id(rec)")
+    s.run("mestreg age female || patient:, distribution(weibull)")
+    _same_fit(s.results, weibull_session.results)
+    text = str(s.results.summary())
+    assert f"Number of obs     = {len(kidney_split):>10}" in text
+    for piece in ("id: rec", "No. of subjects   =         76", "No. of failures   =         58"):
+        assert piece in text
+    given = s.results.design.glm.given  # simulated records stay inside their spans
+    draws = s.results.simulate(3, seed=0)
+    assert np.all(draws > given["entry"]) and np.all(draws <= given["censor_time"])
+
+
+@pytest.mark.parametrize("name,metric,aux", [
+    ("exponential", "ph", []), ("exponential", "aft", []), ("weibull", "aft", [0.3]),
+    ("lognormal", "aft", [-0.2]), ("loglogistic", "aft", [-0.4]),
+    ("gompertz", "ph", [0.2])])
+def test_split_records_sum_to_the_unsplit_rows(kidney_split, name, metric, aux):
+    """Each subject's records add up to its unsplit row's log density at any η, so every
+    integrator gives the split data the unsplit marginal likelihood (no fit needed)."""
+    from mejax.designs import stata_design
+    option = " time" if metric == "aft" and name in ("exponential", "weibull") else ""
+    command = f"mestreg age female || patient:, distribution({name}){option}"
+    _, _, whole = stata_design(command, KIDNEY, st="time, failure(infect)")
+    _, _, split = stata_design(command, kidney_split, st="time, failure(infect) id(rec)")
+    shift = np.random.default_rng(0).normal(scale=0.7, size=len(KIDNEY))  # any η
+
+    def log_density(design, eta):
+        data = {k: jnp.asarray(v) for k, v in design.glm.data.items()}
+        return np.asarray(design.glm.family.log_density(jnp.asarray(eta), data,
+                                                        jnp.asarray(aux, dtype=float)))
+
+    beta = np.array([0.01, -0.8, -3.0])
+    rec = kidney_split.rec.to_numpy()
+    got = np.bincount(rec, log_density(split, split.x @ beta + shift[rec]))
+    np.testing.assert_allclose(got, log_density(whole, whole.x @ beta + shift), rtol=1e-10)
+
+
+ST_RECORDS = pd.read_csv(REF / "st_records.csv")
+ST_REFS = json.loads((REF / "st_records.json").read_text())
+
+
+@pytest.mark.parametrize("name,aux", [("exponential", 0), ("weibull", 1), ("lognormal", 1)])
+def test_counting_process_loglik_at_r_estimates(name, aux):
+    """Time-varying covariate, delayed entry, records after a failure: the spans and
+    exclusions of stset, id() enter() and the truncated likelihood, against R's optimum
+    (tests/reference/make_refs_st_records.R)."""
+    from mejax.designs import stata_design
+    with pytest.warns(UserWarning) as caught:
+        _, _, design = stata_design(f"mestreg x z || id:, distribution({name})", ST_RECORDS,
+                                    st="time, failure(fail) id(id) enter(entry)")
+    note = str(caught[0].message)
+    assert f"{ST_REFS['excluded_before_entry']} obs. end on or before enter()" in note
+    assert f"{ST_REFS['excluded_after_failure']} obs. begin on or after (first) failure" in note
+    glm = design.glm
+    assert design.nobs == ST_REFS["n_records"]
+    rows = {name_: value for _, name_, value in glm.family.header_rows(
+        {**glm.given, **glm.data})}
+    assert rows["No. of subjects"] == str(ST_REFS["n_subjects"])
+    assert rows["No. of failures"] == str(ST_REFS["failures"])
+    assert float(rows["Time at risk"]) == pytest.approx(ST_REFS["time_at_risk"], rel=1e-9)
+    ref = ST_REFS[name]
+    data = {k: jnp.asarray(v) for k, v in glm.data.items()}
+    x = jnp.asarray(design.x)
+
+    def total(params):
+        return jnp.sum(glm.family.log_density(x @ params[:3], data, params[3:]))
+
+    params = jnp.asarray(ref["coef"][:3 + aux], dtype=float)
+    assert float(total(params)) == pytest.approx(ref["loglik"], abs=1e-6)
+    assert np.max(np.abs(np.asarray(jax.grad(total)(params)))) < 1e-3
+
+
+def test_st_records_spans_and_bad_input():
+    from mejax.spec.st_records import counting_process
+    from mejax.spec.survival import parse_stset
+    df = pd.DataFrame({"pid": [1, 1, 1, 2, 2, 3], "t": [2.0, 1.0, 4.0, 3.0, 3.0, 5.0],
+                       "d": [0, 0, 1, 0, 1, 1], "b": [1.0, 0.0, 2.0, 0.0, 2.0, 0.0]})
+    got = counting_process(df, parse_stset("t, failure(d) id(pid)"))
+    np.testing.assert_array_equal(got.data["_t0"], [1.0, 0.0, 2.0, 0.0, np.nan, 0.0])
+    assert got.excluded["multiple records at same instant"] == 1
+    over = counting_process(df.assign(t=[2.0, 1.0, 4.0, 3.0, 5.0, 5.0]),
+                            parse_stset("t, failure(d) id(pid) time0(b)"))
+    np.testing.assert_array_equal(over.data["_t0"], [1.0, 0.0, 2.0, 0.0, np.nan, 0.0])
+    assert over.excluded["overlapping records"] == 1  # pid 2's (2, 5] begins before 3
+    with pytest.raises(DataError, match="missing in 1 record"):
+        counting_process(df.assign(pid=[1, 1, None, 2, 2, 3]), parse_stset("t, id(pid)"))
+    with pytest.raises(DataError, match="one per subject"):
+        counting_process(df.assign(e=[0.5, 0.0, 0.5, 0, 0, 0]),
+                         parse_stset("t, id(pid) enter(e)"))
+    with pytest.raises(SpecError, match="add id"):
+        parse_stset("t, failure(d) time0(b)")
+    with pytest.raises(SpecError, match="add id="):
+        mejax.mestreg("~ b + (1 | pid)", df, time="t", failure="d", time0="b")
+    with pytest.raises(DataError, match="missing in 1 record"):
+        mejax.mestreg("~ b + (1 | pid)", df.assign(pid=[1, 1, None, 2, 2, 3]), time="t",
+                      failure="d", id="pid")
+    st = parse_stset("t, failure(d) id(pid) time0(b)")
+    assert (st.id, st.time0) == ("pid", "b") and "(b, t]" in st.describe()
+    assert "(t[_n-1], t]" in parse_stset("t, id(pid)").describe()
+
+
+def test_bare_ll_and_ul_are_the_observed_extremes(tobit_fit):
+    """Stata's metobit ll / ul without an argument: the smallest / largest observed y
+    (tobit.csv's minimum is 0, so bare ll builds the fitted ll(0) model's rows)."""
+    from mejax.designs import stata_design
+    tob = pd.read_csv(REF / "tobit.csv")
+    _, _, bare = stata_design("metobit y x || g:, ll ul(ulv)", tob)
+    fitted = tobit_fit.design.glm
+    for key, value in fitted.data.items():
+        np.testing.assert_array_equal(bare.glm.data[key], value)
+    _, _, both = stata_design("metobit y x || g:, ll ul", tob)
+    glm = both.glm
+    np.testing.assert_array_equal(glm.given["ul"], tob.y.max())
+    rows = glm.family.header_rows({**glm.given, **glm.data})
+    y = tob.y.to_numpy()
+    assert rows[1] == ("Limits: Lower = 0", "Left-censored", f"{(y == y.min()).sum():,}")
+    assert rows[2] == (f"        Upper = {y.max():g}", "Right-censored",
+                       f"{(y == y.max()).sum():,}")
+    assert make_family("tobit", ll=5.0, ul=True).ll == 5.0  # no false "ll above ul"
+    with pytest.raises(SpecError, match="needs an argument"):
+        mejax.stata("melogit y x || g:, binomial", tob)
+
+
+# ---- family-independent post-estimation: reffects, test, lincom, lrtest ------------------------
+def _posterior_mean_sd(row_loglik, var_u):
+    """Posterior mean and SD of one cluster's random intercept by a dense grid (numpy)."""
+    sd = np.sqrt(var_u)
+    u = np.linspace(-12 * sd, 12 * sd, 8001)
+    log_post = row_loglik(u[:, None]).sum(axis=1) - 0.5 * u**2 / var_u
+    w = np.exp(log_post - log_post.max())
+    mean = np.sum(w * u) / w.sum()
+    return mean, np.sqrt(np.sum(w * (u - mean) ** 2) / w.sum())
+
+
+def test_weibull_reffects_against_direct_integration(weibull_session):
+    fit = weibull_session.results
+    re = fit.ranef(se=True)["patient"]
+    beta = fit.fixef[["age", "female", "_cons"]].to_numpy()
+    ln_p = fit.aux.loc["/ln_p", "Coefficient"]
+    p, var_u = np.exp(ln_p), fit.varcomp["estimate"].iloc[0]
+    for patient in (1, 4, 21):
+        rows = KIDNEY[KIDNEY.patient == patient]
+        xb = (rows.age * beta[0] + rows.female * beta[1] + beta[2]).to_numpy()
+        t, d = rows.time.to_numpy(), rows.infect.to_numpy()
+
+        def row_loglik(u, xb=xb, t=t, d=d):
+            return d * (ln_p + xb + u + (p - 1) * np.log(t)) - np.exp(xb + u) * t**p
+
+        mean, sd = _posterior_mean_sd(row_loglik, var_u)
+        assert re.loc[patient, "_cons"] == pytest.approx(mean, abs=2e-4)
+        assert re.loc[patient, "se__cons"] == pytest.approx(sd, rel=2e-3)
+
+
+def test_tobit_reffects_against_direct_integration(tobit_fit):
+    tob = pd.read_csv(REF / "tobit.csv")
+    re = tobit_fit.ranef(se=True)["g"]
+    b = tobit_fit.fixef[["x", "_cons"]].to_numpy()
+    sigma = np.sqrt(_residual(tobit_fit)["estimate"])
+    var_u = tobit_fit.varcomp["estimate"].iloc[0]
+    for g in re.index[:3]:
+        rows = tob[tob.g == g]
+        y, ul, xb = rows.y.to_numpy(), rows.ulv.to_numpy(), (rows.x * b[0] + b[1]).to_numpy()
+
+        def row_loglik(u, y=y, ul=ul, xb=xb):
+            mu = xb + u
+            return np.where(y <= 0, stats.norm.logcdf((0 - mu) / sigma),
+                            np.where(y >= ul, stats.norm.logsf((ul - mu) / sigma),
+                                     stats.norm.logpdf(y, mu, sigma)))
+
+        mean, sd = _posterior_mean_sd(row_loglik, var_u)
+        assert re.loc[g, "_cons"] == pytest.approx(mean, abs=2e-4)
+        assert re.loc[g, "se__cons"] == pytest.approx(sd, rel=2e-3)
+
+
+def _wald_by_hand(fit, names, weights=None):
+    """(estimate, SE) of w'β, or (chi2, p) of β_names = 0, from the fit's parameter vcov."""
+    index = [list(fit.fixef.index).index(n) for n in names]
+    b = np.asarray(fit.params)[index]
+    v = np.asarray(fit.params_vcov)[np.ix_(index, index)]
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        return w @ b, np.sqrt(w @ v @ w)
+    chi2 = float(b @ np.linalg.solve(v, b))
+    return chi2, stats.chi2.sf(chi2, len(names))
+
+
+def test_test_and_lincom_after_mestreg_and_metobit(weibull_session, tobit_fit):
+    s = weibull_session
+    fit = s.results
+    chi2, p = _wald_by_hand(fit, ["age", "female"])
+    got = fit.test("age female")
+    assert got["chi2"] == pytest.approx(chi2, rel=1e-9) and got["p"] == pytest.approx(p,
+                                                                                     rel=1e-7)
+    assert "chi2(  2) =" in s.run("test age female")
+    est, se = _wald_by_hand(fit, ["age", "female"], [1.0, 2.0])
+    got = fit.lincom("age + 2*female")
+    assert got["estimate"] == pytest.approx(est, rel=1e-10)
+    assert got["std_err"] == pytest.approx(se, rel=1e-9)
+    assert got["p"] == pytest.approx(2 * stats.norm.sf(abs(est / se)), rel=1e-7)
+    assert got["ci_lower"] == pytest.approx(est - stats.norm.ppf(0.975) * se, rel=1e-9)
+    assert f"{est:.6f}"[:7] in s.run("lincom age + 2*female")
+    est, se = _wald_by_hand(tobit_fit, ["x", "_cons"], [2.0, 1.0])
+    got = tobit_fit.lincom("2*x + _cons")
+    assert (got["estimate"], got["std_err"]) == (pytest.approx(est, rel=1e-10),
+                                                 pytest.approx(se, rel=1e-9))
+    chi2, p = _wald_by_hand(tobit_fit, ["x"])
+    assert tobit_fit.test("x")["chi2"] == pytest.approx(chi2, rel=1e-9)
+
+
+def test_lrtest_after_metobit_and_mestreg(weibull_session, tobit_fit):
+    small = mejax.stata("metobit y || g:, ll(0) ul(ulv)", pd.read_csv(REF / "tobit.csv"))
+    got = mejax.lrtest(tobit_fit, small)
+    chi2 = 2 * (tobit_fit.loglik - small.loglik)
+    assert got["df"] == 1 and got["chi2"] == pytest.approx(chi2, rel=1e-12)
+    assert got["p"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
+    s = mejax.StataSession(KIDNEY)  # exponential within Weibull: ln_p = 0
+    s.run("stset time, failure(infect)")
+    s.run("mestreg age female || patient:, distribution(exponential)")
+    weibull = weibull_session.results
+    got = mejax.lrtest(weibull, s.results)
+    chi2 = 2 * (weibull.loglik - s.results.loglik)
+    assert got["df"] == 1 and got["chi2"] == pytest.approx(chi2, rel=1e-12)
+    assert got["p"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-9)
+
+
+def test_stset_id_in_a_session_tallies_records_as_stata():
+    s = mejax.StataSession(ST_RECORDS)
+    text = s.run("stset time, failure(fail) id(id) enter(entry)")
+    for piece in (f"{len(ST_RECORDS):>11}  total observations",
+                  f"{ST_REFS['excluded_before_entry']:>11}  obs. end on or before enter()",
+                  f"{ST_REFS['n_records']:>11}  observations remaining, representing",
+                  f"{ST_REFS['n_subjects']:>11}  subjects",
+                  f"{ST_REFS['failures']:>11}  failures in single-failure-per-subject data",
+                  f"{ST_REFS['time_at_risk']:>11.10g}  total analysis time at risk",
+                  "(time[_n-1], time]"):
+        assert piece in text
+    s.data.loc[0, "id"] = np.nan
+    with pytest.raises(Exception, match="missing in 1 record"):
+        s.run("stset time, failure(fail) id(id)")

@@ -27,8 +27,9 @@ KIND_NAMES = {EXACT: "Uncensored", LEFT: "Left-censored", RIGHT: "Right-censored
 
 
 def _limit_values(limit, frame, n: int, default: float, option: str) -> np.ndarray:
-    """A tobit limit per row: a number, a numeric variable, or none (±∞)."""
-    if limit is None:
+    """A tobit limit per row: a number, a numeric variable, or none (±∞; also for True,
+    the observed extreme, which :meth:`Tobit.validate` fills in from the response)."""
+    if limit is None or limit is True:
         return np.full(n, default)
     if isinstance(limit, str):
         if not frame.numeric[limit]:
@@ -37,9 +38,11 @@ def _limit_values(limit, frame, n: int, default: float, option: str) -> np.ndarr
     return np.full(n, float(limit))
 
 
-def _limit_text(limit, sign: str) -> str:
+def _limit_text(limit, sign: str, values=None) -> str:
     if limit is None:
         return f"{sign}inf"
+    if limit is True:
+        return f"{float(np.asarray(values)[0]):g}"
     return limit if isinstance(limit, str) else f"{float(limit):g}"
 
 
@@ -177,10 +180,14 @@ class _CensoredNormal(Family):
 
 @dataclass(frozen=True)
 class Tobit(_CensoredNormal):
-    """y censored below ``ll`` and/or above ``ul``: numbers or variables (per-row limits)."""
+    """y censored below ``ll`` and/or above ``ul``: numbers or variables (per-row limits).
 
-    ll: float | str | None = None
-    ul: float | str | None = None
+    ``True`` is Stata's bare ``ll`` / ``ul``: the smallest / largest observed y of the
+    estimation sample.
+    """
+
+    ll: float | str | bool | None = None
+    ul: float | str | bool | None = None
 
     name: ClassVar[str] = "tobit"
     interval_rows: ClassVar[bool] = False  # a row lies below ll, above ul or in between
@@ -190,8 +197,9 @@ class Tobit(_CensoredNormal):
 
     def __post_init__(self):
         super().__post_init__()
-        if (isinstance(self.ll, (int, float)) and isinstance(self.ul, (int, float))
-                and not float(self.ll) < float(self.ul)):
+        numbers = [isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in (self.ll, self.ul)]
+        if all(numbers) and not float(self.ll) < float(self.ul):
             raise SpecError(f"ll({self.ll}) must be below ul({self.ul})")
 
     def columns(self) -> set[str]:
@@ -202,12 +210,18 @@ class Tobit(_CensoredNormal):
                 "ul": _limit_values(self.ul, frame, n, np.inf, "ul")}
 
     def validate(self, y, given, response) -> ResponseRows:
+        observed = {}
+        if self.ll is True:
+            observed["ll"] = np.full(len(y), np.min(y))
+        if self.ul is True:
+            observed["ul"] = np.full(len(y), np.max(y))
+        given = {**given, **observed}
         crossed = given["ll"] >= given["ul"]
         if np.any(crossed):
             raise DataError(f"ll() is not below ul() in {int(crossed.sum())} observation(s) "
                             f"(first at row {int(np.argmax(crossed)) + 1}); each row's lower "
                             "limit must be below its upper limit")
-        return ResponseRows(y)
+        return ResponseRows(y, given=observed)
 
     def response_rows(self, y, given, categories=()):
         ll, ul = np.broadcast_to(given["ll"], y.shape), np.broadcast_to(given["ul"], y.shape)
@@ -221,9 +235,9 @@ class Tobit(_CensoredNormal):
     def header_rows(self, data):
         counts = np.bincount(np.asarray(data["kind"]), minlength=4)
         return [("", KIND_NAMES[EXACT], f"{counts[EXACT]:,}"),
-                (f"Limits: Lower = {_limit_text(self.ll, '-')}", KIND_NAMES[LEFT],
-                 f"{counts[LEFT]:,}"),
-                (f"        Upper = {_limit_text(self.ul, '+')}", KIND_NAMES[RIGHT],
+                (f"Limits: Lower = {_limit_text(self.ll, '-', data.get('ll'))}",
+                 KIND_NAMES[LEFT], f"{counts[LEFT]:,}"),
+                (f"        Upper = {_limit_text(self.ul, '+', data.get('ul'))}", KIND_NAMES[RIGHT],
                  f"{counts[RIGHT]:,}")]
 
     def simulate(self, rng, eta, given, aux, categories=()):

@@ -22,6 +22,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): 0.6 s of import
 from jax.scipy.special import gammainc, gammaincc, gammaln, log_ndtr
 from scipy import special
@@ -31,6 +32,7 @@ from .base import Family, ResponseRows
 from .links import LOG_2PI, gauss_hermite_mean, log_expit
 
 SURVIVAL_STATISTICS = ("median", "mean_time", "hazard", "surv", "density", "cumhaz")
+RECORD_START = "_t0"  # each record's beginning under stset's id() (Stata's _t0)
 
 
 def _titles(distribution: str, links: tuple[str, ...]) -> dict[str, str]:
@@ -54,17 +56,20 @@ class Survival(Family):
     failure: str | None = None
     failure_codes: tuple[float, ...] | None = None
     entry: str | None = None
+    subject: str | None = None
 
     distribution: ClassVar[str]
     statistics: ClassVar[tuple[str, ...]] = SURVIVAL_STATISTICS
     statistics_at_outcome: ClassVar[tuple[str, ...]] = ("hazard", "surv", "density", "cumhaz")
     default_statistic: ClassVar[str] = "median"
-    options: ClassVar[tuple[str, ...]] = ("time", "failure", "failure_codes", "entry")
+    options: ClassVar[tuple[str, ...]] = ("time", "failure", "failure_codes", "entry",
+                                          "subject")
     depvars: ClassVar[int] = 0
     uses_stset: ClassVar[bool] = True
 
     def columns(self) -> set[str]:
-        return super().columns() | {c for c in (self.time, self.failure, self.entry) if c}
+        starts = (self.subject, RECORD_START) if self.subject else (self.entry,)
+        return super().columns() | {c for c in (self.time, self.failure, *starts) if c}
 
     def response_label(self, response):
         return "_t"
@@ -101,10 +106,17 @@ class Survival(Family):
                         f"stset time, failure({self.failure}==1 2) or "
                         f"failure_codes=(1, 2)")
                 fails = code != 0
+        given = {"censor_time": np.where(fails, np.inf, time)}
+        if self.subject is not None:
+            if RECORD_START not in frame.names():
+                raise SpecError(f"stset's id({self.subject}) needs each record's beginning "
+                                f"{RECORD_START}: mejax.spec.st_records.counting_process")
+            given["subject"] = pd.factorize(frame[self.subject])[0].astype(float)
+            return {**given, "entry": frame.values(RECORD_START).copy()}
         if self.entry is not None and not frame.numeric[self.entry]:
             raise DataError(f"entry variable {self.entry!r} must be numeric")
         entry = np.zeros(n) if self.entry is None else frame.values(self.entry).copy()
-        return {"censor_time": np.where(fails, np.inf, time), "entry": entry}
+        return {**given, "entry": entry}
 
     def validate(self, y, given, response) -> ResponseRows:
         if np.any(y <= 0):
@@ -141,6 +153,8 @@ class Survival(Family):
         if self.failure is not None and self.failure_codes is not None:
             fail = f"{self.failure} == {' '.join(f'{c:g}' for c in self.failure_codes)}"
         lines = [f"{'failure _d':>18}: {fail}", f"{'analysis time _t':>18}: {self.time}"]
+        if self.subject is not None:
+            lines.append(f"{'id':>18}: {self.subject}")
         if self.entry is not None:
             lines.append(f"{'enter on or after':>18}: time {self.entry}")
         return lines
@@ -148,7 +162,9 @@ class Survival(Family):
     def header_rows(self, data):
         at_risk = float(np.sum(np.asarray(data["y"]) - np.asarray(data["entry"])
                                * np.asarray(data["has_entry"])))
-        return [("", "No. of failures", f"{int(np.sum(data['failure'])):,}"),
+        subjects = ([("", "No. of subjects", f"{len(np.unique(data['subject'])):,}")]
+                    if "subject" in data else [])
+        return [*subjects, ("", "No. of failures", f"{int(np.sum(data['failure'])):,}"),
                 ("", "Time at risk", f"{at_risk:,.10g}")]
 
     # ---- the distribution (traced) -----------------------------------------------------------

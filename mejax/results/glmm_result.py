@@ -193,7 +193,7 @@ class GlmmResult(MixedResult):
 
     @property
     def header_rows(self) -> list[tuple[str, str, str]]:
-        return self.family.header_rows(self.design.glm.data)
+        return self.family.header_rows({**self.design.glm.given, **self.design.glm.data})
 
     @property
     def eform(self) -> str | None:

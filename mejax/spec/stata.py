@@ -72,8 +72,8 @@ GLMM_OPTIONS = {
     "eform": ("eform", False),
     "pwscale": ("pwscale", True),
     "vce": ("vce", True),
-    "ll": ("ll", True),
-    "ul": ("ul", True),
+    "ll": ("ll", None),  # None: the argument is optional (bare ll: the depvar's minimum)
+    "ul": ("ul", None),
     "distribution": ("dist", True),
     "time": ("time", False),
     "nohr": ("nohr", False),
@@ -155,9 +155,9 @@ def _parse_options(text: str, table: dict, where: str, cmd: str | None = None) -
         if full is None:
             raise SpecError(_not_here(name, token, cmd) or f"unknown option {token!r} in {where}")
         takes_arg = table[full][1]
-        if takes_arg and arg is None:
+        if takes_arg is True and arg is None:
             raise SpecError(f"option {name}() needs an argument")
-        if not takes_arg and arg is not None:
+        if takes_arg is False and arg is not None:
             raise SpecError(f"option {name} takes no argument")
         options[full] = arg.strip() if arg is not None else True
     return options
@@ -319,9 +319,9 @@ def _depvar_count(cmd: str) -> int:
 
 
 def _limit(value):
-    """A tobit limit: a number or a variable name."""
-    if value is None:
-        return None
+    """A tobit limit: a number, a variable name, or True (bare ll/ul: the observed extreme)."""
+    if value is None or value is True:
+        return value
     try:
         return float(value)
     except ValueError:

@@ -1,8 +1,10 @@
 """Stata's ``stset``: which variables are the survival time, failure and entry (host side).
 
 ``stset time, failure(fail)``, ``failure(fail==1 3)``, ``enter(time t0)`` or
-``enter(t0)``, ``id(patient)``. The settings fill a survival family's fields
-(:func:`apply_stset`) when ``mestreg`` runs; the family validates the data.
+``enter(t0)``, ``id(patient)`` with ``time0(begin)``. The settings fill a survival
+family's fields (:func:`apply_stset`) when ``mestreg`` runs; the family validates the
+data. With ``id()`` the records of a subject are spans one after another
+(:func:`mejax.spec.st_records.counting_process` finds each record's beginning).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class StSettings:
     codes: tuple[float, ...] | None = None
     entry: str | None = None
     id: str | None = None
+    time0: str | None = None  # each record's beginning (with id(); else the previous exit)
 
     def columns(self) -> set[str]:
-        return {c for c in (self.time, self.failure, self.entry, self.id) if c}
+        return {c for c in (self.time, self.failure, self.entry, self.id, self.time0) if c}
 
     def describe(self) -> str:
         """Stata's stset echo: the failure event and analysis time."""
@@ -38,8 +41,9 @@ class StSettings:
         lines = []
         if self.id:
             lines.append(f"{'id':>22}:  {self.id}")
+        begin = self.time0 or (f"{self.time}[_n-1]" if self.id else self.entry or "0")
         lines += [f"{'failure event':>22}:  {fail}", f"{'obs. time interval':>22}:  "
-                  f"({self.entry or '0'}, {self.time}]"]
+                  f"({begin}, {self.time}]"]
         if self.entry:
             lines.append(f"{'enter on or after':>22}:  time {self.entry}")
         lines.append(f"{'exit on or before':>22}:  failure")
@@ -47,7 +51,7 @@ class StSettings:
 
 
 def _option(text: str, name: str, minimum: str) -> str | None:
-    for m in re.finditer(r"([A-Za-z]+)\(([^()]*)\)", text):
+    for m in re.finditer(r"([A-Za-z][A-Za-z0-9]*)\(([^()]*)\)", text):
         word = m.group(1).lower()
         if name.startswith(word) and word.startswith(minimum):
             return m.group(2).strip()
@@ -60,10 +64,10 @@ def parse_stset(text: str) -> StSettings:
     words = body.split()
     if len(words) != 1 or not re.fullmatch(_NAME, words[0]):
         raise SpecError("stset needs one time variable: stset time, failure(fail)")
-    leftover = re.sub(r"[A-Za-z]+\([^()]*\)", "", options).strip()
+    leftover = re.sub(r"[A-Za-z][A-Za-z0-9]*\([^()]*\)", "", options).strip()
     if leftover:
         raise SpecError(f"stset: option {leftover.split()[0]!r} is not supported (use "
-                        "failure(), enter(), id())")
+                        "failure(), enter(), id(), time0())")
     failure, codes = _option(options, "failure", "f"), None
     if failure is not None:
         var, sep, listed = failure.partition("==")
@@ -85,7 +89,12 @@ def parse_stset(text: str) -> StSettings:
         if not re.fullmatch(_NAME, entry):
             raise SpecError("stset: enter() takes a variable: enter(time t0) or enter(t0)")
     subject = _option(options, "id", "id")
-    return StSettings(words[0], failure, codes, entry, subject)
+    time0 = _option(options, "time0", "time0")
+    if time0 is not None and not re.fullmatch(_NAME, time0):
+        raise SpecError("stset: time0() takes a variable: time0(begin)")
+    if time0 is not None and subject is None:
+        raise SpecError("stset: time0() describes multiple records per subject; add id(idvar)")
+    return StSettings(words[0], failure, codes, entry, subject, time0)
 
 
 def apply_stset(spec: ModelSpec, st: StSettings | None) -> ModelSpec:
@@ -94,5 +103,5 @@ def apply_stset(spec: ModelSpec, st: StSettings | None) -> ModelSpec:
         raise SpecError("data not st: run stset first (stset time, failure(fail)), or use "
                         "mejax.mestreg(formula, data, time=..., failure=...)")
     family = replace(spec.family, time=st.time, failure=st.failure, failure_codes=st.codes,
-                     entry=st.entry)
+                     entry=st.entry, subject=st.id)
     return replace(spec, response=st.time, family=family)
