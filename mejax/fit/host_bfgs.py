@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .optimize import GAIN_TOL, HISTORY
+from .optimize import ATOL, GAIN_TOL, HISTORY, RTOL
 
 ARMIJO = 1e-4  # sufficient decrease, as a fraction of the directional derivative
 BACKTRACKS = 40  # halvings of the step before the search gives up
@@ -45,8 +45,9 @@ def minimise(value_and_grad: Callable, params0: np.ndarray, transform: np.ndarra
     """Maximise log L over params = params0 + T q; the outputs of the compiled fit.
 
     ``value_and_grad(params) -> (log L, ∇log L)`` is a compiled program. Stops when
-    the log likelihood the quasi-Newton model still expects to gain, ¼·n·g'Hg, is
-    below :data:`~mejax.fit.optimize.GAIN_TOL` or no step decreases the objective
+    the last step moved q by less than the compiled loop's tolerances and the log
+    likelihood the quasi-Newton model still expects to gain, ¼·n·g'Hg, is below
+    :data:`~mejax.fit.optimize.GAIN_TOL`, or when no step decreases the objective
     (its precision reached: the caller's convergence test reads the gradient);
     ``success`` is False after ``max_steps`` or at a non-finite start.
     """
@@ -57,10 +58,10 @@ def minimise(value_and_grad: Callable, params0: np.ndarray, transform: np.ndarra
     q = np.zeros(size)
     f, g = evaluate(q)
     h = np.eye(size)
-    history, steps, success = [], 0, False
+    history, steps, success, settled = [], 0, False, False
     if np.isfinite(f):
         for steps in range(1, max_steps + 1):
-            if 0.25 * nobs * abs(g @ h @ g) < GAIN_TOL:
+            if settled and 0.25 * nobs * abs(g @ h @ g) < GAIN_TOL:
                 success = True
                 break
             direction = -h @ g
@@ -73,6 +74,8 @@ def minimise(value_and_grad: Callable, params0: np.ndarray, transform: np.ndarra
                 break
             q_new, f_new, g_new = accepted
             s, y = q_new - q, g_new - g
+            # the compiled loop's step rule too (optimistix's Cauchy test, same tolerances)
+            settled = bool(np.all(np.abs(s) <= ATOL + RTOL * np.abs(q_new)))
             h = _updated(h, s, y, first=steps == 1)
             q, f, g = q_new, f_new, g_new
             history.append(-f * nobs)
