@@ -3,15 +3,17 @@
 A 12-level factor once took minutes to compile, because the p×p fixed-effects
 block went through a Cholesky written out element by element (its program, and
 far more its Hessian's, grew like p³). These tests count the lowered StableHLO
-operations of each compiled call (fit, variance-component SEs, GLMM fit and
-information) and fail when a larger model's program is more than a small
-multiple of a smaller one's. Counting, not timing, keeps them exact.
+operations of each compiled call (fit, variance-component SEs, the GLMM
+gradient of single fits, the GLMM loop and information of batches) and fail
+when a larger model's program is more than a small multiple of a smaller one's.
+Counting, not timing, keeps them exact.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -53,10 +55,13 @@ def _program_sizes(formula: str, data: pd.DataFrame, method: str) -> dict[str, i
     g_model, g_arrays = fit_glmm_module.prepare(g_design, method, 7)
     n_params = g_design.x.shape[1] + sum(s.n_theta() for s in g_model.structures)
     start = jnp.zeros(n_params)
+    # a single fit's one program, and the compiled loop and information of batches
+    sizes["glmm gradient"] = _count_ops(jax.jit(fit_glmm_module.loglik_and_gradient,
+                                                static_argnums=2).lower(start, g_arrays, g_model))
     sizes["glmm fit"] = _count_ops(
         fit_glmm_module.fit_glmm.lower(start, g_arrays, g_model, jnp.eye(n_params)))
-    sizes["glmm information"] = _count_ops(
-        fit_glmm_module.information_and_jacobians.lower(start, g_arrays, g_model))
+    information = jax.jit(fit_glmm_module.observed_information, static_argnums=2)
+    sizes["glmm information"] = _count_ops(information.lower(start, g_arrays, g_model))
     return sizes
 
 

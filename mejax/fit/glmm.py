@@ -2,10 +2,11 @@
 
 The model without random effects is fitted first: it gives starting values
 for β and the extra parameters, and the log likelihood of the LR test.
-The observed information at the start (central differences of the exact
-autodiff gradient) preconditions BFGS, which maximises the marginal log
-likelihood over (β, θ, aux) in one compiled call; the same compiled
-information at the optimum gives the standard errors.
+A single fit compiles one program per model, the log likelihood and its exact
+gradient: BFGS steps from the host over it (:mod:`.host_bfgs`), and the observed
+information (central differences of the same gradient, :mod:`.differences`) at
+the start preconditions BFGS and at the optimum gives the standard errors.
+Batches of fits vmap the fully compiled loop, :func:`fit_glmm`, instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ..models.glmm_structure import GlmmStructure, split_params
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
+from . import host_bfgs
+from .differences import host_information, traced_information
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
 from .optimize import ATOL, RTOL, bfgs, expected_gain, optx
@@ -37,7 +40,6 @@ METHODS = {
 }
 DEFAULT_METHOD = "mvaghq"
 DEFAULT_NODES = 7
-FD_STEP = 1e-4  # relative step of the central differences for the observed information
 
 
 def canonical_method(method: str | None) -> str:
@@ -176,35 +178,28 @@ def reported_values(params, model: GlmmStructure):
 
 
 def observed_information(params, arrays, model: GlmmStructure):
-    """−∇²log L by central differences of the exact autodiff gradient.
+    """−∇²log L by central differences of the exact autodiff gradient (traced: batches).
 
     The gradient is exact (two Newton steps through the mode), so the
     differences err by O(h²) ≈ 1e-8 relative; compiling one vmapped gradient
     takes a fraction of the time of a forward-over-reverse Hessian.
     """
-    grad = jax.grad(marginal_loglik)
-    # relative to each parameter's size, and never below its unit (fit/units.py): a
-    # slope of 1e-8 per unit of an x in the 1e8s gets a step of 1e-12, not 1e-4
-    steps = FD_STEP * jnp.maximum(arrays["param_units"], jnp.abs(params))
-    shifts = jnp.concatenate([jnp.diag(steps), -jnp.diag(steps)])
+    def gradient(p):
+        return jax.grad(marginal_loglik)(p, arrays, model, 2)
 
-    def shifted(d):
-        return grad(params + d, arrays, model, 2)
+    batch = gradient_batch(arrays, model, 2 * params.shape[0])  # bounded memory for big grids
+    return traced_information(gradient, params, arrays["param_units"], batch)
 
-    batch = gradient_batch(arrays, model, shifts.shape[0])  # bounded memory for big grids
-    grads = (jax.vmap(shifted)(shifts) if batch is None
-             else jax.lax.map(shifted, shifts, batch_size=batch))
-    n = params.shape[0]
-    hess = (grads[:n] - grads[n:]) / (2.0 * steps[:, None])
-    return -0.5 * (hess + hess.T)
+
+def loglik_and_gradient(params, arrays, model: GlmmStructure):
+    """log L and its gradient, exact to second order (the differences of the information)."""
+    return jax.value_and_grad(marginal_loglik)(params, arrays, model, 2)
 
 
 @partial(jax.jit, static_argnames=("model",))
-def information_and_jacobians(params, arrays, model: GlmmStructure):
-    """Observed information −∇²log L and the Jacobians of the reported values."""
-    info = observed_information(params, arrays, model)
-    jacs = jax.jacfwd(reported_values)(params, model)
-    return info, jacs, reported_values(params, model)
+def reported_jacobians(params, model: GlmmStructure):
+    """The reported values (:func:`reported_values`) and their Jacobians in the parameters."""
+    return jax.jacfwd(reported_values)(params, model), reported_values(params, model)
 
 
 def is_converged_batch(success, finite, max_grad, gain) -> np.ndarray:
@@ -230,18 +225,26 @@ def preconditioner(info: np.ndarray, nobs: float, units: np.ndarray) -> np.ndarr
     return units[:, None] * vectors / np.sqrt(values)
 
 
-def _run(params0, arrays, model, transform=None) -> dict:
-    params0 = np.asarray(params0, dtype=float)
+def _compiled_gradient(arrays, model: GlmmStructure, params0):
+    """The model's one compiled program, log L and ∇log L, as numpy in and out."""
     # an exported program (fit/programs.py): a warm process skips tracing and lowering
-    fit = program("fit_glmm", lambda p, a, t: fit_glmm(p, a, model, t), model, params0,
-                  arrays, transform)
-    out = {k: np.asarray(v) for k, v in fit(params0, arrays, transform).items()}
-    out["success"] = bool(out["success"])
-    out["iterations"] = [float(v) for v in out["history"] if np.isfinite(v)]
+    call = program("loglik_and_gradient", partial(loglik_and_gradient, model=model), model,
+                   params0, arrays)
+    device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
+    return lambda params: call(params, device_arrays)
+
+
+def _run(evaluate, params0, nobs: float, units: np.ndarray, transform=None) -> dict:
+    out = host_bfgs.minimise(evaluate, np.asarray(params0, dtype=float), transform, nobs)
     # stationary in unit-scaled parameters: the gradient per unit of each (fit/units.py)
-    scaled = {**out, "grad": out["grad"] * arrays["param_units"]}
+    scaled = {**out, "grad": out["grad"] * units}
     out["converged"] = is_converged(scaled, out["loglik"])
     return out
+
+
+def _information(evaluate, params, units: np.ndarray) -> np.ndarray:
+    """−∇²log L at ``params`` from 2P calls of the compiled gradient."""
+    return host_information(lambda p: np.asarray(evaluate(p)[1]), params, units)
 
 
 @partial(jax.jit, static_argnames=("model",))
@@ -267,18 +270,19 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
                                       weights=weights)
     glm = design.glm
     aux0 = glm.family.aux_start(glm.data, glm.n_categories)
-    base = _run(np.concatenate([np.zeros(design.x.shape[1]), aux0]), base_arrays, base_model,
-                np.diag(base_arrays["param_units"]))
+    base_start = np.concatenate([np.zeros(design.x.shape[1]), aux0])
+    base = _run(_compiled_gradient(base_arrays, base_model, base_start), base_start,
+                design.nobs, base_arrays["param_units"], np.diag(base_arrays["param_units"]))
     model, arrays = prepare(design, method, nodes, weights=weights)
+    units = arrays["param_units"]
     p = design.x.shape[1]
     theta0 = np.concatenate([s.theta_init() for s in model.structures])
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
-    # the information at the start (the same compiled call gives the SEs at the end)
-    information = program("information_and_jacobians",
-                          partial(information_and_jacobians, model=model), model, start, arrays)
-    info_start = np.asarray(information(start, arrays)[0])
-    out = _run(start, arrays, model,
-               preconditioner(info_start, design.nobs, arrays["param_units"]))
+    evaluate = _compiled_gradient(arrays, model, start)
+    # the information at the start preconditions BFGS; at the optimum it gives the SEs
+    info_start = _information(evaluate, start, units)
+    out = _run(evaluate, start, design.nobs, units,
+               preconditioner(info_start, design.nobs, units))
     if not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, max |gradient|="
@@ -295,8 +299,11 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
                base_params=base["params"], base_converged=base["converged"])
 
     def inference():
-        info, jacs, values = information(out["params"], arrays)
-        return np.asarray(info), [np.asarray(j) for j in jacs], [np.asarray(v) for v in values]
+        info = _information(evaluate, out["params"], units)
+        jacobians = program("reported_jacobians", partial(reported_jacobians, model=model),
+                            model, out["params"])
+        jacs, values = jacobians(out["params"])
+        return info, [np.asarray(j) for j in jacs], [np.asarray(v) for v in values]
 
     def scores():
         return np.asarray(cluster_scores(jnp.asarray(out["params"]), arrays, model))

@@ -27,6 +27,7 @@ from ..models.lmm import (
     stata_parameters,
     with_log_sigma,
 )
+from .differences import traced_information
 
 # Step-size (Cauchy) tolerances, loose, plus a bound on the log likelihood the quasi-Newton
 # model still expects to gain, ¼·n·g'H⁻¹g (the objective is deviance/n). The gain is
@@ -107,12 +108,16 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
 def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
     """Covariances of the reported variance components and of Stata's φ.
 
-    The observed information is the autodiff Hessian of the log likelihood in
-    (θ, log σ); the delta method maps it to variances/covariances and φ.
+    The observed information is −∇² of the log likelihood in (θ, log σ), by
+    central differences of its autodiff gradient (:mod:`.differences`): a third
+    of the XLA compile of ``jax.hessian``'s forward-over-reverse program. The
+    delta method maps it to variances/covariances and φ.
     """
     theta_s = with_log_sigma(theta, sigma2)
-    hess = jax.hessian(loglik_theta)(theta_s, arrays, model)
-    cov_theta_s = scaled_inverse(-hess)
+    units = jnp.concatenate([arrays["theta_units"], jnp.ones(1)])
+    info = traced_information(lambda t: jax.grad(loglik_theta)(t, arrays, model), theta_s,
+                              units)
+    cov_theta_s = scaled_inverse(info)
     jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
     jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
     return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T
