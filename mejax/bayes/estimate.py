@@ -20,10 +20,11 @@ def settings_from(chains=4, draws=1000, warmup=1000, thinning=1, seed=0,
     """Checked sampler settings (SpecError naming the bad one)."""
     if not isinstance(target_accept, (int, float)) or not 0 < target_accept < 1:
         raise SpecError(f"target_accept={target_accept!r} must be between 0 and 1")
-    return Settings(_count(chains, "chains", 1), _count(draws, "draws", 10),
-                    _count(warmup, "warmup", 10), _count(thinning, "thinning", 1),
-                    _count(seed, "seed", 0), float(target_accept),
-                    _count(max_tree_depth, "max_tree_depth", 1))
+    return Settings(chains=_count(chains, "chains", 1), draws=_count(draws, "draws", 10),
+                    warmup=_count(warmup, "warmup", 10),
+                    thinning=_count(thinning, "thinning", 1), seed=_count(seed, "seed", 0),
+                    target_accept=float(target_accept),
+                    max_tree_depth=_count(max_tree_depth, "max_tree_depth", 1))
 
 
 def sample_design(design: Design, priors=None, settings: Settings | None = None,

@@ -34,24 +34,6 @@ STEPS_PER_CHUNK = 1000  # NUTS transitions per chain in one compiled call of the
 
 
 @dataclass(frozen=True)
-class Settings:
-    """How to sample: chains, kept draws per chain, warm-up steps, thinning, seed."""
-
-    chains: int = 4
-    draws: int = 1000
-    warmup: int = 1000
-    thinning: int = 1
-    seed: int = 0
-    target_accept: float = 0.8
-    max_tree_depth: int = 10
-
-    @property
-    def kernel(self) -> Kernel:
-        """The part that shapes the compiled program (not the seed, chains or draws)."""
-        return Kernel(self.warmup, self.thinning, self.target_accept, self.max_tree_depth)
-
-
-@dataclass(frozen=True)
 class Kernel:
     """The static sampler settings of one compiled program: another seed reuses it."""
 
@@ -59,6 +41,20 @@ class Kernel:
     thinning: int = 1
     target_accept: float = 0.8
     max_tree_depth: int = 10
+
+
+@dataclass(frozen=True)
+class Settings(Kernel):
+    """How to sample: the kernel's settings plus chains, kept draws per chain and seed."""
+
+    chains: int = 4
+    draws: int = 1000
+    seed: int = 0
+
+    @property
+    def kernel(self) -> Kernel:
+        """The part that shapes the compiled program (not the seed, chains or draws)."""
+        return Kernel(self.warmup, self.thinning, self.target_accept, self.max_tree_depth)
 
 
 def to_position(sampled, arrays):
