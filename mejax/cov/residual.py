@@ -165,6 +165,15 @@ class ResidualStructure:
         pad = jnp.eye(mask.shape[1]) * (1.0 - mask)[:, :, None]
         return cov + pad
 
+    def condition_numbers(self, eta, arrays) -> np.ndarray:
+        """Condition number of every group's R̃ (host side, numpy; ``inf`` if not positive
+        definite). Near 1/ε (about 1e16) the Cholesky factor, log|R̃| and the quadratic
+        forms keep no correct digits, so a likelihood computed there cannot be trusted."""
+        eig = np.linalg.eigvalsh(np.asarray(self.relative_cov(jnp.asarray(eta), arrays)))
+        smallest = eig[:, 0]
+        return np.where(smallest > 0, eig[:, -1] / np.where(smallest > 0, smallest, 1.0),
+                        np.inf)
+
     # ---- reporting ------------------------------------------------------------------------
     def title(self) -> str:
         name = LABELS[self.kind]
