@@ -44,8 +44,6 @@ from .optimize import ATOL, RTOL, bfgs, optx
 
 OUTER_TOL = 1e-7
 MAX_OUTER = 200
-# R̃'s condition number above which the computed log likelihood has too few digits left
-ILL_CONDITIONED = 1e10
 PNLS_STEPS = 100
 HALVINGS = 30
 
@@ -112,20 +110,11 @@ def _residual_eta(theta, model: NonlinearStructure):
 
 
 def residual_conditioning(theta, arrays: NonlinearData, model: NonlinearStructure) -> str:
-    """Why the estimates at θ cannot be trusted, or ``""``: a relative residual covariance
-    R̃ so near singular (condition number above :data:`ILL_CONDITIONED`) that the log
-    likelihood and its optimum are rounding noise there (host side)."""
-    residual = model.residual
-    if residual is None or residual.kind == "independent" or residual.is_markov:
-        return ""  # no R̃ factorised: diagonal, or Prais–Winsten whitening (|ρ| < 1)
-    cond = float(np.max(residual.condition_numbers(
-        np.asarray(_residual_eta(np.asarray(theta), model)), arrays.residual)))
-    if cond <= ILL_CONDITIONED:
+    """Why the estimates at θ cannot be trusted (a near-singular R̃), or ``""``."""
+    if model.residual is None:
         return ""
-    return (f"the residual covariance ({residual.title()}) is near singular at the "
-            f"estimates (condition number {cond:.1e}), so the log likelihood there is not "
-            "computed reliably and the fit is not a trustworthy optimum; try a simpler "
-            "residual structure (banded, toeplitz, ar) or other initial() values")
+    return model.residual.near_singular(np.asarray(_residual_eta(np.asarray(theta), model)),
+                                        arrays.residual)
 
 
 def _grouped(values, arrays: NonlinearData):
