@@ -11,7 +11,7 @@ import pandas as pd
 from .api_checks import check_level
 from .cov.variance import Constant, VarianceFunction, make_variance
 from .errors import DataError, SpecError
-from .fit.lindstrom_bates import fit_lindstrom_bates
+from .fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
 from .fit.menl import build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
@@ -170,12 +170,16 @@ def fit_design(design, level: float, options: dict | None = None,
         fit, params, cov = fit_laplace(fit, design.arrays, model, nodes)
         variance = laplace_variance(params, cov, model)
     options = {**(options or {}), **({"intpoints": nodes} if method == "mvaghermite" else {})}
-    result = MenlResult(design, fit, level, options, method, variance)
+    problem = residual_conditioning(fit.theta, design.arrays, model)
+    if problem:
+        fit = fit._replace(converged=np.asarray(False))
+    result = MenlResult(design, fit, level, options, method, variance, problem)
     if not result.converged:
         what = {"laplace": "Laplace optimisation", "mvaghermite": "quadrature optimisation"
                 }.get(method, "Lindstrom-Bates iterations")
-        warnings.warn(f"menl: {what} did not converge ({result.iterations} iterations)",
-                      ConvergenceWarning, stacklevel=3)
+        why = problem or f"{result.iterations} iterations"
+        warnings.warn(f"menl: {what} did not converge ({why})", ConvergenceWarning,
+                      stacklevel=3)
     return result
 
 

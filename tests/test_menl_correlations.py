@@ -153,3 +153,17 @@ def test_banded1_dense(loblolly):
     res = mejax.stata(LOBLOLLY + "rescovariance(banded 1, t(occ))", loblolly)
     check_dense(res, lambda b, u: b[0] + u + (b[1] - b[0] - u) * np.exp(-np.exp(b[2]) * age),
                 loblolly, "Seed", cov)
+
+
+def test_near_singular_unstructured_is_not_converged(loblolly):
+    """Unstructured R with the effect on lrc drifts to a near-singular R̃ (condition number
+    ~1e13, nlme's corSymm + varIdent optimum is elsewhere): the log likelihood there is
+    rounding noise (the dense model gives another value at the same estimates), so the fit
+    must not call itself converged and must say why."""
+    cmd = ("menl height = {b1}+({b2}-{b1})*exp(-exp({b3}+{U[Seed]})*age), "
+           "initial(b1 103 b2 -8.5 b3 -3.3) rescovariance(unstructured, t(occ))")
+    with pytest.warns(mejax.ConvergenceWarning, match="near singular"):
+        res = mejax.stata(cmd, loblolly)
+    assert not res.converged
+    assert any("near singular" in note and "condition number" in note for note in res.notes)
+    assert "convergence not achieved: the residual covariance" in str(res)

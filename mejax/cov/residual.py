@@ -29,6 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# R̃'s condition number above which a computed log likelihood has too few digits left
+ILL_CONDITIONED = 1e10
+
 LABELS = {
     "independent": "Independent", "exchangeable": "Exchangeable", "ar": "AR",
     "ma": "MA", "toeplitz": "Toeplitz", "banded": "Banded",
@@ -164,6 +167,30 @@ class ResidualStructure:
         cov = corr * scale[:, :, None] * scale[:, None, :]
         pad = jnp.eye(mask.shape[1]) * (1.0 - mask)[:, :, None]
         return cov + pad
+
+    def condition_numbers(self, eta, arrays) -> np.ndarray:
+        """Condition number of every group's R̃ (host side, numpy; ``inf`` if not positive
+        definite)."""
+        eig = np.linalg.eigvalsh(np.asarray(self.relative_cov(jnp.asarray(eta), arrays)))
+        smallest = eig[:, 0]
+        return np.where(smallest > 0, eig[:, -1] / np.where(smallest > 0, smallest, 1.0),
+                        np.inf)
+
+    def near_singular(self, eta, arrays) -> str:
+        """Why estimates at η cannot be trusted, or ``""`` (host side). Above a condition
+        number of :data:`ILL_CONDITIONED` the Cholesky factor of R̃, log|R̃| and the quadratic
+        forms keep too few correct digits: the computed log likelihood is rounding noise and
+        an optimiser can climb it to a spurious optimum. Diagonal and Markov structures
+        (Prais–Winsten, |ρ| < 1) factorise nothing and are not checked."""
+        if self.kind == "independent" or self.is_markov:
+            return ""
+        cond = float(np.max(self.condition_numbers(eta, arrays)))
+        if cond <= ILL_CONDITIONED:
+            return ""
+        return (f"the residual covariance ({self.title()}) is near singular at the "
+                f"estimates (condition number {cond:.1e}), so the log likelihood there is "
+                "not computed reliably and the fit is not a trustworthy optimum; try a "
+                "simpler residual structure (banded, toeplitz, ar) or other starting values")
 
     # ---- reporting ------------------------------------------------------------------------
     def title(self) -> str:

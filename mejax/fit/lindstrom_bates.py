@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..linalg.residual_blocks import whiten_groups
 from ..linalg.traced_blocks import row_sums
@@ -106,6 +107,14 @@ def _covariate(fitted, arrays: NonlinearData, model: NonlinearStructure):
 def _residual_eta(theta, model: NonlinearStructure):
     """The residual correlation's parameters: θ after every level's."""
     return theta[sum(s.n_theta() for s in model.structures):]
+
+
+def residual_conditioning(theta, arrays: NonlinearData, model: NonlinearStructure) -> str:
+    """Why the estimates at θ cannot be trusted (a near-singular R̃), or ``""``."""
+    if model.residual is None:
+        return ""
+    return model.residual.near_singular(np.asarray(_residual_eta(np.asarray(theta), model)),
+                                        arrays.residual)
 
 
 def _grouped(values, arrays: NonlinearData):

@@ -94,7 +94,12 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     out["success"] = bool(out["success"])
     out["iterations"] = iteration_log(out["history"], -0.5 * design.nobs)
     out["converged"] = is_converged(out, out["deviance"])
-    if not out["converged"]:
+    out["problem"] = "" if model.residual is None else model.residual.near_singular(
+        out["theta"][sum(s.n_theta() for s in model.structures):], arrays)
+    if out["problem"]:
+        out["converged"] = False
+        warnings.warn(f"mixed: {out['problem']}", ConvergenceWarning, stacklevel=3)
+    elif not out["converged"]:
         warnings.warn(
             f"the optimiser did not converge (steps={int(out['steps'])}, "
             f"max |gradient|={np.max(np.abs(out['grad'])):.3g}, expected log-likelihood "

@@ -36,7 +36,7 @@ class MenlResult(FittedModel):
 
     def __init__(self, design: NonlinearDesign, fit: LbFit, level: float = 95.0,
                  options: dict | None = None, method: str = "linearization",
-                 variance: tuple | None = None):
+                 variance: tuple | None = None, problem: str = ""):
         self.design = design
         self.method_name = method  # "linearization" (Lindstrom-Bates), "laplace", "mvaghermite"
         self._given_variance = None if variance is None else tuple(map(np.asarray, variance))
@@ -45,6 +45,7 @@ class MenlResult(FittedModel):
         self.level = float(level)
         self.options = dict(options or {})
         self.converged = bool(self._fit.converged)
+        self.problem = problem  # why the estimates are not a trustworthy optimum, or ""
         self.iterations = int(self._fit.iterations)
         self.nobs = design.nobs
         self.n_dropped = design.n_dropped
@@ -155,7 +156,8 @@ class MenlResult(FittedModel):
         if not self.converged:
             what = {"laplace": "BFGS (Laplace)", "mvaghermite": "BFGS (quadrature)"}.get(
                 self.method_name, "Lindstrom-Bates")
-            out.append(f"convergence not achieved after {self.iterations} {what} iterations")
+            out.append(f"convergence not achieved: {self.problem}" if self.problem else
+                       f"convergence not achieved after {self.iterations} {what} iterations")
         if self.n_dropped:
             out.append(f"{self.n_dropped} observations dropped for missing values")
         return out
