@@ -145,3 +145,20 @@ def test_refit_batch_reproduces_the_fit(orange):
     assert frame.loc[1, "b1"] == pytest.approx(1.01 * orange.fixef["b1"], rel=1e-3)
     with pytest.raises(ValueError, match="shape"):
         orange.refit_batch(y[None, :-1])
+
+
+def test_nonconvergence_is_reported(orange_data, monkeypatch):
+    """Iterations that stop at their limit warn, say converged = False and note it in the table."""
+    import jax
+
+    from mejax.fit import lindstrom_bates
+
+    monkeypatch.setattr(lindstrom_bates, "MAX_OUTER", 1)
+    jax.clear_caches()  # the compiled iteration reads the limit when it is traced
+    try:
+        with pytest.warns(mejax.ConvergenceWarning, match="Lindstrom-Bates iterations did not"):
+            res = mejax.menl(_orange_mean, orange_data, **ORANGE_FN)
+    finally:
+        jax.clear_caches()
+    assert not res.converged and res.iterations == 1
+    assert "convergence not achieved after 1" in res.summary()
