@@ -45,11 +45,20 @@ def traced_information(gradient: Callable, params, units, batch: int | None = No
     return symmetric_information(grads[:n], grads[n:], steps)
 
 
-def host_information(gradient: Callable, params: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """−∇²f from 2P calls of an already compiled ``gradient`` (numpy in, numpy out)."""
+def host_information(gradient: Callable, params: np.ndarray, units: np.ndarray,
+                     central: bool = True) -> np.ndarray:
+    """−∇²f from calls of an already compiled ``gradient`` (numpy in, numpy out).
+
+    Central differences (2P calls, O(h²)) for standard errors; forward ones
+    (P + 1 calls, O(h)) where a rough curvature will do, as for preconditioning.
+    """
     params = np.asarray(params, dtype=float)
     steps = difference_steps(params, units, np)
     eye = np.diag(steps)
     plus = np.stack([gradient(params + e) for e in eye])
-    minus = np.stack([gradient(params - e) for e in eye])
-    return symmetric_information(plus, minus, steps)
+    if central:
+        minus = np.stack([gradient(params - e) for e in eye])
+        return symmetric_information(plus, minus, steps)
+    at = np.asarray(gradient(params))
+    hess = (plus - at) / steps[:, None]
+    return -0.5 * (hess + hess.T)

@@ -242,9 +242,9 @@ def _run(evaluate, params0, nobs: float, units: np.ndarray, transform=None) -> d
     return out
 
 
-def _information(evaluate, params, units: np.ndarray) -> np.ndarray:
-    """−∇²log L at ``params`` from 2P calls of the compiled gradient."""
-    return host_information(lambda p: np.asarray(evaluate(p)[1]), params, units)
+def _information(evaluate, params, units: np.ndarray, central: bool = True) -> np.ndarray:
+    """−∇²log L at ``params`` from calls of the compiled gradient (2P, or P + 1 forward)."""
+    return host_information(lambda p: np.asarray(evaluate(p)[1]), params, units, central)
 
 
 @partial(jax.jit, static_argnames=("model",))
@@ -280,7 +280,7 @@ def fit_glmm_design(design: Design, method: str, nodes: int,
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
     evaluate = _compiled_gradient(arrays, model, start)
     # the information at the start preconditions BFGS; at the optimum it gives the SEs
-    info_start = _information(evaluate, start, units)
+    info_start = _information(evaluate, start, units, central=False)  # only preconditions
     out = _run(evaluate, start, design.nobs, units,
                preconditioner(info_start, design.nobs, units))
     if not out["converged"]:
