@@ -176,7 +176,8 @@ def test_estat_ic(full):
 def test_small_sample_switch(full):
     """With result.df (dfmethod), tests report F and t; here with a fixed df of 20."""
     fake = types.SimpleNamespace(fixef=full.fixef, vcov=full.vcov, design=full.design,
-                                 level=95.0, omitted=[], small_sample=None,
+                                 response_label=full.response_label, level=95.0,
+                                 omitted=[], small_sample=None,
                                  df=pd.Series(20.0, index=full.fixef.index))
     res = hyp.test(fake, "x1 x2")
     chi2 = full.test("x1 x2")["chi2"]

@@ -17,6 +17,11 @@ from ..errors import FitError
 class FittedModel(abc.ABC):  # noqa: B024 (a marker: its members are the result type's)
     """A model fitted by mejax (``mejax.mixed``, ``mejax.melogit``, ...)."""
 
+    @property
+    def response_label(self) -> str:
+        """How tables and tests name the outcome's equation (``_t`` after mestreg)."""
+        return self.design.response
+
 
 def require_estimates(result: FittedModel, what: str) -> None:
     """Raise :class:`FitError` when ``result``'s fit failed, before ``what`` needs its estimates.

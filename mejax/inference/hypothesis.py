@@ -141,7 +141,7 @@ def test(result, hypothesis: str) -> PostResult:
             continue
         rows.append(coef)
         rhs.append(0.0 - form.const)
-        shown.append(constraint_text(result.design.response, coef, 0.0 - form.const,
+        shown.append(constraint_text(result.response_label, coef, 0.0 - form.const,
                                      result.design.style == "stata"))
     R = names_matrix(result, rows)
     res = wald(result, R, np.array(rhs))
@@ -203,9 +203,9 @@ def lincom(result, expression: str, level: float | None = None) -> PostResult:
     se = float(np.sqrt(w @ result.vcov.to_numpy() @ w))
     df = row_df(result, w)
     df = None if df is None else float(np.min(df))
-    shown = constraint_text(result.design.response, coef, 0.0 - form.const,
+    shown = constraint_text(result.response_label, coef, 0.0 - form.const,
                             result.design.style == "stata")
-    frame, lines = _estimate_table(result, result.design.response, ["(1)"], [est], [se], df,
+    frame, lines = _estimate_table(result, result.response_label, ["(1)"], [est], [se], df,
                                    level)
     row = frame.iloc[0]
     values = {"estimate": est, "std_err": se, "stat": float(row.iloc[2]), "p": float(row["p"]),

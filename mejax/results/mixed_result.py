@@ -66,11 +66,6 @@ class MixedResult(FittedModel):
 
     # ---- basic quantities -----------------------------------------------------
     @property
-    def response_label(self) -> str:
-        """How the coefficient table names the outcome."""
-        return self.design.response
-
-    @property
     def method(self) -> str:
         return "REML" if self.reml else "ML"
 
