@@ -37,7 +37,8 @@ class Residuals:
     """Within-group residual covariance.
 
     ``type``: independent, exchangeable, ar, ma, toeplitz, banded, unstructured,
-    unstructured_correlation (one variance, free correlations) or exponential. ``order``: the order of ar/ma (default 1) or the number of
+    unstructured_correlation (one variance, free correlations) or exponential.
+    ``order``: the order of ar/ma (default 1) or the number of
     bands of toeplitz/banded (default: all). ``t``: the time variable (default:
     the order of the observations within the group). ``by``: separate residual
     parameters for each level of this variable. ``group``: the grouping
