@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .api_checks import check_level
-from .cov.variance import Constant, VarianceFunction, make_variance
+from .cov.variance import Constant, Stratified, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
 from .fit.menl import build_nonlinear
@@ -225,6 +226,17 @@ def _check_method(method: str, design, intpoints: int = 7) -> str:
     return method
 
 
+_STRATA = re.compile(r"\bstrata\s*\(\s*([^()\s]+)\s*\)", re.IGNORECASE)
+
+
+def _strata(opts: str) -> tuple[str, str]:
+    """``resvariance()``'s suboptions without ``strata(v)``, and ``v`` (``""`` if absent)."""
+    found = _STRATA.findall(opts)
+    if len(found) > 1:
+        raise SpecError("resvariance(): give strata() once")
+    return _STRATA.sub(" ", opts), found[0] if found else ""
+
+
 def as_variance(spec) -> VarianceFunction:
     """A variance function from Stata's ``resvariance()`` text (or one already built)."""
     if spec is None:
@@ -232,9 +244,18 @@ def as_variance(spec) -> VarianceFunction:
     if isinstance(spec, VarianceFunction):
         return spec
     text, _, opts = str(spec).partition(",")
+    opts, strata = _strata(opts)
     words = text.split()
     if not words or words[0].lower() in ("identity", "id", "iden"):
+        if strata:
+            raise SpecError("resvariance(): strata() goes with power or exponential")
         return Constant()
+    if strata:
+        if not words[0].lower().startswith(("pow", "exp")):
+            raise SpecError(f"resvariance({words[0]}): strata() is for power and exponential "
+                            "(a variance per level is resvariance(distinct, index(varname)))")
+        base = as_variance(f"{text},{opts}")
+        return Stratified(base.covariate, base, strata)
     constant = "noconstant" not in opts.replace(" ", "").lower() and \
         not opts.strip().lower().startswith("nocons")
     if words[0].lower().startswith("dist"):
