@@ -52,11 +52,13 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     maps a level (or a tuple of its effects) to identity, independent (the default),
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
     ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"``,
-    ``"distinct, index(x)"`` (a residual sd per level of x) or a
+    ``"distinct, index(x)"`` (a residual sd per level of x), with ``strata(v)`` after
+    power or exponential (their parameters per level of v, one σ²), or a
     :class:`mejax.cov.variance.VarianceFunction`. ``rescorrelation`` correlates the errors
     within the lowest-level groups (or ``group(v)``), as Stata's: ``"ar 1, t(time)"``,
     ``"ma 1"``, ``"ctar1, t(time)"`` (continuous-time AR(1)), ``"exchangeable"``,
-    ``"toeplitz 2"`` or a :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
+    ``"toeplitz 2"``, ``"unstructured, t(time)"`` (free correlations, one variance) or a
+    :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
     is Stata's other spelling (``"unstructured, t(time)"``, ``"independent, index(x)"``).
     With text, keyword arguments add to
     (and override) what the text says. ``method="laplace"`` (Stata syntax:
