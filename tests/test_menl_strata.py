@@ -45,6 +45,10 @@ def test_power_of_the_mean_per_variety_is_nlmes_varpower(soybean, case):
     assert "delta(Variety=P) |" in str(res)
     fitted = res.predict("yhat")
     np.testing.assert_allclose(fitted, ref["fitted"], rtol=1e-3)
+    # standardized residuals: each row's own stratum's power of its fitted mean
+    delta = soybean["Variety"].map({v: ref["varfunc"][v] for v in ("F", "P")}).to_numpy()
+    expected = (soybean["weight"] - fitted) / (ref["sigma"] * np.abs(fitted) ** delta)
+    np.testing.assert_allclose(res.predict("rstandard"), expected, rtol=5e-3)
 
 
 COMMAND = ("menl weight = ({b1}+{U[Plot]})/(1+exp(-(Time-{b2})/{b3})), "
