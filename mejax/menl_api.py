@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .api_checks import check_level
-from .cov.variance import Constant, VarianceFunction, make_variance
+from .cov.variance import Constant, Stratified, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
 from .fit.menl import build_nonlinear
@@ -51,11 +52,13 @@ def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = Non
     maps a level (or a tuple of its effects) to identity, independent (the default),
     exchangeable or unstructured. ``resvariance`` is Stata's ``"power _yhat"``,
     ``"power _yhat, noconstant"``, ``"exponential x"``, ``"linear x"``,
-    ``"distinct, index(x)"`` (a residual sd per level of x) or a
+    ``"distinct, index(x)"`` (a residual sd per level of x), with ``strata(v)`` after
+    power or exponential (their parameters per level of v, one σ²), or a
     :class:`mejax.cov.variance.VarianceFunction`. ``rescorrelation`` correlates the errors
     within the lowest-level groups (or ``group(v)``), as Stata's: ``"ar 1, t(time)"``,
     ``"ma 1"``, ``"ctar1, t(time)"`` (continuous-time AR(1)), ``"exchangeable"``,
-    ``"toeplitz 2"`` or a :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
+    ``"toeplitz 2"``, ``"unstructured, t(time)"`` (free correlations, one variance) or a
+    :class:`mejax.spec.residuals.Residuals`; ``rescovariance``
     is Stata's other spelling (``"unstructured, t(time)"``, ``"independent, index(x)"``).
     With text, keyword arguments add to
     (and override) what the text says. ``method="laplace"`` (Stata syntax:
@@ -225,6 +228,17 @@ def _check_method(method: str, design, intpoints: int = 7) -> str:
     return method
 
 
+_STRATA = re.compile(r"\bstrata\s*\(\s*([^()\s]+)\s*\)", re.IGNORECASE)
+
+
+def _strata(opts: str) -> tuple[str, str]:
+    """``resvariance()``'s suboptions without ``strata(v)``, and ``v`` (``""`` if absent)."""
+    found = _STRATA.findall(opts)
+    if len(found) > 1:
+        raise SpecError("resvariance(): give strata() once")
+    return _STRATA.sub(" ", opts), found[0] if found else ""
+
+
 def as_variance(spec) -> VarianceFunction:
     """A variance function from Stata's ``resvariance()`` text (or one already built)."""
     if spec is None:
@@ -232,9 +246,18 @@ def as_variance(spec) -> VarianceFunction:
     if isinstance(spec, VarianceFunction):
         return spec
     text, _, opts = str(spec).partition(",")
+    opts, strata = _strata(opts)
     words = text.split()
     if not words or words[0].lower() in ("identity", "id", "iden"):
+        if strata:
+            raise SpecError("resvariance(): strata() goes with power or exponential")
         return Constant()
+    if strata:
+        if not words[0].lower().startswith(("pow", "exp")):
+            raise SpecError(f"resvariance({words[0]}): strata() is for power and exponential "
+                            "(a variance per level is resvariance(distinct, index(varname)))")
+        base = as_variance(f"{text},{opts}")
+        return Stratified(base.covariate, base, strata)
     constant = "noconstant" not in opts.replace(" ", "").lower() and \
         not opts.strip().lower().startswith("nocons")
     if words[0].lower().startswith("dist"):

@@ -111,7 +111,7 @@ def test_exchangeable_within_seed():
 
 
 @pytest.mark.parametrize("option, message", [
-    ("rescorrelation(unstructured, t(occasion))", r"rescovariance\(unstructured"),
+    ("rescorrelation(unstructured)", r"unstructured, t\(varname\)"),
     ("rescorrelation(ar 1, t(occasion) by(occasion))", r"by\(occasion\) must be constant"),
     ("rescorrelation(ar 1, index(Tree))", r"suboption 'index' is not supported"),
     ("rescorrelation(ctar1)", r"ctar1\) needs the time variable"),

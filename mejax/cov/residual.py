@@ -19,6 +19,10 @@ Parameters η (per by-level, then log δ_1..):
 - unstructured / banded: a (banded) lower Cholesky factor with log diagonal and
   its (0, 0) entry fixed at one (σ² carries the scale); a banded matrix has a
   banded Cholesky factor, so every positive-definite banded matrix is reachable.
+- unstructured_correlation (menl's ``rescorrelation(unstructured)``, nlme's corSymm):
+  a correlation matrix C = L Lᵀ whose Cholesky rows are (η_i1, .., η_i,i−1, 1)
+  normalised to unit length, so C has a unit diagonal and is positive definite for
+  any η; one common variance σ².
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ LABELS = {
     "independent": "Independent", "exchangeable": "Exchangeable", "ar": "AR",
     "ma": "MA", "toeplitz": "Toeplitz", "banded": "Banded",
     "unstructured": "Unstructured", "exponential": "Exponential",
+    "unstructured_correlation": "Unstructured corr.",
 }
 
 
@@ -65,6 +70,8 @@ class ResidualStructure:
             return self.order
         if self.kind in ("unstructured", "banded"):
             return len(self._chol_entries()) - 1
+        if self.kind == "unstructured_correlation":
+            return self.n_times * (self.n_times - 1) // 2
         return 0
 
     def n_params(self) -> int:
@@ -145,6 +152,23 @@ class ResidualStructure:
         values = jnp.where(jnp.asarray(rows == cols), jnp.exp(values), values)
         return jnp.zeros((self.n_times, self.n_times), eta.dtype).at[rows, cols].set(values)
 
+    def correlation_factor(self, eta):
+        """Cholesky factor of one by-level's correlation matrix, (n_times, n_times): row i
+        is (η_i1, .., η_i,i−1, 1) divided by its length, so L Lᵀ has a unit diagonal."""
+        n = self.n_times
+        rows, cols = np.tril_indices(n, -1)
+        raw = jnp.eye(n, dtype=eta.dtype).at[rows, cols].set(eta)
+        return raw / jnp.sqrt(jnp.sum(raw * raw, axis=1, keepdims=True))
+
+    def correlation_matrix(self, eta):
+        """One by-level's unstructured correlation matrix (unit diagonal)."""
+        low = self.correlation_factor(eta)
+        return low @ low.T
+
+    def _pairs(self) -> list[tuple[int, int]]:
+        """(i, j), i < j, in Stata's order: corr(e1,e2), corr(e1,e3), .., corr(e2,e3), .."""
+        return [(i, j) for i in range(self.n_times) for j in range(i + 1, self.n_times)]
+
     def relative_cov(self, eta, arrays):
         """R̃_i for every group, (G, M, M); padded rows get the identity."""
         struct, log_delta = self._split(eta)
@@ -153,6 +177,10 @@ class ResidualStructure:
         if self.kind in ("unstructured", "banded"):
             lows = jax.vmap(self.chol_factor)(struct)
             full = jnp.einsum("bij,bkj->bik", lows, lows)
+            pos = arrays["r_pos"]
+            corr = full[by_group[:, None, None], pos[:, :, None], pos[:, None, :]]
+        elif self.kind == "unstructured_correlation":
+            full = jax.vmap(self.correlation_matrix)(struct)
             pos = arrays["r_pos"]
             corr = full[by_group[:, None, None], pos[:, :, None], pos[:, None, :]]
         elif self.kind == "exponential":
@@ -217,6 +245,9 @@ class ResidualStructure:
             names = [(f"theta{k}", "none") for k in range(1, self.order + 1)]
         elif kind == "toeplitz":
             names = [(f"rho{k}", "atanh") for k in range(1, self.order + 1)]
+        elif kind == "unstructured_correlation":
+            t = self.time_labels
+            names = [(f"corr(e{t[i]},e{t[j]})", "atanh") for i, j in self._pairs()]
         else:
             t = self.time_labels
             names = [(f"var(e{t[i]})", "log") for i in range(self.n_times)]
@@ -247,6 +278,9 @@ class ResidualStructure:
             return list(eta) + [var]
         if kind == "ar":
             return list(ar_coefficients(jnp.tanh(eta))) + [var]
+        if kind == "unstructured_correlation":
+            corr = self.correlation_matrix(eta)
+            return [corr[i, j] for i, j in self._pairs()] + [var]
         low = self.chol_factor(eta)
         full = var * low @ low.T
         band = self._band()

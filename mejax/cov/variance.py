@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -42,6 +43,11 @@ class VarianceFunction:
     def interval_scales(self) -> list[str]:
         """'identity' or 'log': the scale each reported value's interval is built on."""
         raise NotImplementedError
+
+    def row_covariate(self, fitted, covariate):
+        """What :meth:`log_sd` reads per row: the fitted mean (``_yhat``) or the data's
+        covariate array."""
+        return fitted if self.covariate == "_yhat" else covariate
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,55 @@ class Distinct(VarianceFunction):
 
     def interval_scales(self):
         return ["log"] * self.n_params()
+
+
+@dataclass(frozen=True)
+class Stratified(VarianceFunction):
+    """``base``'s parameters separately for every level of ``strata``, one σ² (Stata's
+    ``resvariance(power _yhat, strata(g))``; nlme's ``varPower(form = ~fitted(.) | g)``).
+
+    The data's covariate array is (n, 2): ``base``'s covariate (zeros for ``_yhat``) and
+    each row's stratum code; ``labels`` names the strata, filled from the data
+    (:meth:`with_levels`) before the model is built.
+    """
+
+    base: VarianceFunction = Constant()
+    strata: str = ""
+    labels: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return self.base.label
+
+    def with_levels(self, labels) -> Stratified:
+        return Stratified(self.covariate, self.base, self.strata, tuple(str(x) for x in labels))
+
+    def n_params(self):
+        return len(self.labels) * self.base.n_params()
+
+    def init(self):
+        return np.tile(self.base.init(), len(self.labels))
+
+    def _by_stratum(self, params):
+        return params.reshape(len(self.labels), self.base.n_params())
+
+    def log_sd(self, params, v):
+        per_row = self._by_stratum(params)[v[:, 1].astype(jnp.int32)]
+        return jax.vmap(self.base.log_sd)(per_row, v[:, 0])
+
+    def names(self):
+        return [f"{name}({self.strata}={lab})" for lab in self.labels
+                for name in self.base.names()]
+
+    def reported(self, params):
+        return jnp.concatenate([self.base.reported(p) for p in self._by_stratum(params)])
+
+    def interval_scales(self):
+        return self.base.interval_scales() * len(self.labels)
+
+    def row_covariate(self, fitted, covariate):
+        value = fitted if self.covariate == "_yhat" else covariate[:, 0]
+        return jnp.stack([value, covariate[:, 1]], axis=1)
 
 
 VARIANCE_FUNCTIONS = {"power": Power, "exponential": Exponential, "linear": Linear,

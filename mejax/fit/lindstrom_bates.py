@@ -101,7 +101,7 @@ def effects(us, theta, model: NonlinearStructure):
 
 
 def _covariate(fitted, arrays: NonlinearData, model: NonlinearStructure):
-    return fitted if model.variance.covariate == "_yhat" else arrays.covariate
+    return model.variance.row_covariate(fitted, arrays.covariate)
 
 
 def _residual_eta(theta, model: NonlinearStructure):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..cov.structures import canonical_covariance, make_structure
-from ..cov.variance import Constant, Distinct, VarianceFunction
+from ..cov.variance import Constant, Distinct, Stratified, VarianceFunction
 from ..errors import DataError, SpecError
 from ..linalg.residual_blocks import (
     group_rows,
@@ -130,12 +130,16 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
                if c not in needed]
     if variance.covariate not in ("", "_yhat") and variance.covariate not in needed:
         needed.append(variance.covariate)
+    if isinstance(variance, Stratified) and variance.strata not in needed:
+        needed.append(variance.strata)
     for col in needed:
         if col not in data.columns:
             what = ("response" if col == response else
                     "random-effects level variable" if any(col in lv.path
                                                            for lv in levels.values())
                     else "resvariance() variable" if col == variance.covariate
+                    else "resvariance() strata() variable" if isinstance(variance, Stratified)
+                    and col == variance.strata
                     else "residual-structure variable")
             raise DataError(f"{what} {col!r} not found in data (columns: "
                             f"{', '.join(map(str, data.columns))})")
@@ -208,6 +212,10 @@ def _variance_covariate(variance: VarianceFunction, frame: pd.DataFrame
     """The variance function bound to the data and its covariate per row: the column, the
     level codes of ``distinct``'s index, or zeros (the fitted mean is traced)."""
     name = variance.covariate
+    if isinstance(variance, Stratified):
+        codes, levels = pd.factorize(frame[variance.strata], sort=True)
+        _, values = _variance_covariate(variance.base, frame)
+        return variance.with_levels(levels), np.column_stack([values, codes.astype(float)])
     if isinstance(variance, Distinct):
         codes, levels = pd.factorize(frame[name], sort=True)
         if len(levels) < 2:

@@ -220,9 +220,8 @@ class MenlResult(FittedModel):
         if kind in ("residuals", "resid"):
             return resid
         if kind == "rstandard":
-            v = fitted if model.variance.covariate == "_yhat" else np.asarray(d.arrays.covariate)
-            g = np.exp(np.asarray(model.variance.log_sd(jnp.asarray(self._fit.vpar),
-                                                        jnp.asarray(v))))
+            v = model.variance.row_covariate(jnp.asarray(fitted), jnp.asarray(d.arrays.covariate))
+            g = np.exp(np.asarray(model.variance.log_sd(jnp.asarray(self._fit.vpar), v)))
             return resid / (np.sqrt(self.sigma2) * g)
         raise ValueError(f"unknown prediction {kind!r}; use yhat, residuals, rstandard, "
                          "reffects or expression")

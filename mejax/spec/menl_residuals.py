@@ -4,7 +4,9 @@
 :class:`mejax.spec.residuals.Residuals` that ``mixed``'s ``residuals()`` uses (one
 engine for the within-group correlation); ``resvariance(distinct, index(v))`` and
 ``rescovariance(independent, index(v))`` become the variance function ``distinct``.
-Stata's ``ctar1`` (continuous-time AR(1), nlme's ``corCAR1``) is mixed's ``exponential``.
+Stata's ``ctar1`` (continuous-time AR(1), nlme's ``corCAR1``) is mixed's ``exponential``;
+``rescorrelation(unstructured, t())`` (nlme's ``corSymm``) is the residual structure
+``unstructured_correlation``: free correlations of the occasions and one variance.
 """
 
 from __future__ import annotations
@@ -64,10 +66,16 @@ def parse_rescorrelation(text: str) -> ResidualOptions:
     subs = suboptions(opts, "rescorrelation", ("t", "group", "by"))
     if kind == "identity":
         return ResidualOptions(None)
-    if kind in ("unstructured", "banded", "independent"):
-        raise SpecError(f"rescorrelation({kind}) is not available; rescovariance({kind}, "
-                        "t(varname)) fits a free covariance matrix of the occasions"
-                        if kind != "independent" else
+    if kind == "unstructured":
+        if "t" not in subs:
+            raise SpecError("rescorrelation(unstructured) needs the occasions: "
+                            "rescorrelation(unstructured, t(varname))")
+        return ResidualOptions(Residuals("unstructured_correlation", None, subs["t"],
+                                         subs.get("by"), subs.get("group")))
+    if kind in ("banded", "independent"):
+        raise SpecError("rescorrelation(banded) is not available; rescovariance(banded, "
+                        "t(varname)) fits a banded covariance matrix of the occasions"
+                        if kind == "banded" else
                         "rescorrelation(independent) is rescorrelation(identity)")
     return ResidualOptions(_residuals(kind, order, subs, "rescorrelation"))
 

@@ -24,6 +24,8 @@ RESIDUAL_ALIASES = {
     "banded": "banded", "ba": "banded", "band": "banded",
     "toeplitz": "toeplitz", "to": "toeplitz", "toep": "toeplitz",
     "exponential": "exponential", "exp": "exponential", "expo": "exponential",
+    # menl's rescorrelation(unstructured): a correlation matrix with one common variance
+    "unstructured_correlation": "unstructured_correlation",
 }
 ORDERED_TYPES = ("ar", "ma", "toeplitz", "banded")
 # structures whose lags are differences of an integer time variable
@@ -34,8 +36,9 @@ INTEGER_TIME_TYPES = ("ar", "ma", "toeplitz", "banded", "unstructured")
 class Residuals:
     """Within-group residual covariance.
 
-    ``type``: independent, exchangeable, ar, ma, toeplitz, banded, unstructured
-    or exponential. ``order``: the order of ar/ma (default 1) or the number of
+    ``type``: independent, exchangeable, ar, ma, toeplitz, banded, unstructured,
+    unstructured_correlation (one variance, free correlations) or exponential.
+    ``order``: the order of ar/ma (default 1) or the number of
     bands of toeplitz/banded (default: all). ``t``: the time variable (default:
     the order of the observations within the group). ``by``: separate residual
     parameters for each level of this variable. ``group``: the grouping
