@@ -17,7 +17,7 @@ from .api_checks import (
     stata_numeric_columns,
     warn_binary_outcome,
 )
-from .designs import cbind_parts, cbind_response
+from .designs import cbind_parts, cbind_response, with_stset
 from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
 from .fit.mixed import fit_design
@@ -32,7 +32,7 @@ from .spec.residuals import as_residuals
 from .spec.st_records import st_data
 from .spec.stata import parse_stata
 from .spec.survey import PseudoWeights, SamplingUnits, Weighting, weight_clause
-from .spec.survival import StSettings, apply_stset, parse_stset
+from .spec.survival import StSettings
 from .stata_expr import ExprContext
 from .stata_syntax import estimation_qualifiers, row_mask
 from .weighting import as_survey, fit_inputs
@@ -332,10 +332,7 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     command, weight = weight_clause(command)
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
-    if spec.family is not None and spec.family.uses_stset:
-        st = parse_stset(st) if isinstance(st, str) else st
-        spec = apply_stset(spec, st)
-        data = st_data(data, st)
+    spec, data = with_stset(spec, data, st)
     options = dict(spec.options)
     weighting = Weighting(weight[1] if weight else None, options.pop("level_weights", {}),
                           options.pop("pwscale", None))

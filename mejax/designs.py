@@ -57,6 +57,17 @@ def cbind_response(formula: str, data: pd.DataFrame, trials):
     return f"{successes} ~{rhs}", data, column
 
 
+def with_stset(spec, data: pd.DataFrame, st: StSettings | str | None):
+    """A survival command's specification and data under ``stset`` (unchanged otherwise).
+
+    ``st`` is :func:`~mejax.spec.survival.parse_stset`'s settings or the text after ``stset``.
+    """
+    if spec.family is None or not spec.family.uses_stset:
+        return spec, data
+    st = parse_stset(st) if isinstance(st, str) else st
+    return apply_stset(spec, st), st_data(data, st)
+
+
 def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None = None,
                  linear_family: bool = False):
     """(spec, estimation data, design) of an unweighted Stata command line, ``if``/``in``
@@ -72,10 +83,7 @@ def stata_design(command: str, data: pd.DataFrame, st: StSettings | str | None =
         raise SpecError("bayes: weights ([pw=...]) are not supported by Bayesian estimation")
     command, if_exp, in_text = estimation_qualifiers(command)
     spec = parse_stata(command)
-    if spec.family is not None and spec.family.uses_stset:
-        st = parse_stset(st) if isinstance(st, str) else st
-        spec = apply_stset(spec, st)
-        data = st_data(data, st)
+    spec, data = with_stset(spec, data, st)
     check_level(float(spec.options.get("level", 95.0)))
     if isinstance(data, pd.DataFrame):
         if if_exp is not None or in_text is not None:
