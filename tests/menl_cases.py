@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 import mejax
 
@@ -42,3 +44,22 @@ def soybean():
 
 def reference(case: str) -> dict:
     return json.loads((REF / f"{case}.json").read_text())["reference"]
+
+
+def check_intercept_model_against_nlme(res, ref: dict, level: str):
+    """The checks every one-level nlme comparison shares; returns the varcomp frame by row.
+
+    Converged, log likelihood 1e-3, fixed effects 1e-3 relative and their SEs 2%, and the
+    level's intercept variance (the first variance row) and its SE (2·var·SE(log sd) from
+    nlme's apVar) 2%.
+    """
+    assert res.converged
+    assert res.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    np.testing.assert_allclose(res.fixef, list(ref["fixef"].values()), rtol=1e-3)
+    np.testing.assert_allclose(res.fixef_se, list(ref["fixef_se"].values()), rtol=0.02)
+    vc = res.varcomp
+    var_u = ref["re_cov"][level]["cov"][0][0]
+    assert vc["estimate"].iloc[0] == pytest.approx(var_u, rel=0.02)
+    assert vc["std_err"].iloc[0] == pytest.approx(
+        2 * var_u * ref["apvar_se"][f"reStruct.{level}"], rel=0.02)
+    return vc.set_index("var1")

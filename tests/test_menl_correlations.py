@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 import pytest
-from menl_cases import REF
+from menl_cases import REF, check_intercept_model_against_nlme
 from menl_dense import DenseLinearised
 from scipy.linalg import toeplitz
 
@@ -45,15 +45,7 @@ def loblolly():
 
 
 def check_against_nlme(res, ref: dict) -> None:
-    assert res.converged
-    assert res.loglik == pytest.approx(ref["loglik"], abs=1e-3)
-    np.testing.assert_allclose(res.fixef, list(ref["fixef"].values()), rtol=1e-3)
-    np.testing.assert_allclose(res.fixef_se, list(ref["fixef_se"].values()), rtol=0.02)
-    vc = res.varcomp
-    var_u = ref["re_cov"]["Tree"]["cov"][0][0]
-    assert vc["estimate"].iloc[0] == pytest.approx(var_u, rel=0.02)
-    assert vc["std_err"].iloc[0] == pytest.approx(2 * var_u * ref["apvar_se"]["reStruct.Tree"],
-                                                  rel=0.02)
+    check_intercept_model_against_nlme(res, ref, "Tree")
 
 
 def test_ma1_is_nlmes_corarma(orange):
