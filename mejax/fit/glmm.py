@@ -231,7 +231,16 @@ def _compiled_gradient(arrays, model: GlmmStructure, params0):
     call = program("loglik_and_gradient", partial(loglik_and_gradient, model=model), model,
                    params0, arrays)
     device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
-    return lambda params: call(params, device_arrays)
+    last: dict = {}  # the latest point: the preconditioner's centre is BFGS's first point
+
+    def evaluate(params):
+        key = np.asarray(params, dtype=float).tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = call(params, device_arrays)
+        return last[key]
+
+    return evaluate
 
 
 def _run(evaluate, params0, nobs: float, units: np.ndarray, transform=None) -> dict:
