@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
+from ..models.lmm import residual_eta
 from ..spec.design import Design
 
 
@@ -80,9 +81,8 @@ class LmmSimulator:
         sim = cls.from_parameters(design, fit["beta"], term_covariances(design, fit),
                                   float(fit["sigma2"]))
         if model.residual is not None:
-            theta = np.asarray(fit["theta"])
-            eta = theta[sum(s.n_theta() for s in model.structures):]
-            sim._set_residual(design, model.residual, eta)
+            sim._set_residual(design, model.residual,
+                              residual_eta(np.asarray(fit["theta"]), model))
         return sim
 
     @classmethod

@@ -38,7 +38,13 @@ import numpy as np
 
 from ..linalg.residual_blocks import whiten_groups
 from ..linalg.traced_blocks import row_sums
-from ..models.lmm import LmmStructure, estimates, loglik_theta, profiled_deviance
+from ..models.lmm import (
+    LmmStructure,
+    estimates,
+    loglik_theta,
+    profiled_deviance,
+    residual_eta,
+)
 from ..models.nonlinear import NonlinearStructure, linearize, mean
 from .optimize import ATOL, RTOL, bfgs, optx
 
@@ -104,16 +110,11 @@ def _covariate(fitted, arrays: NonlinearData, model: NonlinearStructure):
     return model.variance.row_covariate(fitted, arrays.covariate)
 
 
-def _residual_eta(theta, model: NonlinearStructure):
-    """The residual correlation's parameters: θ after every level's."""
-    return theta[sum(s.n_theta() for s in model.structures):]
-
-
 def residual_conditioning(theta, arrays: NonlinearData, model: NonlinearStructure) -> str:
     """Why the estimates at θ cannot be trusted (a near-singular R̃), or ``""``."""
     if model.residual is None:
         return ""
-    return model.residual.near_singular(np.asarray(_residual_eta(np.asarray(theta), model)),
+    return model.residual.near_singular(residual_eta(np.asarray(theta), model),
                                         arrays.residual)
 
 
@@ -128,7 +129,7 @@ def whiten(values, theta, arrays: NonlinearData, model: NonlinearStructure):
     without a residual correlation."""
     if model.residual is None:
         return values
-    white, _ = whiten_groups(_residual_eta(theta, model), _grouped(values, arrays),
+    white, _ = whiten_groups(residual_eta(theta, model), _grouped(values, arrays),
                              arrays.residual, model.residual)
     return white.reshape(-1, values.shape[1])
 
@@ -354,7 +355,7 @@ def variance_parameters(all_params, model: NonlinearStructure):
         out.extend(sig[i, j] for i, j in struct.entries())
     parts = [jnp.stack(out)] if out else []
     residual = s2[None] if model.residual is None else \
-        model.residual.reported(_residual_eta(theta, model), s2)
+        model.residual.reported(residual_eta(theta, model), s2)
     parts += [residual, model.variance.reported(vpar)]
     return jnp.concatenate(parts)
 

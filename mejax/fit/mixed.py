@@ -10,7 +10,7 @@ import numpy as np
 from ..cov.structures import NoEffects
 from ..linalg.blocks import crossprod_blocks
 from ..linalg.residual_blocks import residual_arrays, residual_structure, typical_distance
-from ..models.lmm import LmmStructure
+from ..models.lmm import LmmStructure, residual_eta
 from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
@@ -95,7 +95,7 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     out["iterations"] = iteration_log(out["history"], -0.5 * design.nobs)
     out["converged"] = is_converged(out, out["deviance"])
     out["problem"] = "" if model.residual is None else model.residual.near_singular(
-        out["theta"][sum(s.n_theta() for s in model.structures):], arrays)
+        residual_eta(out["theta"], model), arrays)
     if out["problem"]:
         out["converged"] = False
         warnings.warn(f"mixed: {out['problem']}", ConvergenceWarning, stacklevel=3)

@@ -32,7 +32,7 @@ import pandas as pd
 import scipy  # scipy.linalg and scipy.sparse load on first use (scipy's lazy submodules)
 
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
-from ..models.lmm import lambdas_from_theta
+from ..models.lmm import lambdas_from_theta, residual_eta
 from ..spec.design import (
     CodedPart,
     ColumnFrame,
@@ -79,7 +79,7 @@ def _whitener(result):
     # the full R̃_i, also for AR(1)/exponential, whose fit stores only the gaps
     arrays = {**fit["arrays"], **covariance_index_arrays(res, index, mask)}
     theta = np.asarray(fit["theta"])
-    eta = theta[sum(s.n_theta() for s in model.structures):]
+    eta = residual_eta(theta, model)
     cov = np.asarray(model.residual.relative_cov(jnp.asarray(eta), arrays), dtype=float)
     low = np.linalg.cholesky(cov)
     where = mask > 0

@@ -65,7 +65,10 @@ def lambdas_from_theta(theta, model: LmmStructure):
     return [s.lam(t) for s, t in zip(model.structures, _split(theta, model.theta_sizes()))]
 
 
-def _residual_eta(theta, model: LmmStructure):
+def residual_eta(theta, model):
+    """The residual structure's parameters η: θ after every random-effects term's.
+
+    ``model`` is any structure with ``structures`` (the linear and the nonlinear one)."""
     return theta[sum(s.n_theta() for s in model.structures):]
 
 
@@ -74,7 +77,7 @@ def factorize(theta, arrays, model: LmmStructure):
     lams = lambdas_from_theta(theta, model)
     if model.residual is None:
         return factor(lams, arrays, model.layout)
-    blocks, log_det_r = whitened_blocks(_residual_eta(theta, model), arrays, model.layout,
+    blocks, log_det_r = whitened_blocks(residual_eta(theta, model), arrays, model.layout,
                                         model.residual)
     log_det, lxx = factor(lams, blocks, model.layout)
     return log_det + log_det_r, lxx
@@ -131,7 +134,7 @@ def reported_entries(theta_s, model: LmmStructure):
         out.extend(sig[i, j] for i, j in struct.entries())
     if model.residual is None:
         return jnp.stack(out + [s2])
-    resid = model.residual.reported(_residual_eta(theta_s[:-1], model), s2)
+    resid = model.residual.reported(residual_eta(theta_s[:-1], model), s2)
     return jnp.concatenate([jnp.stack(out) if out else jnp.zeros(0), resid])
 
 
@@ -145,7 +148,7 @@ def stata_parameters(theta_s, model: LmmStructure):
     parts = [s.phi_from_sigma(sig) for s, sig in zip(model.structures, sigmas)]
     if model.residual is None:
         return jnp.concatenate(parts + [theta_s[-1:]])
-    values = model.residual.reported(_residual_eta(theta_s[:-1], model), s2)
+    values = model.residual.reported(residual_eta(theta_s[:-1], model), s2)
     scales = [scale for _, scale in model.residual.parameter_names()] * model.residual.n_by
     phi = [to_interval_scale(v, scale) for v, scale in zip(values, scales)]
     return jnp.concatenate(parts + [jnp.stack(phi)])
