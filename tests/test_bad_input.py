@@ -89,14 +89,14 @@ def test_boundary_reported():
 
 
 def test_nonconvergence_is_reported(sleepstudy, monkeypatch):
-    from mejax.fit import mixed as fit_mixed
+    from mejax.fit import host_bfgs
 
-    real = fit_mixed.fit_lmm
+    real = host_bfgs.minimise
 
-    def stopped_early(theta0, arrays, model):
-        return real(theta0, arrays, model, max_steps=1)
+    def stopped_early(*args, **kwargs):
+        return real(*args, **{**kwargs, "max_steps": 1})
 
-    monkeypatch.setattr(fit_mixed, "fit_lmm", stopped_early)
+    monkeypatch.setattr(host_bfgs, "minimise", stopped_early)
     with pytest.warns(mejax.ConvergenceWarning, match="did not converge"):
         res = mejax.mixed("Reaction ~ Days + (Days | Subject)", sleepstudy)
     assert not res.converged

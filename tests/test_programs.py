@@ -51,7 +51,7 @@ def test_exported_lmm_matches_traced_and_loads_without_tracing(exported, monkeyp
                                                                sleepstudy, traced):
     first = _numbers(mejax.stata(SLEEP, sleepstudy))
     files = sorted(p.name for p in exported.iterdir())
-    assert [f.split("-")[0] for f in files] == ["covariance_inference", "fit_lmm"]
+    assert [f.split("-")[0] for f in files] == ["lmm_evaluation"]  # fit and SEs: one program
     np.testing.assert_allclose(first, traced, rtol=1e-12, atol=0)
 
     _new_process(monkeypatch)
@@ -66,7 +66,7 @@ def test_exported_lmm_matches_traced_and_loads_without_tracing(exported, monkeyp
     monkeypatch.undo()  # REML: another model, so a program of its own
     monkeypatch.setattr(programs, "export_dir", lambda: exported)
     reml = mejax.stata(SLEEP + ", reml", sleepstudy)
-    assert len([p for p in exported.iterdir() if p.name.startswith("fit_lmm")]) == 2
+    assert len([p for p in exported.iterdir() if p.name.startswith("lmm_evaluation")]) == 2
     assert first[0] == pytest.approx(-876.0016, abs=1e-3)  # lmer, ML
     assert reml.loglik == pytest.approx(-871.8346, abs=1e-3)  # lmer, REML
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import warnings
 from functools import partial
 
+import jax
 import numpy as np
 
 from ..cov.structures import NoEffects
 from ..linalg.blocks import crossprod_blocks
 from ..linalg.residual_blocks import residual_arrays, residual_structure, typical_distance
-from ..models.lmm import LmmStructure, residual_eta
+from ..linalg.scaling import scaled_inverse
+from ..models.lmm import LmmStructure, estimates_from_factor, residual_eta
 from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
-from .optimize import covariance_inference, fit_lmm, iteration_log, unflatten
+from . import host_bfgs
+from .differences import difference_steps, symmetric_information
+from .optimize import evaluation_shapes, single_fit_evaluation, unflatten
 from .programs import program
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
@@ -84,15 +88,29 @@ def prepare(design: Design, reml: bool, devices=None):
 
 
 def fit_design(design: Design, reml: bool, devices=None) -> dict:
-    """Run the compiled fit and return its outputs as numpy arrays plus diagnostics."""
+    """Fit one model: BFGS from the host over its one compiled program; numpy outputs."""
     check_identifiable(design, residual_variance=True)
     warn_extreme_values(design)
     order, model, arrays, theta0 = prepare(design, reml, devices)
-    # an exported program (fit/programs.py): a warm process skips tracing and lowering
-    fit = program("fit_lmm", partial(fit_lmm, model=model), model, theta0, arrays)
-    out = unflatten(np.asarray(fit(theta0, arrays)), model)
-    out["success"] = bool(out["success"])
-    out["iterations"] = iteration_log(out["history"], -0.5 * design.nobs)
+    evaluate = _compiled_evaluation(arrays, model, theta0)
+    units = arrays["theta_units"]
+    nobs = design.nobs
+
+    def profiled(theta):  # (log L, ∇ log L in θ) with log σ at its optimum
+        at = evaluate(np.append(theta, 0.0), True)
+        return at["loglik"], at["grad"][:-1]
+
+    run = host_bfgs.minimise(profiled, theta0, np.diag(units), nobs)
+    theta = run["params"]
+    at = evaluate(np.append(theta, 0.0), True)
+    # the compiled loop's conventions (fit_lmm): the gradient of deviance/n in θ/units
+    # and the gain of its quasi-Newton model, twice those of −log L/n
+    out = {"theta": theta, "success": run["success"], "steps": run["steps"],
+           "grad": 2.0 * run["grad"] * units, "gain": 2.0 * run["gain"],
+           "entries": at["entries"], "phi": at["phi"],
+           **estimates_from_factor(float(at["log_det"]), at["lxx"], arrays, model)}
+    out["iterations"] = [float(evaluate(np.append(theta0, 0.0), True)["loglik"]),
+                         *run["iterations"]]
     out["converged"] = is_converged(out, out["deviance"])
     out["problem"] = "" if model.residual is None else model.residual.near_singular(
         residual_eta(out["theta"], model), arrays)
@@ -111,12 +129,48 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     out["model"] = model
     out["arrays"] = arrays  # the compiled functions' inputs, for post-estimation
     out["reml"] = bool(reml)
+    theta_s = np.append(theta, at["log_sigma"])
 
     def inference() -> tuple[np.ndarray, np.ndarray]:
-        covariances = program("covariance_inference", partial(covariance_inference, model=model),
-                              model, out["theta"], out["sigma2"], arrays)
-        entries_cov, phi_cov = covariances(out["theta"], out["sigma2"], arrays)
-        return np.asarray(entries_cov), np.asarray(phi_cov)
+        """Covariances of the reported values and of Stata's φ: the delta method on the
+        information in (θ, log σ); both it and the Jacobians are central differences
+        of the same program (2·(k + 1) calls)."""
+        steps = difference_steps(theta_s, np.append(units, 1.0), np)
+        plus = [evaluate(theta_s + e, False) for e in np.diag(steps)]
+        minus = [evaluate(theta_s - e, False) for e in np.diag(steps)]
+
+        def slopes(name):  # d name / d(θ, log σ), a column per parameter
+            return np.stack([(hi[name] - lo[name]) / (2.0 * h)
+                             for hi, lo, h in zip(plus, minus, steps)], axis=-1)
+
+        info = symmetric_information(np.stack([o["grad"] for o in plus]),
+                                     np.stack([o["grad"] for o in minus]), steps)
+        cov = scaled_inverse(info)
+        jac_entries, jac_phi = slopes("entries"), slopes("phi")
+        return jac_entries @ cov @ jac_entries.T, jac_phi @ cov @ jac_phi.T
 
     out["inference"] = inference
     return out
+
+
+def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):
+    """The model's one compiled program (:func:`~.optimize.single_fit_evaluation`) as a
+    function of (θ, log σ) and ``profile``, numpy in, named numpy arrays out."""
+    theta_s0 = np.append(theta0, 0.0)
+    # an exported program (fit/programs.py): a warm process skips tracing and lowering
+    call = program("lmm_evaluation", partial(single_fit_evaluation, model=model), model,
+                   theta_s0, np.True_, arrays)
+    device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
+    shapes = evaluation_shapes(model)
+    last: dict = {}  # the latest point: the optimum is evaluated again for the estimates
+
+    def evaluate(theta_s, profile: bool) -> dict[str, np.ndarray]:
+        theta_s = np.asarray(theta_s, dtype=float)
+        key = (theta_s.tobytes(), profile)
+        if key not in last:
+            last.clear()
+            last[key] = unflatten(np.asarray(call(theta_s, np.bool_(profile), device_arrays)),
+                                  model, shapes)
+        return last[key]
+
+    return evaluate

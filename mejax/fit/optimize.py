@@ -1,10 +1,10 @@
-"""The compiled fit: optimise the profiled deviance, then the estimates at the optimum.
+"""The compiled fits of the linear model: a batch's optimiser loop and a single fit's program.
 
-One jitted call runs the quasi-Newton optimisation (optimistix BFGS on the
-unconstrained θ) and the estimates, so a warm fit is a single dispatch. The
-standard errors of the variance components need the Hessian of the log
-likelihood, which costs more than the fit on large models; it is a second
-compiled call, made only when a result asks for those standard errors.
+:func:`fit_lmm` runs the quasi-Newton optimisation (optimistix BFGS on the
+unconstrained θ) and the estimates in one jitted call: vmapped, it fits many
+responses at once (:mod:`mejax.batch.lmm`). A single fit compiles far less with
+:func:`single_fit_evaluation`, one value-and-gradient that a host-side BFGS steps
+over and whose central differences give the standard errors (:mod:`.mixed`).
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..lazy import lazy_module
-from ..linalg.scaling import scaled_inverse
 from ..models.lmm import (
     LmmStructure,
     deviance_and_factor,
     estimates_from_factor,
-    loglik_theta,
+    loglik_and_factor,
     profiled_deviance,
     reported_entries,
     stata_parameters,
     with_log_sigma,
 )
-from .differences import traced_information
 
 # Step-size (Cauchy) tolerances, loose, plus a bound on the log likelihood the quasi-Newton
 # model still expects to gain, ¼·n·g'H⁻¹g (the objective is deviance/n). The gain is
@@ -104,23 +102,35 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     })
 
 
-@partial(jax.jit, static_argnames=("model",))
-def covariance_inference(theta, sigma2, arrays, model: LmmStructure):
-    """Covariances of the reported variance components and of Stata's φ.
+def single_fit_evaluation(theta_s, profile, arrays, model: LmmStructure):
+    """All a single fit reads at (θ, log σ), as one flat vector (one transfer).
 
-    The observed information is −∇² of the log likelihood in (θ, log σ), by
-    central differences of its autodiff gradient (:mod:`.differences`): a third
-    of the XLA compile of ``jax.hessian``'s forward-over-reverse program. The
-    delta method maps it to variances/covariances and φ.
+    Log L and its gradient in (θ, log σ) (log σ at its optimum when ``profile``,
+    :func:`~mejax.models.lmm.loglik_and_factor`), the factorization (the host takes
+    the estimates from it) and the reported values (their Jacobians are differences
+    of them, with the information's). A single fit compiles only this program: BFGS steps
+    from the host over it (:mod:`.host_bfgs`) and its information is central
+    differences of it, where :func:`fit_lmm` plus :func:`covariance_inference`
+    compiled the optimiser's loop and a second gradient (sleepstudy: 2.1 s of XLA
+    compile against 2.8 s).
     """
-    theta_s = with_log_sigma(theta, sigma2)
-    units = jnp.concatenate([arrays["theta_units"], jnp.ones(1)])
-    info = traced_information(lambda t: jax.grad(loglik_theta)(t, arrays, model), theta_s,
-                              units)
-    cov_theta_s = scaled_inverse(info)
-    jac_entries = jax.jacfwd(reported_entries)(theta_s, model)
-    jac_phi = jax.jacfwd(stata_parameters)(theta_s, model)
-    return jac_entries @ cov_theta_s @ jac_entries.T, jac_phi @ cov_theta_s @ jac_phi.T
+    (value, (log_sigma, (log_det, lxx))), grad = jax.value_and_grad(
+        lambda t: loglik_and_factor(t, arrays, model, profile), has_aux=True)(theta_s)
+    at = theta_s.at[-1].set(log_sigma)
+    return _flatten({
+        "loglik": value, "grad": grad, "log_sigma": log_sigma, "log_det": log_det,
+        "lxx": lxx, "entries": reported_entries(at, model), "phi": stata_parameters(at, model),
+    })
+
+
+def evaluation_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
+    """Shapes of :func:`single_fit_evaluation`'s outputs, in order."""
+    k = model.n_theta() + 1
+    p = model.layout.p
+    return {
+        "loglik": (), "grad": (k,), "log_sigma": (), "log_det": (), "lxx": (p + 1, p + 1),
+        "entries": (model.n_entries(),), "phi": (model.n_phi(),),
+    }
 
 
 def _flatten(outputs: dict):
@@ -141,9 +151,11 @@ def output_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     }
 
 
-def unflatten(flat: np.ndarray, model: LmmStructure) -> dict[str, np.ndarray]:
+def unflatten(flat: np.ndarray, model: LmmStructure,
+              shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Named arrays from a flat output vector (:func:`output_shapes` unless ``shapes``)."""
     out, start = {}, 0
-    for name, shape in output_shapes(model).items():
+    for name, shape in (output_shapes(model) if shapes is None else shapes).items():
         size = int(np.prod(shape))
         out[name] = flat[start : start + size].reshape(shape)
         start += size

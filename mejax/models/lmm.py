@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
@@ -83,16 +84,22 @@ def factorize(theta, arrays, model: LmmStructure):
     return log_det + log_det_r, lxx
 
 
+def _array_module(x):
+    """numpy for host arrays (a fit's final estimates: no eager JAX operations), else jnp."""
+    return np if isinstance(x, np.ndarray) else jnp
+
+
 def _criterion_terms(log_det, lxx, nobs, model: LmmStructure):
+    xp = _array_module(lxx)
     p = model.layout.p
     r2 = lxx[p, p] ** 2
-    log_det_x = 2.0 * jnp.sum(jnp.log(jnp.diagonal(lxx)[:p])) if model.reml else 0.0
+    log_det_x = 2.0 * xp.sum(xp.log(xp.diagonal(lxx)[:p])) if model.reml else 0.0
     dof = nobs - p if model.reml else nobs
     return r2, log_det_x, dof
 
 
-def _deviance(log_det, log_det_x, dof, r2):
-    return log_det + log_det_x + dof * (1.0 + LOG_2PI + jnp.log(r2 / dof))
+def _deviance(log_det, log_det_x, dof, r2, xp=jnp):
+    return log_det + log_det_x + dof * (1.0 + LOG_2PI + xp.log(r2 / dof))
 
 
 def profiled_deviance(theta, arrays, model: LmmStructure):
@@ -108,11 +115,25 @@ def loglik_theta(theta_s, arrays, model: LmmStructure):
     delta method. Unlike a parameterisation in Σ, it stays smooth at a zero
     variance (θ = 0 is an interior point).
     """
-    theta, log_sigma = theta_s[:-1], theta_s[-1]
+    return loglik_and_factor(theta_s, arrays, model, False)[0]
+
+
+def loglik_and_factor(theta_s, arrays, model: LmmStructure, profile):
+    """:func:`loglik_theta` and ``(log σ, factorization)``; ``profile`` (a traced bool)
+    replaces log σ by its optimum given θ.
+
+    Profiled, the value is −deviance/2 and, log σ being optimal, the gradient in θ is
+    the profiled deviance's (times −½) while the one in log σ is zero: one program
+    serves a single fit's optimiser (profiled) and its information (not).
+    """
+    theta = theta_s[:-1]
     log_det, lxx = factorize(theta, arrays, model)
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
+    optimum = 0.5 * jnp.log(jax.lax.stop_gradient(r2) / dof)
+    log_sigma = jnp.where(profile, optimum, theta_s[-1])
     s2 = jnp.exp(2.0 * log_sigma)
-    return -0.5 * (log_det + log_det_x + dof * (LOG_2PI + 2.0 * log_sigma) + r2 / s2)
+    value = -0.5 * (log_det + log_det_x + dof * (LOG_2PI + 2.0 * log_sigma) + r2 / s2)
+    return value, (log_sigma, (log_det, lxx))
 
 
 def covariances(theta_s, model: LmmStructure):
@@ -179,7 +200,10 @@ def estimates(theta, arrays, model: LmmStructure):
 
 def vcov_from_rx(rx, sigma2):
     """Var(β̂) = σ²(RX RX')⁻¹ from the lower p×p corner RX of L_XX."""
-    rx_inv = solve_triangular(rx, jnp.eye(rx.shape[0]), lower=True)
+    if isinstance(rx, np.ndarray):
+        rx_inv = np.linalg.solve(rx, np.eye(rx.shape[0]))
+    else:
+        rx_inv = solve_triangular(rx, jnp.eye(rx.shape[0]), lower=True)
     return sigma2 * rx_inv.T @ rx_inv
 
 
@@ -189,13 +213,16 @@ def with_log_sigma(theta, sigma2):
 
 
 def estimates_from_factor(log_det, lxx, arrays, model: LmmStructure):
-    """:func:`estimates` from an existing factorization at θ."""
+    """:func:`estimates` from an existing factorization at θ (traced, or numpy on the host)."""
     p = model.layout.p
     rx = lxx[:p, :p]
     lx = lxx[p, :p]
     r2, log_det_x, dof = _criterion_terms(log_det, lxx, arrays["nobs"], model)
     sigma2 = r2 / dof
-    beta = solve_triangular(rx.T, lx, lower=False)
+    if isinstance(lxx, np.ndarray):
+        beta = np.linalg.solve(rx.T, lx)
+    else:
+        beta = solve_triangular(rx.T, lx, lower=False)
     vcov = vcov_from_rx(rx, sigma2)
-    deviance = _deviance(log_det, log_det_x, dof, r2)
+    deviance = _deviance(log_det, log_det_x, dof, r2, _array_module(lxx))
     return {"beta": beta, "sigma2": sigma2, "vcov": vcov, "deviance": deviance}
