@@ -83,15 +83,36 @@ def test_gradient_matches_finite_differences(crossed_slopes, reml):
 def test_similar_data_reuses_compiled_fit(sleepstudy):
     """Shape buckets: a subset with fewer subjects and rows reuses the compiled fit."""
     mejax.mixed("Reaction ~ Days + (Days | Subject)", sleepstudy)
-    before = len(programs._PROGRAMS)
+    def evaluations():
+        return sum(memo[0][0] == "lmm_evaluation" for memo in programs._PROGRAMS)
+
+    before = evaluations()
     subset = sleepstudy[sleepstudy["Subject"] != sleepstudy["Subject"].iloc[0]]
     noisy = sleepstudy.assign(Reaction=sleepstudy["Reaction"] + 1.0)
     mejax.mixed("Reaction ~ Days + (Days | Subject)", subset)
     mejax.mixed("Reaction ~ Days + (Days | Subject)", noisy)
-    assert len(programs._PROGRAMS) == before
+    assert evaluations() == before
 
 
 def test_crossed_fit_agrees_between_front_ends(crossed_slopes):
     a = mejax.mixed("y ~ x + (1 + x || a) + (1 | b)", crossed_slopes)
     b = mejax.stata("mixed y x || _all: R.b || a: x", crossed_slopes)
     assert a.loglik == pytest.approx(b.loglik, abs=1e-6)
+
+
+def test_repeated_fits_run_the_same_bfgs_compiled(sleepstudy, monkeypatch):
+    """From the third fit of a model in a process, the host's BFGS runs as one compiled
+    loop (fit/traced_bfgs.py): the same iterations, so the same estimates."""
+    from mejax.fit import mixed as fit_mixed
+
+    monkeypatch.setattr(fit_mixed, "_FITS", {})
+    formula = "Reaction ~ Days + (Days | Subject)"
+    fits = [mejax.mixed(formula, sleepstudy) for _ in range(fit_mixed.HOST_FITS + 1)]
+    assert any(memo[0][0] == "lmm_repeated_fit" for memo in programs._PROGRAMS)
+    first, last = fits[0], fits[-1]
+    assert last.converged and last._fit["steps"] == first._fit["steps"]
+    np.testing.assert_allclose(last.varcomp["estimate"].to_numpy(float),
+                               first.varcomp["estimate"].to_numpy(float), rtol=1e-9)
+    np.testing.assert_allclose(last.fixef_se.to_numpy(), first.fixef_se.to_numpy(), rtol=1e-9)
+    assert last.loglik == pytest.approx(-875.969672, abs=1e-6)  # lmer, ML
+    assert last.iterations == pytest.approx(first.iterations, rel=1e-12)

@@ -59,6 +59,7 @@ def minimise(value_and_grad: Callable, params0: np.ndarray, transform: np.ndarra
     evaluate = _objective(value_and_grad, params0, t, nobs)
     q = np.zeros(size)
     f, g = evaluate(q)
+    f0 = f
     h = np.eye(size)
     history, steps, success, settled = [], 0, False, False
     if np.isfinite(f):
@@ -90,14 +91,22 @@ def minimise(value_and_grad: Callable, params0: np.ndarray, transform: np.ndarra
         "grad": np.linalg.solve(t.T, grad_q),
         "gain": 0.25 * nobs * abs(grad_q @ h @ grad_q),
         "loglik": -f * nobs,
+        "loglik0": -f0 * nobs,  # at the start
         "iterations": history[-HISTORY:],
     }
 
 
 def _backtrack(evaluate: Callable, q, f, direction, slope):
-    """The first of 1, ½, ¼, ... along ``direction`` with Armijo's decrease; None if none."""
+    """The first of 1, ½, ¼, ... along ``direction`` with Armijo's decrease; None if none.
+
+    Also None once a shortened step moves q by less than the stopping tolerances: no
+    step that small changes the fit, and at the objective's rounding level halving on
+    would spend up to :data:`BACKTRACKS` evaluations (sleepstudy: 27 of 40).
+    """
     step = 1.0
     for _ in range(BACKTRACKS):
+        if step < 1.0 and np.all(np.abs(step * direction) <= ATOL + RTOL * np.abs(q)):
+            return None
         q_new = q + step * direction
         f_new, g_new = evaluate(q_new)
         if f_new <= f + ARMIJO * step * slope:

@@ -6,20 +6,28 @@ import warnings
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..cov.structures import NoEffects
 from ..linalg.blocks import crossprod_blocks
 from ..linalg.residual_blocks import residual_arrays, residual_structure, typical_distance
 from ..linalg.scaling import scaled_inverse
-from ..models.lmm import LmmStructure, estimates_from_factor, residual_eta
+from ..models.lmm import LmmStructure, estimates_from_factor, loglik_and_factor, residual_eta
 from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
-from . import host_bfgs
+from . import host_bfgs, traced_bfgs
 from .differences import difference_steps, symmetric_information
-from .optimize import evaluation_shapes, single_fit_evaluation, unflatten
-from .programs import program
+from .optimize import (
+    HISTORY,
+    evaluation_shapes,
+    flatten,
+    iteration_log,
+    single_fit_evaluation,
+    unflatten,
+)
+from .programs import avals, program
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
 
@@ -87,30 +95,42 @@ def prepare(design: Design, reml: bool, devices=None):
     return order, model, arrays, theta0
 
 
+HOST_FITS = 2  # fits of one model per process stepped from the host; later ones compiled
+
+
 def fit_design(design: Design, reml: bool, devices=None) -> dict:
-    """Fit one model: BFGS from the host over its one compiled program; numpy outputs."""
+    """Fit one model over its one compiled program (BFGS from the host; numpy outputs).
+
+    From the third fit of the same model and shapes in a process, the same BFGS runs as
+    one compiled loop (:mod:`.traced_bfgs`): a compile paid once for faster repeats.
+    """
     check_identifiable(design, residual_variance=True)
     warn_extreme_values(design)
     order, model, arrays, theta0 = prepare(design, reml, devices)
     evaluate = _compiled_evaluation(arrays, model, theta0)
     units = arrays["theta_units"]
-    nobs = design.nobs
+    key = (model, avals(arrays))
+    _FITS[key] = _FITS.get(key, 0) + 1
+    if _FITS[key] > HOST_FITS:
+        loop = program("lmm_repeated_fit", partial(repeated_fit, model=model), model, theta0,
+                       arrays)
+        run = unflatten(np.asarray(loop(theta0, arrays)), model, repeated_fit_shapes(model))
+        run["iterations"] = iteration_log(run["iterations"], 1.0)
+    else:
+        def profiled(theta):  # (log L, ∇ log L in θ) with log σ at its optimum
+            at = evaluate(np.append(theta, 0.0), True)
+            return at["loglik"], at["grad"][:-1]
 
-    def profiled(theta):  # (log L, ∇ log L in θ) with log σ at its optimum
-        at = evaluate(np.append(theta, 0.0), True)
-        return at["loglik"], at["grad"][:-1]
-
-    run = host_bfgs.minimise(profiled, theta0, np.diag(units), nobs)
-    theta = run["params"]
+        run = host_bfgs.minimise(profiled, theta0, np.diag(units), design.nobs)
+    theta = np.asarray(run["params"])
     at = evaluate(np.append(theta, 0.0), True)
-    # the compiled loop's conventions (fit_lmm): the gradient of deviance/n in θ/units
+    # the batch loop's conventions (fit_lmm): the gradient of deviance/n in θ/units
     # and the gain of its quasi-Newton model, twice those of −log L/n
-    out = {"theta": theta, "success": run["success"], "steps": run["steps"],
-           "grad": 2.0 * run["grad"] * units, "gain": 2.0 * run["gain"],
+    out = {"theta": theta, "success": bool(run["success"]), "steps": int(run["steps"]),
+           "grad": 2.0 * np.asarray(run["grad"]) * units, "gain": 2.0 * float(run["gain"]),
            "entries": at["entries"], "phi": at["phi"],
            **estimates_from_factor(float(at["log_det"]), at["lxx"], arrays, model)}
-    out["iterations"] = [float(evaluate(np.append(theta0, 0.0), True)["loglik"]),
-                         *run["iterations"]]
+    out["iterations"] = [float(run["loglik0"]), *run["iterations"]]
     out["converged"] = is_converged(out, out["deviance"])
     out["problem"] = "" if model.residual is None else model.residual.near_singular(
         residual_eta(out["theta"], model), arrays)
@@ -151,6 +171,29 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
 
     out["inference"] = inference
     return out
+
+
+_FITS: dict = {}  # fits per (model, shapes) in this process
+
+
+def repeated_fit(theta0, arrays, model: LmmStructure):
+    """:func:`.host_bfgs.minimise` of the profiled likelihood, traced (:mod:`.traced_bfgs`)."""
+    def profiled(theta):
+        def loglik(t):
+            return loglik_and_factor(t, arrays, model, True)[0]
+
+        value, grad = jax.value_and_grad(loglik)(jnp.append(theta, 0.0))
+        return value, grad[:-1]
+
+    run = traced_bfgs.minimise(profiled, theta0, jnp.diag(arrays["theta_units"]),
+                               arrays["nobs"])
+    return flatten(run)
+
+
+def repeated_fit_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
+    k = model.n_theta()
+    return {"params": (k,), "success": (), "steps": (), "grad": (k,), "gain": (),
+            "loglik": (), "loglik0": (), "iterations": (HISTORY,)}
 
 
 def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):

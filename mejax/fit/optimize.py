@@ -89,7 +89,7 @@ def fit_lmm(theta0, arrays, model: LmmStructure, max_steps: int = 1000):
     # factorization gives β̂, σ̂² and Var(β̂)
     est = estimates_from_factor(*state.aux, arrays, model)
     theta_s = with_log_sigma(theta, est["sigma2"])
-    return _flatten({
+    return flatten({
         "theta": theta,
         "success": sol.result == optx.RESULTS.successful,
         "steps": sol.stats["num_steps"],
@@ -117,7 +117,7 @@ def single_fit_evaluation(theta_s, profile, arrays, model: LmmStructure):
     (value, (log_sigma, (log_det, lxx))), grad = jax.value_and_grad(
         lambda t: loglik_and_factor(t, arrays, model, profile), has_aux=True)(theta_s)
     at = theta_s.at[-1].set(log_sigma)
-    return _flatten({
+    return flatten({
         "loglik": value, "grad": grad, "log_sigma": log_sigma, "log_det": log_det,
         "lxx": lxx, "entries": reported_entries(at, model), "phi": stata_parameters(at, model),
     })
@@ -133,7 +133,7 @@ def evaluation_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     }
 
 
-def _flatten(outputs: dict):
+def flatten(outputs: dict):
     """One float vector for all outputs: a single device-to-host transfer."""
     return jnp.concatenate([jnp.ravel(v).astype(jnp.float64) for v in outputs.values()])
 
