@@ -103,11 +103,10 @@ def test_crossed_fit_agrees_between_front_ends(crossed_slopes):
 def test_repeated_fits_run_the_same_bfgs_compiled(sleepstudy, monkeypatch):
     """From the third fit of a model in a process, the host's BFGS runs as one compiled
     loop (fit/traced_bfgs.py): the same iterations, so the same estimates."""
-    from mejax.fit import mixed as fit_mixed
-
-    monkeypatch.setattr(fit_mixed, "_FITS", {})
+    monkeypatch.setattr(programs, "_FITS", {})
     formula = "Reaction ~ Days + (Days | Subject)"
-    fits = [mejax.mixed(formula, sleepstudy) for _ in range(fit_mixed.HOST_FITS + 1)]
+    fits = [mejax.mixed(formula, sleepstudy)
+            for _ in range(programs.REPEATS_BEFORE_OPTIMISED + 1)]
     assert any(memo[0][0] == "lmm_repeated_fit" for memo in programs._PROGRAMS)
     first, last = fits[0], fits[-1]
     assert last.converged and last._fit["steps"] == first._fit["steps"]

@@ -68,7 +68,33 @@ def test_host_information_is_the_hessian():
     np.testing.assert_allclose(info, X.T @ (mu[:, None] * X), rtol=1e-7)
 
 
-def test_second_glmm_fit_compiles_nothing():
+def test_traced_minimise_takes_the_host_steps():
+    """fit/traced_bfgs.py is the same algorithm as one XLA loop: same steps, same optimum."""
+    import jax
+    import jax.numpy as jnp
+
+    from mejax.fit import traced_bfgs
+
+    def poisson_jax(params):
+        eta = jnp.asarray(X) @ params
+        return jnp.asarray(Y) @ eta - jnp.exp(eta).sum(), jnp.asarray(X).T @ (Y - jnp.exp(eta))
+
+    host = minimise(poisson, np.zeros(2), None, nobs=6.0)
+    traced = jax.jit(lambda p0: traced_bfgs.minimise(poisson_jax, p0, jnp.eye(2), 6.0))(
+        jnp.zeros(2))
+    assert bool(traced["success"]) and int(traced["steps"]) == host["steps"]
+    np.testing.assert_allclose(traced["params"], host["params"], rtol=1e-12)
+    iterations = np.asarray(traced["iterations"])
+    np.testing.assert_allclose(iterations[np.isfinite(iterations)], host["iterations"],
+                               rtol=1e-13)
+    assert float(traced["loglik0"]) == pytest.approx(host["loglik0"], rel=1e-14)
+    stopped = jax.jit(lambda p0: traced_bfgs.minimise(poisson_jax, p0, jnp.eye(2), 6.0,
+                                                      max_steps=2))(jnp.zeros(2))
+    assert not bool(stopped["success"]) and int(stopped["steps"]) == 2
+
+
+def test_second_glmm_fit_compiles_nothing(monkeypatch):
+    monkeypatch.setattr(programs, "_FITS", {})  # what a new process starts with
     cbpp = mejax.datasets.load("cbpp")
     command = "melogit incidence i.period || herd:, binomial(size) laplace"
     first = mejax.stata(command, cbpp)
@@ -78,3 +104,10 @@ def test_second_glmm_fit_compiles_nothing():
     np.testing.assert_array_equal(second.varcomp["std_err"], first_vc["std_err"])
     assert dict(programs._PROGRAMS) == known  # the same three programs, nothing new
     assert second.loglik == first.loglik
+    # a third fit of the model in the process: its programs (with and without the
+    # random effects) compiled optimised, the same fit
+    third = mejax.stata(command, cbpp)
+    assert len(programs._PROGRAMS) == len(known) + 2
+    assert third.loglik == pytest.approx(first.loglik, abs=1e-8)
+    np.testing.assert_allclose(third.varcomp["estimate"].to_numpy(float),
+                               first_vc["estimate"].to_numpy(float), rtol=1e-5)

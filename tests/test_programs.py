@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import mejax
-from mejax.fit import mixed as fit_mixed
 from mejax.fit import programs
 
 SLEEP = "mixed Reaction Days || Subject: Days"
@@ -27,14 +26,14 @@ def exported(tmp_path, monkeypatch):
     """Programs exported to (and loaded from) ``tmp_path``; a fresh in-process table."""
     monkeypatch.setattr(programs, "export_dir", lambda: tmp_path)
     monkeypatch.setattr(programs, "_PROGRAMS", {})
-    monkeypatch.setattr(fit_mixed, "_FITS", {})
+    monkeypatch.setattr(programs, "_FITS", {})
     return tmp_path
 
 
 def _new_process(monkeypatch) -> None:
     """What a new process starts with: no programs in memory, no traced jit caches."""
     monkeypatch.setattr(programs, "_PROGRAMS", {})
-    monkeypatch.setattr(fit_mixed, "_FITS", {})
+    monkeypatch.setattr(programs, "_FITS", {})
     jax.clear_caches()
 
 

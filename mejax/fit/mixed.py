@@ -27,7 +27,7 @@ from .optimize import (
     single_fit_evaluation,
     unflatten,
 )
-from .programs import avals, program
+from .programs import program, repeated_fit
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
 
@@ -95,26 +95,22 @@ def prepare(design: Design, reml: bool, devices=None):
     return order, model, arrays, theta0
 
 
-HOST_FITS = 2  # fits of one model per process stepped from the host; later ones compiled
-
-
 def fit_design(design: Design, reml: bool, devices=None) -> dict:
     """Fit one model over its one compiled program (BFGS from the host; numpy outputs).
 
-    From the third fit of the same model and shapes in a process, the same BFGS runs as
-    one compiled loop (:mod:`.traced_bfgs`): a compile paid once for faster repeats.
+    From the third fit of the same model and shapes in a process
+    (:func:`~.programs.repeated_fit`), the same BFGS runs as one compiled loop
+    (:mod:`.traced_bfgs`): a compile paid once for faster repeats.
     """
     check_identifiable(design, residual_variance=True)
     warn_extreme_values(design)
     order, model, arrays, theta0 = prepare(design, reml, devices)
     evaluate = _compiled_evaluation(arrays, model, theta0)
     units = arrays["theta_units"]
-    key = (model, avals(arrays))
-    _FITS[key] = _FITS.get(key, 0) + 1
-    if _FITS[key] > HOST_FITS:
-        loop = program("lmm_repeated_fit", partial(repeated_fit, model=model), model, theta0,
+    if repeated_fit(model, arrays):
+        loop = program("lmm_repeated_fit", partial(compiled_fit, model=model), model, theta0,
                        arrays)
-        run = unflatten(np.asarray(loop(theta0, arrays)), model, repeated_fit_shapes(model))
+        run = unflatten(np.asarray(loop(theta0, arrays)), model, compiled_fit_shapes(model))
         run["iterations"] = iteration_log(run["iterations"], 1.0)
     else:
         def profiled(theta):  # (log L, ∇ log L in θ) with log σ at its optimum
@@ -173,10 +169,7 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     return out
 
 
-_FITS: dict = {}  # fits per (model, shapes) in this process
-
-
-def repeated_fit(theta0, arrays, model: LmmStructure):
+def compiled_fit(theta0, arrays, model: LmmStructure):
     """:func:`.host_bfgs.minimise` of the profiled likelihood, traced (:mod:`.traced_bfgs`)."""
     def profiled(theta):
         def loglik(t):
@@ -190,7 +183,7 @@ def repeated_fit(theta0, arrays, model: LmmStructure):
     return flatten(run)
 
 
-def repeated_fit_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
+def compiled_fit_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
     k = model.n_theta()
     return {"params": (k,), "success": (), "steps": (), "grad": (k,), "gain": (),
             "loglik": (), "loglik0": (), "iterations": (HISTORY,)}
@@ -202,7 +195,7 @@ def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):
     theta_s0 = np.append(theta0, 0.0)
     # an exported program (fit/programs.py): a warm process skips tracing and lowering
     call = program("lmm_evaluation", partial(single_fit_evaluation, model=model), model,
-                   theta_s0, np.True_, arrays)
+                   theta_s0, np.True_, arrays, fast_compile=True)
     device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
     shapes = evaluation_shapes(model)
     last: dict = {}  # the latest point: the optimum is evaluated again for the estimates
