@@ -115,7 +115,7 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
           covariance=None, level: float = 95.0, eform: str | None = None,
           weights: str | None = None, level_weights: dict | None = None,
           pwscale: str | None = None, vce: str | None = None, survey=None,
-          subpop: str | None = None) -> GlmmResult:
+          subpop: str | None = None, devices=None) -> GlmmResult:
     """Fit a generalized linear mixed model from an lme4-style formula.
 
     ``family`` is "binomial" (Bernoulli without ``trials``; ``trials`` is a
@@ -136,6 +136,9 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     "robust" or "cluster var". ``survey`` (a svyset specification such as
     ``"psu, strata(st) weight(w2) || _n, weight(w1)"`` or a
     :class:`mejax.SurveyDesign`) fits as Stata's ``svy:``, with ``subpop``.
+    ``devices`` (an int, a list of JAX devices or "all") splits the top-level
+    clusters over several devices for the fit (:mod:`mejax.glmm_parallel`; one level,
+    nested levels or none, not crossed effects).
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
@@ -153,7 +156,7 @@ def meglm(formula: str, data: pd.DataFrame, family: str = "binomial", link: str 
     design = build_design(spec, data, covariance)
     weighting = Weighting(weights, dict(level_weights or {}), pwscale)
     sample = fit_inputs(design, data, weighting, vce, as_survey(survey), subpop)
-    return _fit_glmm(design, level, options, *sample)
+    return _fit_glmm(design, level, options, *sample, devices=devices)
 
 
 def _glmm_command(name: str, family: str, link: str):
@@ -163,12 +166,14 @@ def _glmm_command(name: str, family: str, link: str):
             method: str | None = None, nodes: int | None = None, covariance=None,
             level: float = 95.0, eform: str | None = None, weights: str | None = None,
             level_weights: dict | None = None, pwscale: str | None = None,
-            vce: str | None = None, survey=None, subpop: str | None = None) -> GlmmResult:
+            vce: str | None = None, survey=None, subpop: str | None = None,
+            devices=None) -> GlmmResult:
         extra = {} if dispersion is None else {"dispersion": dispersion}
         return meglm(formula, data, family, link, trials=trials, offset=offset,
                      exposure=exposure, method=method, nodes=nodes, covariance=covariance,
                      level=level, eform=eform, weights=weights, level_weights=level_weights,
-                     pwscale=pwscale, vce=vce, survey=survey, subpop=subpop, **extra)
+                     pwscale=pwscale, vce=vce, survey=survey, subpop=subpop,
+                     devices=devices, **extra)
 
     fit.__name__ = fit.__qualname__ = name
     fit.__doc__ = (f"{family.capitalize()} mixed model with a {link} link (Stata's ``{name}``): "
@@ -191,38 +196,42 @@ menbreg = _glmm_command("menbreg", "nbinomial", "log")
 
 
 def _formula_glmm(formula: str, data: pd.DataFrame, family, method, nodes, covariance,
-                  level: float, eform: str | None) -> GlmmResult:
+                  level: float, eform: str | None, devices=None) -> GlmmResult:
     """Fit an lme4-style formula with a family built by the caller."""
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as 'y ~ x + (1 | g)'")
     check_level(level)
     spec = replace(parse_formula(formula), family=family)
     options = {"intmethod": method, "intpoints": nodes, "eform": eform}
-    return _fit_glmm(build_design(spec, data, covariance), level, options)
+    return _fit_glmm(build_design(spec, data, covariance), level, options, devices=devices)
 
 
 @check_keywords("glmm", "metobit")
 def metobit(formula: str, data: pd.DataFrame, *, ll=None, ul=None, method: str | None = None,
-            nodes: int | None = None, covariance=None, level: float = 95.0) -> GlmmResult:
+            nodes: int | None = None, covariance=None, level: float = 95.0,
+            devices=None) -> GlmmResult:
     """Tobit mixed model (Stata's ``metobit``): y censored below ``ll`` and/or above ``ul``.
 
     Each limit is a number, a column name (per-row limits) or True (Stata's bare ``ll``
     / ``ul``: the smallest / largest observed y); rows at or beyond a limit are
     censored there. σ² of the latent normal is the residual variance var(e).
+    ``devices``: as :func:`meglm`'s.
     """
     family = make_family("tobit", ll=ll, ul=ul, option_names={"ll": "ll=", "ul": "ul="})
-    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)
+    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None,
+                         devices)
 
 
 @check_keywords("glmm", "meintreg")
 def meintreg(formula: str, data: pd.DataFrame, *, upper: str | None = None,
              method: str | None = None, nodes: int | None = None, covariance=None,
-             level: float = 95.0) -> GlmmResult:
+             level: float = 95.0, devices=None) -> GlmmResult:
     """Interval regression mixed model (Stata's ``meintreg``): ``"lower ~ x + (1 | g)"``
     with ``upper=`` the upper bound's column, or ``"cbind(lower, upper) ~ ..."``.
 
     Equal bounds are exact, a missing lower bound is left-censored, a missing
     upper bound right-censored; both missing drops the row (counted).
+    ``devices``: as :func:`meglm`'s.
     """
     parts = cbind_parts(formula) if isinstance(formula, str) else None
     if parts is not None:
@@ -231,7 +240,8 @@ def meintreg(formula: str, data: pd.DataFrame, *, upper: str | None = None,
         lower, upper = parts
         formula = f"{lower} ~{formula.partition('~')[2]}"
     family = make_family("interval", upper=upper)
-    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None)
+    return _formula_glmm(formula, data, family, method, nodes, covariance, level, None,
+                         devices)
 
 
 @check_keywords("glmm", "mestreg")
@@ -240,7 +250,7 @@ def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
             id: str | None = None, time0: str | None = None, distribution: str = "weibull",
             metric: str | None = None,
             method: str | None = None, nodes: int | None = None, covariance=None,
-            level: float = 95.0, eform: str | None = "default") -> GlmmResult:
+            level: float = 95.0, eform: str | None = "default", devices=None) -> GlmmResult:
     """Parametric survival mixed model (Stata's ``stset`` + ``mestreg``).
 
     ``formula`` is ``"~ x + (1 | g)"`` (or ``"time ~ ..."``); ``time`` the exit
@@ -252,7 +262,7 @@ def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
     ``distribution``: exponential, weibull, gompertz (PH), lognormal, loglogistic,
     gamma (AFT); ``metric="aft"`` puts exponential and Weibull in the AFT metric.
     ``eform``: hazard ratios ("hr") by default for PH models, "tr" for time ratios,
-    None for coefficients.
+    None for coefficients. ``devices``: as :func:`meglm`'s.
     """
     if not isinstance(formula, str):
         raise SpecError("formula must be a string such as '~ x + (1 | g)'")
@@ -278,11 +288,11 @@ def mestreg(formula: str, data: pd.DataFrame, *, time: str | None = None,
         raise SpecError("time0= describes multiple records per subject; add id=")
     data = st_data(data, StSettings(time, failure, codes, entry, id, time0))
     return _formula_glmm(f"{time} ~{rhs}", data, family, method, nodes, covariance, level,
-                         eform)
+                         eform, devices)
 
 
 def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None = None,
-              sampling: SamplingUnits | None = None) -> GlmmResult:
+              sampling: SamplingUnits | None = None, devices=None) -> GlmmResult:
     try:
         method = canonical_method(options.get("intmethod"))
     except ValueError as err:
@@ -296,7 +306,7 @@ def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None
     if options.get("eform") not in (None, "or", "irr", "eform", "hr", "tr"):
         raise SpecError("eform must be 'or', 'irr', 'hr', 'tr' or None")
     options = {k: v for k, v in options.items() if v is not None}
-    fit = fit_glmm_design(design, method, nodes, weights)
+    fit = fit_glmm_design(design, method, nodes, weights, devices)
     fit.update(weights=weights, sampling=sampling)
     return glmm_result.GlmmResult(design, fit, level, options)
 

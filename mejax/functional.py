@@ -7,6 +7,7 @@ For use inside a larger JAX program (``jax.jit``, ``jax.grad``, ``jax.vmap``)::
     import mejax.functional as mf
 
     data = mf.lmm_data("Reaction ~ Days + (Days | Subject)", df)    # host: once
+    data = mf.lmm_data("y ~ x + (1 | id)", panel, residuals="ar 1, t(time)")  # as mixed's
     est = mf.fit(data)                       # LmmFit: theta, beta, sigma2, loglik, ...
     mf.loglik(mf.params(est), data)          # log likelihood at any parameters
 
@@ -21,6 +22,13 @@ plus integer index arrays and the static model structure. Any of the float
 arrays can be traced and differentiated; to differentiate with respect to the
 whole pytree use ``equinox.filter_grad`` (the index arrays are integers).
 
+A residual structure (``residuals=`` as in :func:`mejax.mixed`) adds its
+parameters η after the random-effect terms' in ``theta``, as ``mixed`` orders
+them; the rows are whitened within each residual group by the same traced code
+``mixed`` runs (:func:`mejax.linalg.residual_blocks.whitened_blocks`). With
+weights, V_i = σ²W_i^{-1/2}R̃_iW_i^{-1/2}. A near-singular R̃ (a correlation
+at ±1), which ``mixed`` reports, is not flagged here.
+
 Observation weights w_i give residual variances σ²/w_i (lme4's ``weights``).
 The fit minimises the profiled deviance with BFGS; its derivatives come from
 the implicit function theorem at the optimum (``optimistix.ImplicitAdjoint``:
@@ -32,6 +40,7 @@ of θ̂ are not defined.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import equinox as eqx
@@ -41,18 +50,29 @@ import numpy as np
 import optimistix as optx
 
 from .fit.gain_bfgs import GainBFGS
-from .fit.mixed import block_order
-from .fit.optimize import ATOL, RTOL, expected_gain
+from .fit.mixed import block_terms
+from .fit.optimize import ATOL, RTOL, STRUCTURE, expected_gain
+from .linalg.residual_blocks import (
+    grouped_rows,
+    residual_index_arrays,
+    residual_structure,
+    typical_distance,
+)
 from .linalg.traced_blocks import rest_values, row_structure, row_sums
 from .models.lmm import LOG_2PI, LmmStructure, estimates, factorize, lambdas_from_theta
 from .models.lmm import profiled_deviance as deviance
 from .spec.design import Design, build_design
 from .spec.formula import parse_formula
-from .spec.model import DataError, SpecError
+from .spec.model import DataError
+from .spec.residuals import as_residuals
 
 
 class LmmData(eqx.Module):
-    """Row data, index arrays and static structure of one linear mixed model."""
+    """Row data, index arrays and static structure of one linear mixed model.
+
+    ``residual`` holds a residual structure's index arrays (empty without one) and
+    ``residual_start`` its parameters' starting values.
+    """
 
     x: jax.Array
     y: jax.Array
@@ -61,9 +81,11 @@ class LmmData(eqx.Module):
     zr: jax.Array
     rows: dict
     index: dict
+    residual: dict
     structure: LmmStructure = eqx.field(static=True)
     n_blocks: tuple = eqx.field(static=True)
     x_names: tuple = eqx.field(static=True)
+    residual_start: tuple = eqx.field(static=True, default=())
 
     def replace(self, **values) -> LmmData:
         """A copy with some of ``x``, ``y``, ``weights``, ``z1``, ``zr`` replaced (traceable)."""
@@ -90,34 +112,41 @@ class LmmFit(NamedTuple):
 
 def from_design(design: Design, reml: bool = False, weights=None) -> LmmData:
     """:class:`LmmData` of a design built by :func:`mejax.spec.design.build_design`."""
-    if design.residual is not None:
-        raise SpecError("mejax.functional does not support residual structures")
-    order = block_order(design)
-    terms = [design.re_terms[i] for i in order]
-    codes = [t.codes for t in terms]
-    zs = [t.z for t in terms]
-    layout, rows, index = row_structure(codes, zs, [t.n_levels for t in terms], design.x.shape[1])
+    _, codes, zs, n_levels, structures = block_terms(design)
+    layout, rows, index = row_structure(codes, zs, n_levels, design.x.shape[1])
     n_blocks = tuple(index[f"b21_level1_{t}"].shape[0] for t in range(1, len(layout.rest) + 1))
     zr = rest_values(zs) if layout.q2 else np.zeros((design.nobs, 0))
     w = np.ones(design.nobs) if weights is None else np.asarray(weights, dtype=float)
     if w.shape != (design.nobs,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
         raise DataError(f"weights must be {design.nobs} positive finite values")
-    structure = LmmStructure(layout, tuple(t.structure for t in terms), bool(reml))
+    res, residual, arrays, start = design.residual, None, {}, ()
+    if res is not None:
+        residual = residual_structure(res)
+        arrays = residual_index_arrays(res, codes, zs, design.x.shape[1], layout, n_blocks)
+        start = tuple(float(v) for v in residual.params_init(typical_distance(res)))
+    structure = LmmStructure(layout, structures, bool(reml), residual)
     return LmmData(jnp.asarray(design.x), jnp.asarray(design.y), jnp.asarray(w),
                    jnp.asarray(zs[0]), jnp.asarray(zr),
                    {k: jnp.asarray(v) for k, v in rows.items()},
                    {k: jnp.asarray(v) for k, v in index.items()},
-                   structure, n_blocks, tuple(design.x_names))
+                   {k: jnp.asarray(v) for k, v in arrays.items()},
+                   structure, n_blocks, tuple(design.x_names), start)
 
 
-def lmm_data(formula: str, data, *, reml: bool = False, covariance=None,
+def lmm_data(formula: str, data, *, reml: bool = False, covariance=None, residuals=None,
              weights=None) -> LmmData:
     """:class:`LmmData` from an lme4-style formula and a DataFrame (host side, once).
 
-    ``weights``: a column name or an array of positive observation weights
-    (rows in the estimation sample's order).
+    ``residuals``: a residual structure, as :func:`mejax.mixed` takes it
+    (``"ar 1, t(time)"``, a :class:`mejax.Residuals` or a dict). ``weights``: a
+    column name or an array of positive observation weights (rows in the
+    estimation sample's order).
     """
-    design = build_design(parse_formula(formula), data, covariance)
+    spec = parse_formula(formula)
+    structure = as_residuals(residuals)
+    if structure is not None:
+        spec = replace(spec, residuals=structure)
+    design = build_design(spec, data, covariance)
     if isinstance(weights, str):
         if weights not in data.columns:
             raise DataError(f"weights column {weights!r} not found in data")
@@ -128,11 +157,20 @@ def lmm_data(formula: str, data, *, reml: bool = False, covariance=None,
 
 
 def blocks(data: LmmData) -> dict:
-    """The cross-product blocks of the weighted [Z X y] (traced, differentiable in the data)."""
+    """The cross-product blocks of the weighted [Z X y] (traced, differentiable in the data).
+
+    Under a residual structure, the rows W^{1/2}[Z X y] grouped for whitening
+    (``r_data``); the factorization whitens and sums them.
+    """
     xy = jnp.concatenate([data.x, data.y[:, None]], axis=1)
+    nobs = jnp.asarray(data.y.shape[0], xy.dtype)
+    if data.structure.residual is not None:
+        rows = jnp.concatenate([data.z1, data.zr, xy], axis=1) * jnp.sqrt(data.weights)[:, None]
+        return {**data.index, **data.residual, "r_data": grouped_rows(rows, data.residual),
+                "nobs": nobs}
     sums = row_sums(data.z1, data.zr, xy, data.weights, data.rows, data.structure.layout,
                     data.n_blocks)
-    return {**sums, **data.index, "nobs": jnp.asarray(data.y.shape[0], xy.dtype)}
+    return {**sums, **data.index, "nobs": nobs}
 
 
 def _log_weights(data: LmmData):
@@ -145,7 +183,8 @@ def profiled_deviance(theta, data: LmmData):
 
 
 def loglik(params: dict, data: LmmData):
-    """Log likelihood at ``params``: ``theta`` (relative Cholesky factors), ``beta``, ``log_sigma``.
+    """Log likelihood at ``params``: ``theta`` (relative Cholesky factors, then a residual
+    structure's parameters), ``beta``, ``log_sigma``.
 
     ML: the marginal log likelihood of y. REML (``reml=True`` in the data): the
     restricted log likelihood, which does not depend on β.
@@ -167,9 +206,9 @@ def loglik(params: dict, data: LmmData):
 
 
 def initial_theta(data: LmmData) -> jax.Array:
-    """lme4's start: every relative factor Λ_t = I."""
-    return jnp.concatenate([jnp.asarray(s.theta_init(), data.y.dtype)
-                            for s in data.structure.structures])
+    """lme4's start: every relative factor Λ_t = I; then a residual structure's, as mixed's."""
+    parts = [jnp.asarray(s.theta_init(), data.y.dtype) for s in data.structure.structures]
+    return jnp.concatenate(parts + [jnp.asarray(data.residual_start, data.y.dtype)])
 
 
 def fit(data: LmmData, theta0=None, *, max_steps: int = 1000) -> LmmFit:
@@ -180,15 +219,22 @@ def fit(data: LmmData, theta0=None, *, max_steps: int = 1000) -> LmmFit:
     model = data.structure
     arrays = blocks(data)
     theta0 = initial_theta(data) if theta0 is None else jnp.asarray(theta0)
-    sol = optx.minimise(lambda th, a: deviance(th, a, model) / a["nobs"],
-                        GainBFGS(rtol=RTOL, atol=ATOL), theta0, args=arrays,
-                        max_steps=max_steps, throw=False, adjoint=optx.ImplicitAdjoint())
+    sol = optx.minimise(_deviance_per_observation, GainBFGS(rtol=RTOL, atol=ATOL), theta0,
+                        args={**arrays, STRUCTURE: model}, max_steps=max_steps, throw=False,
+                        adjoint=optx.ImplicitAdjoint())
     theta = sol.value
     est = estimates(theta, arrays, model)
     gain = expected_gain(sol.state, arrays["nobs"])
     converged = (sol.result == optx.RESULTS.successful) & jnp.isfinite(est["deviance"])
     return LmmFit(theta, est["beta"], est["sigma2"], -0.5 * est["deviance"] + 0.5 * _log_weights(
         data), est["vcov"], converged & (gain < 1e-5), sol.stats["num_steps"])
+
+
+def _deviance_per_observation(theta, args):
+    """The profiled deviance per observation; one function (the static structure in
+    ``args``), so optimistix compiles it once per model, not at every call."""
+    arrays = {k: v for k, v in args.items() if k != STRUCTURE}
+    return deviance(theta, arrays, args[STRUCTURE]) / arrays["nobs"]
 
 
 def params(estimates: LmmFit) -> dict:

@@ -29,7 +29,7 @@ import optimistix as optx
 
 from .api import meglm
 from .fit.gain_bfgs import GainBFGS
-from .fit.optimize import ATOL, RTOL
+from .fit.optimize import ATOL, RTOL, STRUCTURE
 from .models.glmm import marginal_loglik
 from .models.glmm_structure import GlmmStructure
 
@@ -76,10 +76,16 @@ def glmm_loglik(params, data: GlmmData):
 def glmm_fit(data: GlmmData, params0=None, *, max_steps: int = 500):
     """Maximum-likelihood (β, θ, aux), differentiable with respect to the data arrays."""
     start = data.params0 if params0 is None else params0
-    model = data.structure
     sol = optx.minimise(
-        lambda p, a: -marginal_loglik(p, a, model, 2) / a["nobs"], GainBFGS(rtol=RTOL, atol=ATOL),
-        jax.lax.stop_gradient(start), args=data.arrays, max_steps=max_steps, throw=False,
+        _objective, GainBFGS(rtol=RTOL, atol=ATOL), jax.lax.stop_gradient(start),
+        args={**data.arrays, STRUCTURE: data.structure}, max_steps=max_steps, throw=False,
         adjoint=optx.ImplicitAdjoint(),
     )
     return sol.value
+
+
+def _objective(params, args):
+    """−log L per observation; one function (the static structure in ``args``), so
+    optimistix compiles it once per model, not at every call."""
+    arrays = {k: v for k, v in args.items() if k != STRUCTURE}
+    return -marginal_loglik(params, arrays, args[STRUCTURE], 2) / arrays["nobs"]

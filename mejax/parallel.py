@@ -9,6 +9,9 @@ A large linear mixed model needs only sums over rows of [Z X y]'[Z X y]
 ``jax.shard_map``, sums each shard's blocks on its device and adds them with
 ``psum``; the factorization and the fit then run on the summed blocks.
 
+A GLMM's log likelihood is summed over clusters on several devices by
+:mod:`mejax.glmm_parallel`.
+
 On CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` (set before JAX
 is imported) gives eight devices to try this on.
 """

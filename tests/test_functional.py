@@ -15,7 +15,6 @@ import pytest
 
 import mejax
 import mejax.functional as mf
-from mejax.batch.api import _design
 
 FORMULA = "y ~ x + (1 | g)"
 
@@ -101,9 +100,6 @@ def test_filter_grad_over_the_data_pytree(data):
     assert grads.y.shape == data.y.shape and grads.rows["c1"] is None
 
 
-def test_bad_weights_and_residual_structures(frame, sleepstudy):
+def test_bad_weights(frame):
     with pytest.raises(mejax.DataError, match="positive"):
         mf.lmm_data(FORMULA, frame, weights=np.zeros(40))
-    design = _design("Reaction ~ Days + (1 | Subject)", sleepstudy, None, "ar 1, t(Days)")
-    with pytest.raises(mejax.SpecError, match="residual structures"):
-        mf.from_design(design)

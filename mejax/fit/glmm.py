@@ -19,9 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import SpecError
+from ..glmm_parallel import (
+    check_shardable,
+    cluster_mesh,
+    cluster_shards,
+    put_shards,
+    sharded_loglik_and_gradient,
+)
 from ..models.density import CLUSTER_WEIGHT, ROW_WEIGHT
 from ..models.glmm import cluster_logliks, gradient_batch, marginal_loglik
 from ..models.glmm_structure import GlmmStructure, split_params
+from ..parallel import resolve_devices
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
@@ -225,14 +233,27 @@ def preconditioner(info: np.ndarray, nobs: float, units: np.ndarray) -> np.ndarr
     return units[:, None] * vectors / np.sqrt(values)
 
 
-def _compiled_gradient(arrays, model: GlmmStructure, params0):
-    """The model's one compiled program, log L and ∇log L, as numpy in and out."""
+def _compiled_gradient(arrays, model: GlmmStructure, params0, devices=None):
+    """The model's one compiled program, log L and ∇log L, as numpy in and out.
+
+    With ``devices`` (two or more) the top-level clusters are split over them
+    (:func:`mejax.glmm_parallel.cluster_shards`) and each evaluation sums every device's.
+    """
+    if devices is not None:
+        mesh = cluster_mesh(devices)
+        shards, local = cluster_shards(arrays, model, len(devices))
+        call = partial(sharded_loglik_and_gradient, model=local, mesh=mesh)
+        return _remembering(call, put_shards(shards, mesh))
     # an exported program (fit/programs.py): a warm process skips tracing and lowering
     # a first fit's program compiles fast; the third fit of the model in this process on
     # compiles it optimised (4-5x faster evaluations of Contraception's Laplace)
     call = program("loglik_and_gradient", partial(loglik_and_gradient, model=model), model,
                    params0, arrays, fast_compile=not repeated_fit(model, arrays))
-    device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
+    return _remembering(call, jax.device_put(arrays))  # moved once, not at every evaluation
+
+
+def _remembering(call, device_arrays):
+    """``call(params, device_arrays)`` that remembers its latest point."""
     last: dict = {}  # the latest point: the preconditioner's centre is BFGS's first point
 
     def evaluate(params):
@@ -270,26 +291,33 @@ def cluster_scores(params, arrays, model: GlmmStructure):
 
 
 def fit_glmm_design(design: Design, method: str, nodes: int,
-                    weights: PseudoWeights | None = None) -> dict:
+                    weights: PseudoWeights | None = None, devices=None) -> dict:
     """Fit the model without and with random effects; returns arrays and diagnostics.
 
     With ``weights`` the fit maximises the pseudo-likelihood; ``cluster_scores``
     in the result gives the per-cluster scores its sandwich variance needs.
+    ``devices`` (an int, a list of devices or "all") splits the top-level clusters
+    over devices for every evaluation of the log likelihood and its gradient
+    (:mod:`mejax.glmm_parallel`); post-estimation runs on one device.
     """
+    devices = None if devices is None else resolve_devices(devices)
+    devices = devices if devices is not None and len(devices) > 1 else None
     check_identifiable(design, residual_variance=design.glm.family.residual_variance_aux)
+    model, arrays = prepare(design, method, nodes, weights=weights)
+    if devices is not None:
+        check_shardable(model)
     base_model, base_arrays = prepare(design, method, nodes, with_effects=False,
                                       weights=weights)
     glm = design.glm
     aux0 = glm.family.aux_start(glm.data, glm.n_categories)
     base_start = np.concatenate([np.zeros(design.x.shape[1]), aux0])
-    base = _run(_compiled_gradient(base_arrays, base_model, base_start), base_start,
+    base = _run(_compiled_gradient(base_arrays, base_model, base_start, devices), base_start,
                 design.nobs, base_arrays["param_units"], np.diag(base_arrays["param_units"]))
-    model, arrays = prepare(design, method, nodes, weights=weights)
     units = arrays["param_units"]
     p = design.x.shape[1]
     theta0 = np.concatenate([s.theta_init() for s in model.structures])
     start = np.concatenate([base["params"][:p], theta0, base["params"][p:]])
-    evaluate = _compiled_gradient(arrays, model, start)
+    evaluate = _compiled_gradient(arrays, model, start, devices)
     # the information at the start preconditions BFGS; at the optimum it gives the SEs
     info_start = _information(evaluate, start, units, central=False)  # only preconditions
     out = _run(evaluate, start, design.nobs, units,

@@ -19,8 +19,7 @@ from ..cov.structures import canonical_covariance, make_structure
 from ..cov.variance import Constant, Distinct, Stratified, VarianceFunction
 from ..errors import DataError, SpecError
 from ..linalg.residual_blocks import (
-    group_rows,
-    residual_arrays,
+    residual_index_arrays,
     residual_structure,
     typical_distance,
 )
@@ -189,7 +188,7 @@ def build_nonlinear(mean_fn: Callable, data: pd.DataFrame, response: str, fixed:
     if residual is not None and not (residual.type == "independent" and residual.by is None):
         res_design = _residual_design(residual, frame, ordered, codes)
         structure = residual_structure(res_design)
-        res_host = _residual_host_arrays(res_design, codes, zs, len(fixed), layout, n_blocks)
+        res_host = residual_index_arrays(res_design, codes, zs, len(fixed), layout, n_blocks)
         res_start = structure.params_init(typical_distance(res_design))
     model = NonlinearStructure(mean_fn, tuple(fixed), tuple(effects),
                                tuple(len(lab) for lab in labels), tuple(structures), layout,
@@ -245,19 +244,6 @@ def _residual_design(residual: Residuals, frame: pd.DataFrame, levels: list[Leve
     design = build_residual_design(residual, view, np.asarray(group, np.int64), n_groups, label)
     check_nested([(lv.name, c) for lv, c in zip(levels, codes) if c is not group], design)
     return design
-
-
-def _residual_host_arrays(res: ResidualDesign, codes, zs, p: int, layout, n_blocks) -> dict:
-    """The residual structure's index arrays for the traced LME step (values come later)."""
-    host = residual_arrays(res, codes, zs, np.zeros((len(res.codes), p + 1)), layout)
-    host.pop("r_data")
-    index, mask = group_rows(res)
-    host["r_index"] = index.astype(np.int32)
-    host["r_mask"] = mask
-    k1 = layout.first.k
-    for t, lay in enumerate(layout.rest, start=1):  # shapes the whitened sums fill in
-        host[f"b21_{t}"] = np.zeros((n_blocks[t - 1], lay.k, k1))
-    return {k: np.asarray(v) for k, v in host.items()}
 
 
 def _level_covariance(covariance: dict, level: Level, names: tuple[str, ...]) -> str:

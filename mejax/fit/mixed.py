@@ -56,6 +56,21 @@ def block_order(design: Design) -> list[int]:
     return sorted(range(len(design.re_terms)), key=lambda i: -design.re_terms[i].n_levels)
 
 
+def block_terms(design: Design):
+    """(order, codes, z, levels, structures) of the random-effect terms in block order.
+
+    A model with a residual structure and no random effects gets one empty block per
+    residual group.
+    """
+    order = block_order(design)
+    terms = [design.re_terms[i] for i in order]
+    if not terms:
+        res = design.residual
+        return order, [res.codes], [np.zeros((design.nobs, 1))], [res.n_groups], (NoEffects(1),)
+    return (order, [t.codes for t in terms], [t.z for t in terms], [t.n_levels for t in terms],
+            tuple(t.structure for t in terms))
+
+
 def prepare(design: Design, reml: bool, devices=None):
     """Cross-product blocks, static structure and starting values for ``design``.
 
@@ -63,16 +78,8 @@ def prepare(design: Design, reml: bool, devices=None):
     the blocks run on row shards, one per device (:mod:`mejax.parallel`; not
     under a residual structure).
     """
-    order = block_order(design)
-    terms = [design.re_terms[i] for i in order]
-    codes = [t.codes for t in terms]
-    zs = [t.z for t in terms]
-    n_levels = [t.n_levels for t in terms]
-    structures = tuple(t.structure for t in terms)
+    order, codes, zs, n_levels, structures = block_terms(design)
     res = design.residual
-    if not terms:  # residual structure only: one empty block per residual group
-        codes, zs, n_levels = [res.codes], [np.zeros((design.nobs, 1))], [res.n_groups]
-        structures = (NoEffects(1),)
     xy = np.column_stack([design.x, design.y])
     if devices is not None and res is None:
         devices = resolve_devices(devices)

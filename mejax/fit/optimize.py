@@ -36,6 +36,7 @@ RTOL = 1e-6
 ATOL = 1e-6
 GAIN_TOL = 1e-7
 HISTORY = 200  # accepted iterations kept for Stata's iteration log
+STRUCTURE = "structure"  # key of a model's static structure among an objective's arrays
 
 # optimistix (with equinox and lineax) loads when a fit is first traced: a process that
 # loads its exported programs (fit/programs.py) never imports it

@@ -132,6 +132,31 @@ def residual_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.nd
     return out
 
 
+def residual_index_arrays(res: ResidualDesign, codes: list[np.ndarray], zs: list[np.ndarray],
+                          p: int, layout: BlockLayout, n_blocks: tuple[int, ...]
+                          ) -> dict[str, np.ndarray]:
+    """:func:`residual_arrays` without the values: for whitened blocks of traced row data.
+
+    ``r_index`` (groups × rows) maps each group's padded rows to data rows, so traced
+    code builds ``r_data`` with :func:`grouped_rows`; zero ``b21_t`` give the shapes
+    the whitened sums fill in (``n_blocks[t-1]`` sparse blocks of term t).
+    """
+    host = residual_arrays(res, codes, zs, np.zeros((len(res.codes), p + 1)), layout)
+    host.pop("r_data")
+    index, mask = group_rows(res)
+    host["r_index"] = index.astype(np.int32)
+    host["r_mask"] = mask
+    k1 = layout.first.k
+    for t, lay in enumerate(layout.rest, start=1):
+        host[f"b21_{t}"] = np.zeros((n_blocks[t - 1], lay.k, k1))
+    return {k: np.asarray(v) for k, v in host.items()}
+
+
+def grouped_rows(values, arrays: dict):
+    """Rows (n, K) as residual groups (G, M, K), zero in the padding (traced)."""
+    return values[arrays["r_index"]] * arrays["r_mask"][:, :, None]
+
+
 def whitened_blocks(eta, arrays: dict, layout: BlockLayout, residual: ResidualStructure):
     """The cross-product blocks of R̃^{-1/2}[Z X y] and log|R̃| (traced, pure).
 
