@@ -3,10 +3,11 @@
 Against R's nlme where it has the structure (tests/reference/make_refs_menl_corr.R):
 ``rescorrelation(ma 1)`` is corARMA(q = 1), ``rescovariance(independent, by())``
 varIdent. Where nlme
-has none (Toeplitz 2, banded, AR(1) with its own ρ and σ per by-level), against a dense
+has none (Toeplitz 2, banded covariance and correlation, AR(1) with its own ρ and σ per
+by-level), against a dense
 numpy computation of the linearised model (tests/menl_dense.py): the log likelihood, β̂
 and BLUPs at mejax's estimates, no gain from a derivative-free search, and SEs from a
-finite-difference information. Five fits.
+finite-difference information. Six fits.
 """
 
 from __future__ import annotations
@@ -145,6 +146,30 @@ def test_banded1_dense(loblolly):
     res = mejax.stata(LOBLOLLY + "rescovariance(banded 1, t(occ))", loblolly)
     check_dense(res, lambda b, u: b[0] + u + (b[1] - b[0] - u) * np.exp(-np.exp(b[2]) * age),
                 loblolly, "Seed", cov)
+
+
+def test_banded_correlation_dense(loblolly):
+    """rescorrelation(banded 2, t(occ)): the correlations within two occasions free, the
+    others zero, unit diagonal and one variance (Stata's menl; nlme has no banded
+    correlation), rows corr(e1,e2), corr(e1,e3), corr(e2,e3), corr(e2,e4), .., var(e)."""
+    occ = loblolly["occ"].to_numpy().astype(int) - 1
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, min(i + 3, 6))]
+
+    def cov(values, rows):
+        full = np.eye(6)
+        for (i, j), value in zip(pairs, values):
+            full[i, j] = full[j, i] = value
+        return values[-1] * full[np.ix_(occ[rows], occ[rows])]
+
+    age = loblolly["age"].to_numpy()
+    res = mejax.stata(LOBLOLLY + "rescorrelation(banded 2, t(occ))", loblolly)
+    assert list(res.varcomp["var1"])[1:] == [f"corr(e{i + 1},e{j + 1})" for i, j in pairs] + \
+        ["var(e)"]
+    assert "Banded corr.(2)" in str(res)
+    check_dense(res, lambda b, u: b[0] + u + (b[1] - b[0] - u) * np.exp(-np.exp(b[2]) * age),
+                loblolly, "Seed", cov)
+    with pytest.raises(mejax.SpecError, match=r"rescorrelation\(banded #, t\(varname\)\)"):
+        mejax.stata(LOBLOLLY + "rescorrelation(banded 2)", loblolly)
 
 
 def test_near_singular_unstructured_is_not_converged(loblolly):
