@@ -1,6 +1,7 @@
 """Nonlinear mixed models: mejax.menl against nlme::nlme, same data and models, one run.
 
-    python benchmarks/run_menl.py [--repeats 5] [--studies 1000] [--r-studies 200] [--no-pk]
+    python benchmarks/run_menl.py [--repeats 5] [--studies 1000] [--r-studies 200]
+                                  [--batch-studies 1000] [--lanes 1 4] [--no-pk]
 
 Models (Lindstrom-Bates, ML): Orange (logistic growth, random asymptote per tree),
 Soybean (the same with 48 plots), Theoph (first-order PK, random log clearance and log
@@ -11,12 +12,13 @@ errors and a power-of-the-mean variance. Timed:
 - warm fits: the median whole call of ``mejax.menl`` (data frame in, result out, with its
   first compile done) against the median ``nlme()`` call in R;
 - a batch of simulated PK studies (Theoph's design, responses drawn from the fitted
-  Theoph model): every study refitted by mejax in one compiled, vmapped call
-  (``MenlResult.refit_batch``; the first call, with its compile, reported separately), and
-  a Python loop of warm ``mejax.menl`` fits over all ``--studies``, against a loop of
-  ``nlme()`` fits in R over the first ``--r-studies`` (per-fit times compared). The batch
-  takes the first ``--batch-studies``: under ``vmap`` every fit runs as many iterations as
-  the slowest, so one study that does not converge (200 iterations) sets the batch's time.
+  Theoph model): the first ``--batch-studies`` refitted by mejax in one compiled call
+  (``MenlResult.refit_batch``, for each of ``--lanes``: fits vmapped that many at a time,
+  the groups one after another; the first call, with its compile, reported separately),
+  and a Python loop of warm ``mejax.menl`` fits over all ``--studies``, against a loop of
+  ``nlme()`` fits in R over the first ``--r-studies`` (per-fit times compared). Under
+  ``vmap`` every fit of a group runs as many iterations as its slowest at every nested
+  loop, so wider lanes cost more per fit on CPU.
 
 Writes ``benchmarks/results/menl.json`` and prints the ratios (nlme / mejax). The shared
 machine's load at the time goes into the output: timings under load are noisy.
@@ -114,8 +116,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--studies", type=int, default=1000)
     ap.add_argument("--r-studies", type=int, default=200)
-    ap.add_argument("--batch-studies", type=int, default=200,
-                    help="studies in the vmapped batch: the slowest fit sets its time")
+    ap.add_argument("--batch-studies", type=int, default=1000,
+                    help="studies in the one-call batch (refit_batch)")
+    ap.add_argument("--lanes", type=int, nargs="+", default=[1, 4],
+                    help="refit_batch's lanes (fits vmapped at a time), each timed")
     ap.add_argument("--no-pk", action="store_true",
                     help="only the warm fits (no simulated PK studies)")
     args = ap.parse_args()
@@ -131,25 +135,34 @@ def main() -> None:
     mean, df, kw = MODELS["theoph"]()
     res = mejax.menl(mean, df, **kw)
     ys = simulate_pk(res, max(args.studies, 1))[:args.studies]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     loop_ok = sum(mejax.menl(mean, df.assign(conc=y), **kw).converged for y in ys)
-    loop_s = time.perf_counter() - t0
+    loop_s, loop_cpu = time.perf_counter() - t0, time.process_time() - c0
     batch_ys = ys[:args.batch_studies]
-    first = batch_s = float("nan")
-    if len(batch_ys):
+    batch_s = {}
+    for lanes in args.lanes if len(batch_ys) else []:
         t0 = time.perf_counter()
-        batch = res.refit_batch(batch_ys)
+        batch = res.refit_batch(batch_ys, lanes=lanes)
         first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        batch = res.refit_batch(batch_ys)
-        batch_s = time.perf_counter() - t0
-        out["mejax"]["pk_batch"] = {"studies": len(batch_ys), "first_call_s": first,
-                                    "batch_s": batch_s,
-                                    "converged": int(batch["converged"].sum()),
-                                    "max_iterations": int(batch["iterations"].max())}
-    out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s,
+        walls, cpus = [], []
+        for _ in range(3):  # the median of three: one call is exposed to the machine's load
+            t0, c0 = time.perf_counter(), time.process_time()
+            batch = res.refit_batch(batch_ys, lanes=lanes)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        batch_s[lanes] = statistics.median(walls)
+        out["mejax"][f"pk_batch_lanes{lanes}"] = {
+            "studies": len(batch_ys), "first_call_s": first, "batch_s": batch_s[lanes],
+            "batch_s_all": walls, "cpu_s": statistics.median(cpus),
+            "compile_s": first - batch_s[lanes],
+            "per_fit_ms": 1e3 * batch_s[lanes] / len(batch_ys),
+            "converged": int(batch["converged"].sum()),
+            "max_iterations": int(batch["iterations"].max())}
+        print("pk batch", lanes, out["mejax"][f"pk_batch_lanes{lanes}"], flush=True)
+    out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s, "cpu_s": loop_cpu,
+                               "per_fit_ms": 1e3 * loop_s / max(args.studies, 1),
                                "converged": int(loop_ok)}
-    print("pk", out["mejax"].get("pk_batch"), out["mejax"]["pk_loop"], flush=True)
+    print("pk loop", out["mejax"]["pk_loop"], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         pk_csv = Path(tmp) / "pk.csv"
@@ -165,8 +178,14 @@ def main() -> None:
         ratios = out["ratios_nlme_over_mejax"]
         if args.studies and args.r_studies:
             per_r = r["pk_loop"]["loop_s"] / r["pk_loop"]["studies"]
-            ratios["pk_per_fit_batch"] = per_r / (batch_s / len(batch_ys))
+            for lanes, seconds in batch_s.items():
+                ratios[f"pk_per_fit_batch_lanes{lanes}"] = per_r / (seconds / len(batch_ys))
             ratios["pk_per_fit_loop"] = per_r / (loop_s / args.studies)
+            if 1 in batch_s:  # the loop of warm single fits over the one-call batch, per fit
+                ratios["pk_loop_over_batch"] = (loop_s / args.studies) / (batch_s[1] /
+                                                                          len(batch_ys))
+                ratios["pk_loop_over_batch_cpu"] = (loop_cpu / args.studies) / (
+                    out["mejax"]["pk_batch_lanes1"]["cpu_s"] / len(batch_ys))
         out["loglik_difference"] = {name: out["mejax"][name]["loglik"] - r[name]["loglik"]
                                     for name in MODELS}
     print(json.dumps(out, indent=1))

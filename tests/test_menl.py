@@ -70,9 +70,29 @@ def test_orange_reml_is_nlmes(orange_data):
     check_against_nlme(res, reference("orange_reml"), ["Tree"])
 
 
-def test_theoph_jax_function(theoph_data):
-    check_against_nlme(mejax.menl(first_order, theoph_data, **THEOPH), reference("theoph_ml"),
-                       ["Subject"])
+@pytest.fixture(scope="module")
+def theoph(theoph_data):
+    return mejax.menl(first_order, theoph_data, **THEOPH)
+
+
+def test_theoph_jax_function(theoph):
+    check_against_nlme(theoph, reference("theoph_ml"), ["Subject"])
+
+
+def test_pk_batch_reproduces_single_fits(theoph, theoph_data):
+    """Three simulated studies in one call: each fit is the single fit of that study (from
+    its own start) to 1e-6."""
+    rng = np.random.default_rng(3)
+    ys = theoph.design.y * np.exp(0.15 * rng.normal(size=(3, theoph.nobs)))
+    singles = [mejax.menl(first_order, theoph_data.assign(conc=y), **THEOPH) for y in ys]
+    batch = theoph.refit_batch(ys)
+    assert batch["converged"].all()
+    for row, single in zip(batch.itertuples(), singles):
+        np.testing.assert_allclose([row.lKe, row.lKa, row.lCl], single.fixef, rtol=1e-6)
+        assert row.sigma2 == pytest.approx(single.sigma2, rel=1e-6)
+        assert row.loglik == pytest.approx(single.loglik, abs=1e-6)
+    with pytest.raises(ValueError, match="lanes"):
+        theoph.refit_batch(ys, lanes=0)
 
 
 def test_variety_slope_with_power_variance():
@@ -135,14 +155,16 @@ def test_bad_input_is_named_before_fitting(orange_data):
 
 
 def test_refit_batch_reproduces_the_fit(orange):
-    """Two responses in one vmapped call: the data itself gives the fit's estimates again."""
+    """Three responses in one call, two vmapped lanes (the second padded): the data itself
+    gives the fit's estimates again."""
     y = orange.design.y
-    frame = orange.refit_batch(np.stack([y, 1.01 * y]))
+    frame = orange.refit_batch(np.stack([y, 1.01 * y, 0.99 * y]), lanes=2)
     assert frame["converged"].all()
     np.testing.assert_allclose(frame.loc[0, ["b1", "b2", "b3"]].to_numpy(dtype=float),
                                orange.fixef.to_numpy(), rtol=1e-6)
     assert frame.loc[0, "loglik"] == pytest.approx(orange.loglik, abs=1e-6)
     assert frame.loc[1, "b1"] == pytest.approx(1.01 * orange.fixef["b1"], rel=1e-3)
+    assert frame.loc[2, "b1"] == pytest.approx(0.99 * orange.fixef["b1"], rel=1e-3)
     with pytest.raises(ValueError, match="shape"):
         orange.refit_batch(y[None, :-1])
 

@@ -3,10 +3,11 @@
 Against R's nlme where it has the structure (tests/reference/make_refs_menl_corr.R):
 ``rescorrelation(ma 1)`` is corARMA(q = 1), ``rescovariance(independent, by())``
 varIdent. Where nlme
-has none (Toeplitz 2, banded, AR(1) with its own ρ and σ per by-level), against a dense
+has none (Toeplitz 2, banded covariance and correlation, AR(1) with its own ρ and σ per
+by-level), against a dense
 numpy computation of the linearised model (tests/menl_dense.py): the log likelihood, β̂
 and BLUPs at mejax's estimates, no gain from a derivative-free search, and SEs from a
-finite-difference information. Five fits.
+finite-difference information. Six fits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from menl_dense import DenseLinearised
 from scipy.linalg import toeplitz
 
 import mejax
+from mejax.fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
 
 ORANGE = ("menl circumference = {phi1:}/(1+exp(-(age-{b2})/{b3})), "
           "define(phi1: {b1}+{U[Tree]}) initial(b1 192 b2 728 b3 353) ")
@@ -147,11 +149,37 @@ def test_banded1_dense(loblolly):
                 loblolly, "Seed", cov)
 
 
+def test_banded_correlation_dense(loblolly):
+    """rescorrelation(banded 2, t(occ)): the correlations within two occasions free, the
+    others zero, unit diagonal and one variance (Stata's menl; nlme has no banded
+    correlation), rows corr(e1,e2), corr(e1,e3), corr(e2,e3), corr(e2,e4), .., var(e)."""
+    occ = loblolly["occ"].to_numpy().astype(int) - 1
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, min(i + 3, 6))]
+
+    def cov(values, rows):
+        full = np.eye(6)
+        for (i, j), value in zip(pairs, values):
+            full[i, j] = full[j, i] = value
+        return values[-1] * full[np.ix_(occ[rows], occ[rows])]
+
+    age = loblolly["age"].to_numpy()
+    res = mejax.stata(LOBLOLLY + "rescorrelation(banded 2, t(occ))", loblolly)
+    assert list(res.varcomp["var1"])[1:] == [f"corr(e{i + 1},e{j + 1})" for i, j in pairs] + \
+        ["var(e)"]
+    assert "Banded corr.(2)" in str(res)
+    check_dense(res, lambda b, u: b[0] + u + (b[1] - b[0] - u) * np.exp(-np.exp(b[2]) * age),
+                loblolly, "Seed", cov)
+    with pytest.raises(mejax.SpecError, match=r"rescorrelation\(banded #, t\(varname\)\)"):
+        mejax.stata(LOBLOLLY + "rescorrelation(banded 2)", loblolly)
+
+
 def test_near_singular_unstructured_is_not_converged(loblolly):
     """Unstructured R with the effect on lrc drifts to a near-singular R̃ (condition number
-    ~1e13, nlme's corSymm + varIdent optimum is elsewhere): the log likelihood there is
-    rounding noise (the dense model gives another value at the same estimates), so the fit
-    must not call itself converged and must say why."""
+    ~1e12) from the default start: the log likelihood there is rounding noise (the dense
+    model gives another value at the same estimates), so the fit must not call itself
+    converged and must say why. nlme's corSymm + varIdent optimum (var(lrc) ≈ 0, condition
+    number 3.8e3; make_refs_menl_unstructured.R) is a fixed point of the same iteration:
+    started there, it stays, at nlme's log likelihood."""
     cmd = ("menl height = {b1}+({b2}-{b1})*exp(-exp({b3}+{U[Seed]})*age), "
            "initial(b1 103 b2 -8.5 b3 -3.3) rescovariance(unstructured, t(occ))")
     with pytest.warns(mejax.ConvergenceWarning, match="near singular"):
@@ -159,3 +187,19 @@ def test_near_singular_unstructured_is_not_converged(loblolly):
     assert not res.converged
     assert any("near singular" in note and "condition number" in note for note in res.notes)
     assert "convergence not achieved: the residual covariance" in str(res)
+
+    ref = reference("unstructured_loblolly_lrc_ml")
+    relative = np.array(ref["residual_cov"]) / ref["residual_cov"][0][0]
+    low = np.linalg.cholesky(relative)
+    rows, cols = np.tril_indices(6)  # the factor's entries, (0, 0) fixed at one
+    eta = np.where(rows == cols, np.log(np.abs(low[rows, cols])), low[rows, cols])[1:]
+    model = res.design.model
+    us0 = tuple(np.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
+    fit = fit_lindstrom_bates(np.array(list(ref["fixef"].values())), us0,
+                              np.concatenate([[1e-3], eta]), np.zeros(0), res.design.arrays,
+                              model)
+    assert bool(fit.converged)
+    assert float(fit.loglik) == pytest.approx(ref["loglik"], abs=1e-5)
+    np.testing.assert_allclose(fit.beta, list(ref["fixef"].values()), rtol=1e-4)
+    assert float(fit.sigma2) == pytest.approx(ref["residual_cov"][0][0], rel=1e-3)
+    assert not residual_conditioning(fit.theta, res.design.arrays, model)

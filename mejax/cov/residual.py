@@ -23,6 +23,9 @@ Parameters η (per by-level, then log δ_1..):
   a correlation matrix C = L Lᵀ whose Cholesky rows are (η_i1, .., η_i,i−1, 1)
   normalised to unit length, so C has a unit diagonal and is positive definite for
   any η; one common variance σ².
+- banded_correlation (menl's ``rescorrelation(banded #)``): the same with the rows'
+  entries outside the band fixed at zero; a banded L gives a banded C, and every
+  positive-definite banded correlation matrix has such a factor.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ LABELS = {
     "independent": "Independent", "exchangeable": "Exchangeable", "ar": "AR",
     "ma": "MA", "toeplitz": "Toeplitz", "banded": "Banded",
     "unstructured": "Unstructured", "exponential": "Exponential",
-    "unstructured_correlation": "Unstructured corr.",
+    "unstructured_correlation": "Unstructured corr.", "banded_correlation": "Banded corr.",
 }
+# indexed by the positions of the distinct times (r_pos), built from a (banded) factor
+POSITION_KINDS = ("unstructured", "banded", "unstructured_correlation", "banded_correlation")
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ class ResidualStructure:
             return self.order
         if self.kind in ("unstructured", "banded"):
             return len(self._chol_entries()) - 1
-        if self.kind == "unstructured_correlation":
-            return self.n_times * (self.n_times - 1) // 2
+        if self.kind in ("unstructured_correlation", "banded_correlation"):
+            return len(self._corr_entries())
         return 0
 
     def n_params(self) -> int:
@@ -115,11 +120,16 @@ class ResidualStructure:
 
     def _band(self) -> int:
         full = self.n_times - 1
-        return full if self.kind == "unstructured" else min(self.order, full)
+        return min(self.order, full) if self.kind in ("banded", "banded_correlation") else full
 
     def _chol_entries(self) -> list[tuple[int, int]]:
         band = self._band()
         return [(i, j) for i in range(self.n_times) for j in range(i + 1) if i - j <= band]
+
+    def _corr_entries(self) -> list[tuple[int, int]]:
+        """Free entries of the correlation factor: below the diagonal, within the band."""
+        band = self._band()
+        return [(i, j) for i in range(self.n_times) for j in range(i) if i - j <= band]
 
     # ---- building blocks ----------------------------------------------------------------
     def lag_table(self, struct):
@@ -154,33 +164,41 @@ class ResidualStructure:
 
     def correlation_factor(self, eta):
         """Cholesky factor of one by-level's correlation matrix, (n_times, n_times): row i
-        is (η_i1, .., η_i,i−1, 1) divided by its length, so L Lᵀ has a unit diagonal."""
-        n = self.n_times
-        rows, cols = np.tril_indices(n, -1)
-        raw = jnp.eye(n, dtype=eta.dtype).at[rows, cols].set(eta)
+        is (η_i1, .., η_i,i−1, 1) (zero outside the band) divided by its length, so L Lᵀ
+        has a unit diagonal."""
+        entries = self._corr_entries()
+        rows = np.array([i for i, _ in entries], dtype=int)
+        cols = np.array([j for _, j in entries], dtype=int)
+        raw = jnp.eye(self.n_times, dtype=eta.dtype).at[rows, cols].set(eta[:len(entries)])
         return raw / jnp.sqrt(jnp.sum(raw * raw, axis=1, keepdims=True))
 
     def correlation_matrix(self, eta):
-        """One by-level's unstructured correlation matrix (unit diagonal)."""
+        """One by-level's unstructured or banded correlation matrix (unit diagonal)."""
         low = self.correlation_factor(eta)
         return low @ low.T
 
+    def level_matrix(self, eta):
+        """One by-level's relative covariance of the distinct times, (n_times, n_times),
+        for the position-indexed structures (:data:`POSITION_KINDS`)."""
+        if self.kind in ("unstructured", "banded"):
+            low = self.chol_factor(eta)
+            return low @ low.T
+        return self.correlation_matrix(eta)
+
     def _pairs(self) -> list[tuple[int, int]]:
-        """(i, j), i < j, in Stata's order: corr(e1,e2), corr(e1,e3), .., corr(e2,e3), .."""
-        return [(i, j) for i in range(self.n_times) for j in range(i + 1, self.n_times)]
+        """(i, j), i < j, within the band, in Stata's order: corr(e1,e2), corr(e1,e3), ..,
+        corr(e2,e3), .."""
+        band = self._band()
+        return [(i, j) for i in range(self.n_times) for j in range(i + 1, self.n_times)
+                if j - i <= band]
 
     def relative_cov(self, eta, arrays):
         """R̃_i for every group, (G, M, M); padded rows get the identity."""
         struct, log_delta = self._split(eta)
         mask = arrays["r_mask"]
         by_group = arrays["r_by_group"]
-        if self.kind in ("unstructured", "banded"):
-            lows = jax.vmap(self.chol_factor)(struct)
-            full = jnp.einsum("bij,bkj->bik", lows, lows)
-            pos = arrays["r_pos"]
-            corr = full[by_group[:, None, None], pos[:, :, None], pos[:, None, :]]
-        elif self.kind == "unstructured_correlation":
-            full = jax.vmap(self.correlation_matrix)(struct)
+        if self.kind in POSITION_KINDS:
+            full = jax.vmap(self.level_matrix)(struct)
             pos = arrays["r_pos"]
             corr = full[by_group[:, None, None], pos[:, :, None], pos[:, None, :]]
         elif self.kind == "exponential":
@@ -225,8 +243,8 @@ class ResidualStructure:
         name = LABELS[self.kind]
         if self.kind in ("ar", "ma"):
             name = f"{name}({self.order})"
-        elif self.kind in ("toeplitz", "banded"):
-            name = f"{name}({self._band() if self.kind == 'banded' else self.order})"
+        elif self.kind in ("toeplitz", "banded", "banded_correlation"):
+            name = f"{name}({self.order if self.kind == 'toeplitz' else self._band()})"
         return name
 
     def parameter_names(self) -> list[tuple[str, str]]:
@@ -245,7 +263,7 @@ class ResidualStructure:
             names = [(f"theta{k}", "none") for k in range(1, self.order + 1)]
         elif kind == "toeplitz":
             names = [(f"rho{k}", "atanh") for k in range(1, self.order + 1)]
-        elif kind == "unstructured_correlation":
+        elif kind in ("unstructured_correlation", "banded_correlation"):
             t = self.time_labels
             names = [(f"corr(e{t[i]},e{t[j]})", "atanh") for i, j in self._pairs()]
         else:
@@ -278,11 +296,10 @@ class ResidualStructure:
             return list(eta) + [var]
         if kind == "ar":
             return list(ar_coefficients(jnp.tanh(eta))) + [var]
-        if kind == "unstructured_correlation":
+        if kind in ("unstructured_correlation", "banded_correlation"):
             corr = self.correlation_matrix(eta)
             return [corr[i, j] for i, j in self._pairs()] + [var]
-        low = self.chol_factor(eta)
-        full = var * low @ low.T
+        full = var * self.level_matrix(eta)
         band = self._band()
         values = [full[i, i] for i in range(self.n_times)]
         values += [full[i, j] for i in range(self.n_times) for j in range(i + 1, self.n_times)

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..cov.residual import ResidualStructure
+from ..cov.residual import POSITION_KINDS, ResidualStructure
 from . import batched
 from .blocks import BlockLayout, bucket, pair_index, rest_columns
 
@@ -94,7 +94,7 @@ def covariance_index_arrays(res: ResidualDesign, index: np.ndarray,
         return {"r_lag": (off_diagonal & valid).astype(np.int32)}
     if res.kind == "exponential":
         return {"r_dist": np.where(valid, distance, 0.0)}
-    if res.kind in ("unstructured", "banded", "unstructured_correlation"):
+    if res.kind in POSITION_KINDS:
         return {"r_pos": np.searchsorted(res.time_levels, time).astype(np.int32) * (mask > 0)}
     return {}
 

@@ -15,6 +15,7 @@ from ..fit.lindstrom_bates import (
     LbFit,
     effects,
     fit_lindstrom_bates_batch,
+    residual_conditioning,
     variance_inference,
 )
 from ..fit.menl import NonlinearDesign
@@ -227,23 +228,32 @@ class MenlResult(FittedModel):
                          "reffects or expression")
 
     # ---- batches ------------------------------------------------------------------------------
-    def refit_batch(self, responses) -> pd.DataFrame:
+    def refit_batch(self, responses, lanes: int = 1) -> pd.DataFrame:
         """Refit the model to each row of ``responses`` (fits × nobs, e.g. simulated studies
-        of this design) in one compiled, vmapped call, from this fit's estimates. One row
-        per fit: the fixed effects, σ², loglik, converged, iterations."""
+        of this design) in one compiled call, from this fit's estimates: the fits run one
+        after another, ``lanes`` at a time vmapped (one is fastest on CPU; see
+        :func:`~mejax.fit.lindstrom_bates.fit_lindstrom_bates_batch`). One row per fit: the
+        fixed effects, σ², loglik, converged, iterations; a fit whose residual covariance
+        ends near singular counts as not converged, as a single fit does."""
         d, model = self.design, self.design.model
         ys = np.asarray(responses, dtype=float)
-        if ys.ndim != 2 or ys.shape[1] != d.nobs or not np.all(np.isfinite(ys)):
+        if ys.ndim != 2 or not len(ys) or ys.shape[1] != d.nobs or not np.all(np.isfinite(ys)):
             raise ValueError(f"responses must be a finite array of shape (fits, {d.nobs})")
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
         f = self._fit
         out = fit_lindstrom_bates_batch(jnp.asarray(f.beta), tuple(jnp.zeros_like(jnp.asarray(u))
                                                                    for u in f.us),
                                         jnp.asarray(f.theta), jnp.asarray(f.vpar), d.arrays,
-                                        jnp.asarray(ys), model)
+                                        jnp.asarray(ys), model, min(lanes, len(ys)))
+        converged = np.asarray(out.converged)
+        if model.residual is not None:
+            thetas = np.asarray(out.theta)
+            converged = converged & np.array([not residual_conditioning(t, d.arrays, model)
+                                              for t in thetas], dtype=bool)
         frame = pd.DataFrame(np.asarray(out.beta), columns=list(model.fixed))
         return frame.assign(sigma2=np.asarray(out.sigma2), loglik=np.asarray(out.loglik),
-                            converged=np.asarray(out.converged),
-                            iterations=np.asarray(out.iterations))
+                            converged=converged, iterations=np.asarray(out.iterations))
 
     # ---- tests ---------------------------------------------------------------------------------
     def test(self, hypothesis: str):

@@ -6,7 +6,9 @@ engine for the within-group correlation); ``resvariance(distinct, index(v))`` an
 ``rescovariance(independent, index(v))`` become the variance function ``distinct``.
 Stata's ``ctar1`` (continuous-time AR(1), nlme's ``corCAR1``) is mixed's ``exponential``;
 ``rescorrelation(unstructured, t())`` (nlme's ``corSymm``) is the residual structure
-``unstructured_correlation``: free correlations of the occasions and one variance.
+``unstructured_correlation``: free correlations of the occasions and one variance;
+``rescorrelation(banded #, t())`` is ``banded_correlation`` (the correlations within #
+occasions free, the others zero).
 """
 
 from __future__ import annotations
@@ -66,17 +68,16 @@ def parse_rescorrelation(text: str) -> ResidualOptions:
     subs = suboptions(opts, "rescorrelation", ("t", "group", "by"))
     if kind == "identity":
         return ResidualOptions(None)
-    if kind == "unstructured":
+    if kind in ("unstructured", "banded"):
         if "t" not in subs:
-            raise SpecError("rescorrelation(unstructured) needs the occasions: "
-                            "rescorrelation(unstructured, t(varname))")
-        return ResidualOptions(Residuals("unstructured_correlation", None, subs["t"],
+            raise SpecError(f"rescorrelation({kind}) needs the occasions: "
+                            f"rescorrelation({kind}{' #' if kind == 'banded' else ''}, "
+                            "t(varname))")
+        return ResidualOptions(Residuals(f"{kind}_correlation",
+                                         order if kind == "banded" else None, subs["t"],
                                          subs.get("by"), subs.get("group")))
-    if kind in ("banded", "independent"):
-        raise SpecError("rescorrelation(banded) is not available; rescovariance(banded, "
-                        "t(varname)) fits a banded covariance matrix of the occasions"
-                        if kind == "banded" else
-                        "rescorrelation(independent) is rescorrelation(identity)")
+    if kind == "independent":
+        raise SpecError("rescorrelation(independent) is rescorrelation(identity)")
     return ResidualOptions(_residuals(kind, order, subs, "rescorrelation"))
 
 

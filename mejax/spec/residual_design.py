@@ -87,17 +87,18 @@ def build_residual_design(spec: Residuals, frame, codes: np.ndarray, n_groups: i
 
 def _resolve_order(design: ResidualDesign) -> int:
     spec, kind = design.spec, design.kind
-    if kind not in ("ar", "ma", "toeplitz", "banded"):
+    if kind not in ("ar", "ma", "toeplitz", "banded", "banded_correlation"):
         return 0
     size = design.max_group_size
-    limit = len(design.time_levels) - 1 if kind == "banded" else size - 1
+    by_times = kind in ("banded", "banded_correlation")
+    limit = len(design.time_levels) - 1 if by_times else size - 1
     if spec.order is None:
         return max(limit, 0)
     if spec.order > limit:
         raise DataError(
             f"residuals({kind} {spec.order}): the order is larger than the groups allow; the "
             f"largest group of {design.group_label!r} has {size} observation(s)"
-            + (f" at {len(design.time_levels)} distinct times" if kind == "banded" else "")
+            + (f" at {len(design.time_levels)} distinct times" if by_times else "")
             + f", so the order can be at most {limit}"
         )
     return spec.order

@@ -24,10 +24,12 @@ RESIDUAL_ALIASES = {
     "banded": "banded", "ba": "banded", "band": "banded",
     "toeplitz": "toeplitz", "to": "toeplitz", "toep": "toeplitz",
     "exponential": "exponential", "exp": "exponential", "expo": "exponential",
-    # menl's rescorrelation(unstructured): a correlation matrix with one common variance
+    # menl's rescorrelation(unstructured) and rescorrelation(banded #): a correlation matrix
+    # with one common variance
     "unstructured_correlation": "unstructured_correlation",
+    "banded_correlation": "banded_correlation",
 }
-ORDERED_TYPES = ("ar", "ma", "toeplitz", "banded")
+ORDERED_TYPES = ("ar", "ma", "toeplitz", "banded", "banded_correlation")
 # structures whose lags are differences of an integer time variable
 INTEGER_TIME_TYPES = ("ar", "ma", "toeplitz", "banded", "unstructured")
 
@@ -37,7 +39,8 @@ class Residuals:
     """Within-group residual covariance.
 
     ``type``: independent, exchangeable, ar, ma, toeplitz, banded, unstructured,
-    unstructured_correlation (one variance, free correlations) or exponential.
+    unstructured_correlation / banded_correlation (one variance, free correlations) or
+    exponential.
     ``order``: the order of ar/ma (default 1) or the number of
     bands of toeplitz/banded (default: all). ``t``: the time variable (default:
     the order of the observations within the group). ``by``: separate residual
