@@ -18,8 +18,8 @@ import pandas as pd
 from .api import stata
 from .inference import icc as icc_mod
 from .inference._common import option_items, resolve_name
-from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
+from .inference.predict_command import predict_command
 from .menl_api import menl
 from .results.menl_result import MenlResult
 from .results.mixed_result import MixedResult
