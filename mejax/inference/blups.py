@@ -32,10 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy  # scipy.linalg and scipy.sparse load on first use (scipy's lazy submodules)
 
+from ..families.gaussian import Gaussian
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
 from ..models.lmm import lambdas_from_theta, residual_eta
 from ..spec.model import SpecError
-from .effects import RandomEffects, TermEffects
+from .effects import Predictive, RandomEffects, TermEffects
+from .predict import LINEAR_KINDS
 
 SE_TYPES = ("stata", "conditional", "comparative")
 _CHUNK = 2**22  # entries of the dense T = L⁻¹W' formed at a time
@@ -229,6 +231,8 @@ def blup_effects(result, se_type: str | None = None) -> RandomEffects:
 
 def marginal_variance(result, z: np.ndarray) -> np.ndarray:
     """Variance σ²|z_i'Λ|² of each row's random part z_i'b (terms' columns side by side)."""
+    if not result.design.re_terms:
+        return np.zeros(len(z))
     out, start = np.zeros(len(z)), 0
     s2 = float(result._fit["sigma2"])
     order = list(result._fit["order"])
@@ -238,3 +242,40 @@ def marginal_variance(result, z: np.ndarray) -> np.ndarray:
         out += s2 * np.sum((z[:, start:start + k] @ lams[ti]) ** 2, axis=1)
         start += k
     return out
+
+
+class LinearPredictive(Predictive):
+    """The linear model as the Gaussian identity preset: BLUPs, σ_e, residual structures."""
+
+    family = Gaussian()
+    kinds = LINEAR_KINDS
+    default_kind = "xb"
+
+    def __init__(self, result):
+        self.result = result
+
+    def random_effects(self, ebmodes=False, nodes=None, se_type=None) -> RandomEffects:
+        """The BLUPs (the Gaussian posterior's mean and mode alike)."""
+        return blup_effects(self.result, se_type)
+
+    def outcome_rows(self):
+        return np.zeros(self.result.nobs), {}, self.result.design.y
+
+    def family_aux(self) -> np.ndarray:
+        return np.array([0.5 * np.log(self.result.sigma2)])  # ln σ_e
+
+    def marginal_variance(self, z):
+        return marginal_variance(self.result, z)
+
+    def residual_whitener(self):
+        return whitener(self.result)
+
+    def estimates(self):
+        """β and its covariance (Kenward–Roger's under dfmethod(kroger)): xb is all the
+        linear model's margins predict."""
+        return np.asarray(self.result.fixef, dtype=float), self.result.vcov.to_numpy(), None
+
+    def variances(self):
+        entries_cov, _ = self.result._fit["inference"]()
+        return (np.asarray(self.result._fit["entries"], dtype=float),
+                np.asarray(entries_cov, dtype=float))

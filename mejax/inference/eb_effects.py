@@ -26,7 +26,8 @@ import scipy  # scipy.linalg loads on first use (scipy's lazy submodules)
 from ..models.glmm import conditional_posterior, posterior_moments
 from ..models.glmm_structure import random_variance, relative_factor, split_params
 from ..spec.model import SpecError
-from .effects import RandomEffects, TermEffects
+from .effects import Predictive, RandomEffects, TermEffects
+from .predict import KINDS
 
 EB_NODES = 7  # integration points of ebmeans after Laplace fits
 # Empirical Bayes effects per fitted result, computed once (weakly keyed: they go with it)
@@ -130,3 +131,50 @@ def marginal_variance(result, z: np.ndarray) -> np.ndarray:
 def family_aux(result) -> np.ndarray:
     """The family's extra parameters at the estimates (cutpoints, ln α, ln σ_e, ...)."""
     return np.asarray(split_params(jnp.asarray(result._fit["params"]), result.model)[2])
+
+
+class GlmmPredictive(Predictive):
+    """A GLMM's family, empirical Bayes effects and estimates, as post-estimation reads them."""
+
+    def __init__(self, result):
+        self.result = result
+        self.family = result.family
+        self.kinds = KINDS + self.family.statistics
+        self.default_kind = self.family.default_statistic
+
+    def random_effects(self, ebmodes=False, nodes=None, se_type=None) -> RandomEffects:
+        return eb_effects(self.result, ebmodes, nodes)
+
+    def outcome_rows(self):
+        glm = self.result.design.glm
+        return glm.offset, glm.given, glm.data["y"]
+
+    def family_aux(self) -> np.ndarray:
+        return family_aux(self.result)
+
+    def marginal_variance(self, z):
+        return marginal_variance(self.result, z)
+
+    def residual_whitener(self):
+        return None
+
+    def estimates(self):
+        """All estimates (β, θ, the family's) with the inverse observed information (or
+        its sandwich) and the structure that splits them."""
+        result = self.result
+        return np.asarray(result._fit["params"]), result.params_vcov, result.model
+
+    def variances(self):
+        """The level-1 variance is the family's estimated σ²_e or its fixed latent one
+        (π²/3 logistic, 1 normal), a constant."""
+        cov_params, jacs, values = self.result._information
+        entries = np.asarray(values[0], dtype=float)
+        jac = np.asarray(jacs[0])
+        if self.family.residual_variance_aux:  # σ²_ε = var(e.y), estimated
+            jac = np.vstack([jac, np.asarray(jacs[2])[:1]])
+            v = np.concatenate([entries, np.asarray(values[2], dtype=float)[:1]])
+            return v, jac @ cov_params @ jac.T
+        v = np.concatenate([entries, [self.family.latent_variance()]])
+        cov = np.zeros((len(v), len(v)))
+        cov[:-1, :-1] = jac @ cov_params @ jac.T  # the latent variance is a constant
+        return v, cov

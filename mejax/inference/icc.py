@@ -78,7 +78,7 @@ def _entry_index(result) -> dict[int, int]:
 def icc(result) -> pd.DataFrame:
     """ICC per level (top level first) with delta-method SE and logit-scale interval."""
     order = _levels_top_down(result)
-    values, cov = result.variance_estimates()
+    values, cov = result.predictive.variances()
     where = _entry_index(result)
     idx = [where[i] for i in order] + [len(values) - 1]  # the level-1 variance last
     return icc_rows(result, order, values[idx], cov[np.ix_(idx, idx)])

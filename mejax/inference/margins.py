@@ -260,11 +260,11 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
     """
     plan = margin_plan(result, spec, at, dydx, level, matrices=_matrices)
     stat = parse_statistic(result, plan["options"].get("predict", predict))
-    offset, given_rows, y = result.outcome_rows()
+    offset, given_rows, y = result.predictive.outcome_rows()
     offset = jnp.asarray(offset)
     trials = jnp.asarray(given_rows.get("trials", np.ones(result.nobs)))
     given = {"time": jnp.asarray(y)}  # survival: each row's analysis time
-    params, vcov, model = result.prediction_estimates()
+    params, vcov, model = result.predictive.estimates()
     ests, jacs = [], []
     for item in plan["mats"]:
         if item[0] == "plain":

@@ -38,8 +38,8 @@ class Statistic:
 
 def parse_statistic(result, text: str | None) -> Statistic:
     """The ``predict()`` option of margins, among the statistics the result offers."""
-    family = result.family
-    default = result.default_prediction
+    family = result.predictive.family
+    default = result.predictive.default_kind
     items = option_items(text or "")
     own = own_statistic(family, items, default)
     if own is not None:
@@ -57,8 +57,8 @@ def parse_statistic(result, text: str | None) -> Statistic:
         raise HypothesisError(f"margins: predict({text}) names more than one statistic")
     kind = {"n": "mu", "eta": "xb"}.get(kinds[0] if kinds else default,
                                          kinds[0] if kinds else default)
-    if kind not in result.prediction_kinds:
-        offered = [k for k in ("mu", "pr", "xb") if k in result.prediction_kinds]
+    if kind not in result.predictive.kinds:
+        offered = [k for k in ("mu", "pr", "xb") if k in result.predictive.kinds]
         raise HypothesisError(f"margins: predict({text}) is not supported after this model; "
                               f"only {', '.join(offered)}")
     fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"

@@ -5,16 +5,11 @@ empirical Bayes means or modes after ``me*``; :mod:`mejax.inference.effects`)
 into the linear predictor (``conditional``), leaves them out (``fixedonly``)
 or integrates them out (``marginal``: the population-averaged mean, by the
 family's ``mean`` and ``probability`` with the variance of the random part),
-and asks the result's family for the statistic. What differs between models
-the result answers (its protocol, the same on every result type):
-
-- ``family``: the outcome's family (Gaussian identity after ``mixed``);
-- ``prediction_kinds`` and ``default_prediction``: the statistics it offers;
-- ``random_effects(ebmodes, nodes, se_type)``: the predicted effects;
-- ``outcome_rows()``: the sample's offsets, per-row inputs and outcome;
-- ``family_aux()``: the family's extra parameters at the estimates;
-- ``marginal_variance(z)``: Var(z'b) of each row's random part;
-- ``residual_whitener()``: R̃^{-1/2} of a residual structure, or None.
+and asks the family for the statistic. What differs between models the
+result's :class:`~mejax.inference.effects.Predictive` answers (``result.predictive``):
+the family (Gaussian identity after ``mixed``), the statistics offered, the
+predicted effects, the sample's offsets and outcome, the family's parameters,
+the variance of the random part and a residual structure's whitener.
 
 ``fitted`` and ``rstandard`` (the names ``mixed`` uses) are the conditional
 mean and the Pearson residual — whitened by the residual structure.
@@ -53,7 +48,7 @@ def ranef(result, se: bool = True, ebmodes: bool = False, nodes: int | None = No
     """
     require_estimates(result, "ranef()")
     design = result.design
-    effects = result.random_effects(ebmodes=ebmodes, nodes=nodes, se_type=se_type)
+    effects = result.predictive.random_effects(ebmodes=ebmodes, nodes=nodes, se_type=se_type)
     out: dict[str, pd.DataFrame] = {}
     for te in effects.terms:
         term = design.re_terms[te.index]
@@ -137,23 +132,23 @@ def outcome_code(result, outcome) -> int:
 def _outcome_data(result, y: np.ndarray, given: dict) -> dict:
     """The family's row arrays for observed outcomes (new data's too)."""
     glm = result.design.glm
-    data, valid = result.family.response_rows(y, given, glm.categories)
+    family = result.predictive.family
+    data, valid = family.response_rows(y, given, glm.categories)
     if not np.all(valid):
-        raise DataError(f"{result.design.response} has values the fitted "
-                        f"{result.family.name} model cannot have (outside its categories "
-                        "or its range)")
+        raise DataError(f"{result.design.response} has values the fitted {family.name} "
+                        "model cannot have (outside its categories or its range)")
     return data
 
 
 def _residuals(result, kind: str, rows: Rows, mu) -> np.ndarray:
     """Raw, Pearson (whitened by a residual structure) or deviance residuals given mu."""
-    family = result.family
-    aux = result.family_aux()
+    family = result.predictive.family
+    aux = result.predictive.family_aux()
     var = family.variance(mu, rows.trials, aux)  # raises for families without residuals
     if kind == "residuals":
         return rows.y - mu
     if kind == "pearson":
-        whiten = result.residual_whitener()
+        whiten = result.predictive.residual_whitener()
         if whiten is None:
             return (rows.y - mu) / np.sqrt(var)
         if rows.complete is not None:
@@ -165,7 +160,7 @@ def _residuals(result, kind: str, rows: Rows, mu) -> np.ndarray:
 
 
 def _statistic(result, kind: str, rows: Rows, options: dict):
-    family = result.family
+    family = result.predictive.family
     conditional, marginal = options["conditional"], options["marginal"]
     beta = np.asarray(result._fit["beta"], dtype=float)
     xb = rows.x @ beta + rows.offset
@@ -180,12 +175,12 @@ def _statistic(result, kind: str, rows: Rows, options: dict):
         return xb
     eta, var = xb, None
     if marginal:
-        var = jnp.asarray(result.marginal_variance(rows.z))
+        var = jnp.asarray(result.predictive.marginal_variance(rows.z))
     elif conditional != "fixedonly":
         eta = xb + _random_part(result, rows, _effects(result, options))
     if kind == "eta":
         return eta
-    eta_j, aux = jnp.asarray(eta), jnp.asarray(result.family_aux())
+    eta_j, aux = jnp.asarray(eta), jnp.asarray(result.predictive.family_aux())
     if kind in family.statistics:  # the family's own: e(a,b), ystar(a,b), surv, hazard, ...
         given = dict(rows.given) if rows.y is None else {**rows.given, "time": rows.y}
         return np.asarray(family.statistic(kind, eta_j, given, aux, var, options["bounds"]))
@@ -210,7 +205,7 @@ def _statistic(result, kind: str, rows: Rows, options: dict):
 
 
 def _probability(result, eta, aux, var, outcome):
-    family = result.family
+    family = result.predictive.family
     if family.pr_outcome == "category" and outcome is not None:  # one category
         probs = np.asarray(family.probability(eta, aux, var))
         return probs[:, outcome_code(result, outcome)]
@@ -222,15 +217,15 @@ def _probability(result, eta, aux, var, outcome):
 
 
 def _effects(result, options: dict) -> RandomEffects:
-    return result.random_effects(ebmodes=options["conditional"] == "ebmodes",
+    return result.predictive.random_effects(ebmodes=options["conditional"] == "ebmodes",
                                  nodes=options["nodes"], se_type=options["se_type"])
 
 
 def check_options(result, kind: str, conditional: str, marginal: bool) -> None:
     """Errors for a statistic or an option the result does not offer."""
-    family = result.family
+    family = result.predictive.family
     own = family.statistics
-    kinds = tuple(result.prediction_kinds)
+    kinds = tuple(result.predictive.kinds)
     if kind not in kinds:
         raise SpecError(f"kind must be one of {', '.join(kinds)}; got {kind!r}")
     if conditional not in CONDITIONAL:
@@ -259,14 +254,15 @@ def predict(result, kind: str | None = None, data: pd.DataFrame | None = None,
     rebuilt on new rows; groups not in the estimation sample get effects 0
     (SE: the prior SD); rows with missing values give NaN.
     """
-    kind = result.default_prediction if kind is None else kind
+    kind = result.predictive.default_kind if kind is None else kind
     check_options(result, kind, conditional, marginal)
     require_estimates(result, f"predict(kind={kind!r})")
     base = ALIASES.get(kind, kind)
     if data is None:
         rows = sample_rows(result)
     else:
-        needs_y = base in ("density",) + RESIDUAL_KINDS + result.family.statistics_at_outcome
+        at_outcome = result.predictive.family.statistics_at_outcome
+        needs_y = base in ("density",) + RESIDUAL_KINDS + at_outcome
         rows = new_rows(result, data, needs_y, base not in FIXED_KINDS)
     options = {"conditional": conditional, "marginal": marginal, "outcome": outcome,
                "nodes": nodes, "bounds": bounds_option(bounds), "se_type": se_type}

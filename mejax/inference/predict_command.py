@@ -18,7 +18,7 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
     ``options`` maps lower-case option names to True or their argument.
     """
     options = dict(options)
-    own = result.family.statistics
+    own = result.predictive.family.statistics
     bounds = None
     for word, kind in (("median", "median"), ("mean", "mean_time")):  # median time, mean time
         if word in options and kind in own:
@@ -39,7 +39,7 @@ def predict_command(result, options: dict) -> tuple[pd.Series | pd.DataFrame,
                         "marginal, outcome(), reses()")
     if len(kinds) > 1:
         raise SpecError(f"predict: only one of {', '.join(kinds)} allowed")
-    default = result.family.default_statistic
+    default = result.predictive.default_kind
     kind = kinds[0] if kinds else ("reffects" if "reses" in options else default)
     if "reses" in options and kind != "reffects":
         raise SpecError("predict: reses() goes with reffects")

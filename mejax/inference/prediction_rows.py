@@ -137,7 +137,7 @@ def sample_rows(result) -> Rows:
     index = frame[design.response].index if frame is not None else pd.RangeIndex(design.nobs)
     z = (np.column_stack([t.z for t in design.re_terms]) if design.re_terms
          else np.zeros((design.nobs, 0)))
-    offset, given, y = result.outcome_rows()
+    offset, given, y = result.predictive.outcome_rows()
     return Rows(design.x, offset, given, z, [t.codes for t in design.re_terms], y, index,
                 None)
 
@@ -149,7 +149,7 @@ def new_rows(result, data: pd.DataFrame, with_response: bool, with_random: bool)
     must be in ``data``); ``with_response``: it reads the outcome.
     """
     design = result.design
-    family = result.family
+    family = result.predictive.family
     if design.fixed_part is None or design.frame is None:
         raise NotImplementedError("this result does not keep the model parts needed for data=")
     needed = set(linear_vars(design.fixed_part)) | family.columns()

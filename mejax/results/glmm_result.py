@@ -22,8 +22,7 @@ from scipy import special
 from ..batch.glmm import GlmmKind
 from ..batch.kinds import register_kind
 from ..inference import eb_effects
-from ..inference.effects import RandomEffects
-from ..inference.predict import KINDS
+from ..inference.effects import Predictive
 from ..inference.sandwich import sandwich
 from ..inference.stcurve import stcurve
 from ..linalg.scaling import scaled_inverse
@@ -331,52 +330,11 @@ class GlmmResult(MixedResult):
         aux.insert(0, "part", "aux")
         return pd.concat([frame, aux.reindex(columns=frame.columns)], ignore_index=True)
 
-    # ---- what post-estimation asks of a result (mejax.inference.predict, margins, icc) --
-    @property
-    def prediction_kinds(self) -> tuple[str, ...]:
-        return KINDS + self.family.statistics
-
-    @property
-    def default_prediction(self) -> str:
-        return self.family.default_statistic
-
-    def random_effects(self, ebmodes: bool = False, nodes: int | None = None,
-                       se_type: str | None = None) -> RandomEffects:
-        """Empirical Bayes means (Stata's default) or modes of the random effects."""
-        return eb_effects.eb_effects(self, ebmodes, nodes)
-
-    def outcome_rows(self) -> tuple[np.ndarray, dict, np.ndarray]:
-        glm = self.design.glm
-        return glm.offset, glm.given, glm.data["y"]
-
-    def family_aux(self) -> np.ndarray:
-        return eb_effects.family_aux(self)
-
-    def marginal_variance(self, z: np.ndarray) -> np.ndarray:
-        return eb_effects.marginal_variance(self, z)
-
-    def residual_whitener(self):
-        return None
-
-    def prediction_estimates(self):
-        """All estimates (β, θ, the family's), their covariance and the structure that
-        splits them (margins differentiate in all of them)."""
-        return np.asarray(self._fit["params"]), self.params_vcov, self.model
-
-    def variance_estimates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The reported variance entries, then the level-1 variance on the latent scale:
-        the family's estimated σ²_e or its fixed one (π²/3, 1); their covariance."""
-        cov_params, jacs, values = self._information
-        entries = np.asarray(values[0], dtype=float)
-        jac = np.asarray(jacs[0])
-        if self.family.residual_variance_aux:  # σ²_ε = var(e.y), estimated
-            jac = np.vstack([jac, np.asarray(jacs[2])[:1]])
-            v = np.concatenate([entries, np.asarray(values[2], dtype=float)[:1]])
-            return v, jac @ cov_params @ jac.T
-        v = np.concatenate([entries, [self.family.latent_variance()]])
-        cov = np.zeros((len(v), len(v)))
-        cov[:-1, :-1] = jac @ cov_params @ jac.T  # the latent variance is a constant
-        return v, cov
+    @cached_property
+    def predictive(self) -> Predictive:
+        """What predict, margins and icc ask of this fit (empirical Bayes effects, the
+        family and all estimates)."""
+        return eb_effects.GlmmPredictive(self)
 
     def stcurve(self, kind: str = "survival", at=None, times=None, ax=None, **options):
         """Stata's ``stcurve`` after mestreg: marginal survival, hazard or cumhaz curves.

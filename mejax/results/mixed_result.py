@@ -12,16 +12,15 @@ from ..batch.api import fit_batch
 from ..batch.kinds import register_kind
 from ..batch.lmm import LmmKind
 from ..cov.labels import component_label
-from ..families.gaussian import Gaussian
 from ..inference import blups
 from ..inference.bootstrap import bootstrap
 from ..inference.dof import small_sample
-from ..inference.effects import RandomEffects
+from ..inference.effects import Predictive
 from ..inference.fitted import FittedModel
 from ..inference.hypothesis import contrast, estat_ic, lincom, pwcompare, test
 from ..inference.icc import icc
 from ..inference.margins import margins
-from ..inference.predict import LINEAR_KINDS, predict, ranef
+from ..inference.predict import predict, ranef
 from ..inference.simulate import simulate
 from ..linalg.scaling import column_scales
 from ..spec.design import Design
@@ -54,10 +53,6 @@ class MixedResult(FittedModel):
     population: float | None = None
     preamble: tuple[str, ...] = ()  # lines above the title (survival's stset settings)
     header_rows: tuple[tuple[str, str, str], ...] = ()  # lines under Number of obs
-    # the linear model is the Gaussian identity preset: what predict and margins offer
-    family = Gaussian()
-    prediction_kinds: tuple[str, ...] = LINEAR_KINDS
-    default_prediction: str = "xb"
 
     def __init__(self, design: Design, fit: dict, reml: bool, level: float = 95.0,
                  options: dict | None = None):
@@ -413,39 +408,10 @@ class MixedResult(FittedModel):
         scale after logit, probit, tobit and interval models)."""
         return icc(self)
 
-    # ---- what post-estimation asks of a result (mejax.inference.predict, margins, icc) --
-    def random_effects(self, ebmodes: bool = False, nodes: int | None = None,
-                       se_type: str | None = None) -> RandomEffects:
-        """The BLUPs (the Gaussian posterior's mean and mode alike)."""
-        return blups.blup_effects(self, se_type)
-
-    def outcome_rows(self) -> tuple[np.ndarray, dict, np.ndarray]:
-        """The sample's offsets, the family's per-row inputs and the outcome."""
-        return np.zeros(self.nobs), {}, self.design.y
-
-    def family_aux(self) -> np.ndarray:
-        """ln σ_e, the Gaussian family's parameter."""
-        return np.array([0.5 * np.log(self.sigma2)])
-
-    def marginal_variance(self, z: np.ndarray) -> np.ndarray:
-        """Var(z_i'b) of each row's random part (``z``: the terms' columns side by side)."""
-        return blups.marginal_variance(self, z)
-
-    def residual_whitener(self):
-        """x ↦ R̃^{-1/2}x within residual groups, or None without residuals()."""
-        return blups.whitener(self)
-
-    def prediction_estimates(self) -> tuple[np.ndarray, np.ndarray, None]:
-        """What margins differentiate in: β, its covariance (Kenward–Roger's under
-        dfmethod(kroger)), and None: no other estimate enters a prediction of xb."""
-        return np.asarray(self._fit["beta"], dtype=float), self.vcov.to_numpy(), None
-
-    def variance_estimates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The reported variance entries (block order), the level-1 variance last, and
-        their covariance."""
-        entries_cov, _ = self._fit["inference"]()
-        return (np.asarray(self._fit["entries"], dtype=float),
-                np.asarray(entries_cov, dtype=float))
+    @cached_property
+    def predictive(self) -> Predictive:
+        """What predict, margins and icc ask of this fit (BLUPs, σ_e, residual structure)."""
+        return blups.LinearPredictive(self)
 
     # ---- simulation, bootstrap, batch refits (mejax.batch / inference.bootstrap) -----
     def simulate(self, n: int = 1, seed=None) -> np.ndarray:
