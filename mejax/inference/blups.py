@@ -229,21 +229,6 @@ def blup_effects(result, se_type: str | None = None) -> RandomEffects:
     return RandomEffects("blups", terms)
 
 
-def marginal_variance(result, z: np.ndarray) -> np.ndarray:
-    """Variance σ²|z_i'Λ|² of each row's random part z_i'b (terms' columns side by side)."""
-    if not result.design.re_terms:
-        return np.zeros(len(z))
-    out, start = np.zeros(len(z)), 0
-    s2 = float(result._fit["sigma2"])
-    order = list(result._fit["order"])
-    lams = dict(zip(order, lambdas(result)[: len(order)]))
-    for ti, term in enumerate(result.design.re_terms):
-        k = term.z.shape[1]
-        out += s2 * np.sum((z[:, start:start + k] @ lams[ti]) ** 2, axis=1)
-        start += k
-    return out
-
-
 class LinearPredictive(Predictive):
     """The linear model as the Gaussian identity preset: BLUPs, σ_e, residual structures."""
 
@@ -265,7 +250,18 @@ class LinearPredictive(Predictive):
         return np.array([0.5 * np.log(self.result.sigma2)])  # ln σ_e
 
     def marginal_variance(self, z):
-        return marginal_variance(self.result, z)
+        """σ²|z_i'Λ|² summed over the terms (their columns side by side in ``z``)."""
+        result = self.result
+        out, start = np.zeros(len(z)), 0
+        order = list(result._fit["order"])
+        if not order:
+            return out
+        lams = dict(zip(order, lambdas(result)[: len(order)]))
+        for ti, term in enumerate(result.design.re_terms):
+            k = term.z.shape[1]
+            out += result.sigma2 * np.sum((z[:, start:start + k] @ lams[ti]) ** 2, axis=1)
+            start += k
+        return out
 
     def residual_whitener(self):
         return whitener(self.result)

@@ -119,20 +119,6 @@ def eb_effects(result, ebmodes: bool = False, nodes: int | None = None) -> Rando
     return RandomEffects("ebmeans" if means else "ebmodes", cache[key])
 
 
-def marginal_variance(result, z: np.ndarray) -> np.ndarray:
-    """Variance of each row's random part z'b (0 without random effects)."""
-    model = result.model
-    if not model.integration.has_effects:
-        return np.zeros(len(z))
-    _, thetas, _ = split_params(jnp.asarray(result._fit["params"]), model)
-    return np.asarray(random_variance(jnp.asarray(z), relative_factor(thetas, model)))
-
-
-def family_aux(result) -> np.ndarray:
-    """The family's extra parameters at the estimates (cutpoints, ln α, ln σ_e, ...)."""
-    return np.asarray(split_params(jnp.asarray(result._fit["params"]), result.model)[2])
-
-
 class GlmmPredictive(Predictive):
     """A GLMM's family, empirical Bayes effects and estimates, as post-estimation reads them."""
 
@@ -150,10 +136,17 @@ class GlmmPredictive(Predictive):
         return glm.offset, glm.given, glm.data["y"]
 
     def family_aux(self) -> np.ndarray:
-        return family_aux(self.result)
+        return np.asarray(self._split()[2])
 
     def marginal_variance(self, z):
-        return marginal_variance(self.result, z)
+        if not self.result.model.integration.has_effects:
+            return np.zeros(len(z))
+        _, thetas, _ = self._split()
+        lam = relative_factor(thetas, self.result.model)
+        return np.asarray(random_variance(jnp.asarray(z), lam))
+
+    def _split(self):
+        return split_params(jnp.asarray(self.result._fit["params"]), self.result.model)
 
     def residual_whitener(self):
         return None
