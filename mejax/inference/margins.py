@@ -237,14 +237,18 @@ def _sample_mean(params, x, z, offset, trials, given, model: GlmmStructure | Non
 
 
 @partial(jax.jit, static_argnames=("model", "stat"))
-def _margin_and_jacobian(params, hi, lo, scale, offset, trials, given, model, stat):
-    """(mean(f(hi)) − mean(f(lo)))·scale ... as value and Jacobian in all estimates."""
-    def fn(p):
-        top = _sample_mean(p, hi[0], hi[1], offset, trials, given, model, stat)
-        bottom = _sample_mean(p, lo[0], lo[1], offset, trials, given, model, stat)
-        return scale[0] * top - scale[1] * bottom
+def _margins_and_jacobians(params, hi, lo, scales, offset, trials, given, model, stat):
+    """Every row's scale₀·mean(f(hi)) − scale₁·mean(f(lo)) and its Jacobian in all the
+    estimates; the rows' designs are stacked on a leading axis (one program for all)."""
+    def row(hi_x, hi_z, lo_x, lo_z, scale):
+        def fn(p):
+            top = _sample_mean(p, hi_x, hi_z, offset, trials, given, model, stat)
+            bottom = _sample_mean(p, lo_x, lo_z, offset, trials, given, model, stat)
+            return scale[0] * top - scale[1] * bottom
 
-    return fn(params), jax.jacfwd(fn)(params)
+        return fn(params), jax.jacfwd(fn)(params)
+
+    return jax.vmap(row)(hi[0], hi[1], lo[0], lo[1], scales)
 
 
 def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None,
@@ -265,19 +269,25 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
     trials = jnp.asarray(given_rows.get("trials", np.ones(result.nobs)))
     given = {"time": jnp.asarray(y)}  # survival: each row's analysis time
     params, vcov, model = result.predictive.estimates()
-    ests, jacs = [], []
+    if not plan["mats"]:
+        raise HypothesisError("margins: nothing to compute")
+    his, los, scales = [], [], []
     for item in plan["mats"]:
         if item[0] == "plain":
-            hi, lo, scale = item[1], item[1], (1.0, 0.0)
+            his.append(item[1])
+            los.append(item[1])
+            scales.append((1.0, 0.0))
         else:
             _, hi, lo, step = item
-            scale = (1.0 / step, 1.0 / step)
-        est, jac = _margin_and_jacobian(params, hi, lo, jnp.asarray(scale), offset, trials,
-                                        given, model, stat)
-        ests.append(np.asarray(est))
-        jacs.append(np.asarray(jac))
-    est = np.stack(ests)  # (rows, outcomes)
-    jac = np.stack(jacs)  # (rows, outcomes, params)
+            his.append(hi)
+            los.append(lo)
+            scales.append((1.0 / step, 1.0 / step))
+    hi = tuple(jnp.asarray(np.stack([m[i] for m in his])) for i in (0, 1))
+    lo = tuple(jnp.asarray(np.stack([m[i] for m in los])) for i in (0, 1))
+    est, jac = _margins_and_jacobians(jnp.asarray(params), hi, lo, jnp.asarray(scales),
+                                      offset, trials, given, model, stat)
+    est = np.asarray(est)  # (rows, outcomes)
+    jac = np.asarray(jac)  # (rows, outcomes, params)
     rows = plan["rows"]
     if stat.outcomes is not None and len(stat.outcomes) > 1:  # outcome-major, as Stata
         cats = result.design.glm.categories
