@@ -18,8 +18,8 @@ import pandas as pd
 from .api import stata
 from .inference import icc as icc_mod
 from .inference._common import option_items, resolve_name
-from .inference.glmm_predict import predict_command
 from .inference.hypothesis import estat_ic, lrtest
+from .inference.predict_command import predict_command
 from .menl_api import menl
 from .results.menl_result import MenlResult
 from .results.mixed_result import MixedResult
@@ -388,7 +388,7 @@ class StataSession(DataCommands, GraphCommands):
             notes.append(f"(calculating BLUPs for {len(targets)} random effect(s): "
                          f"{', '.join(targets)})")
             if "reses" in options:
-                ses = self._random_effect_ses(res)
+                ses = res.predict("reses")
                 se_names = _expand_names(options["reses"].split(), list(ses.columns),
                                          "reses()")
                 for col, target in zip(ses.columns, se_names):
@@ -461,18 +461,6 @@ class StataSession(DataCommands, GraphCommands):
             for col, target in zip(ses.columns, se_names):
                 self._set(target, ses[col])
         return "\n".join(notes)
-
-    def _random_effect_ses(self, res) -> pd.DataFrame:
-        """Per-observation standard errors of the BLUPs, columns as predict's reffects."""
-        tables = res.ranef(se=True)
-        design = res.design
-        index = _sample_index(res)
-        out = {}
-        for term in design.re_terms:
-            table = tables[term.label]
-            for name in term.effect_names:
-                out[f"{term.label}: {name}"] = table[f"se_{name}"].to_numpy()[term.codes]
-        return pd.DataFrame(out, index=index)
 
     def _set(self, name: str, values) -> None:
         if not re.fullmatch(r"[A-Za-z_]\w*", name):

@@ -6,6 +6,13 @@ responses sharing the level-j group (hence all groups above it):
 ρ_j = (σ²_1 + ... + σ²_j) / (σ²_1 + ... + σ²_m + σ²_e). Standard errors come
 from the covariance of the reported variances by the delta method; intervals
 are built on the logit scale, as Stata does.
+
+After ``melogit``, ``meprobit``, ``meologit``, ``meoprobit``, ``metobit`` and
+``meintreg`` the same formula holds on the latent-response scale
+y* = xβ + Σ_l b_l + ε: σ²_e is the level-1 error's variance, fixed (π²/3
+logistic, 1 normal) or estimated (metobit's and meintreg's var(e.y), which then
+enters the delta method). The result supplies the variances and their
+covariance (``variance_estimates()``); this module only combines them.
 """
 
 from __future__ import annotations
@@ -71,12 +78,10 @@ def _entry_index(result) -> dict[int, int]:
 def icc(result) -> pd.DataFrame:
     """ICC per level (top level first) with delta-method SE and logit-scale interval."""
     order = _levels_top_down(result)
-    entries = np.asarray(result._fit["entries"], dtype=float)
-    entries_cov, _ = result._fit["inference"]()
-    entries_cov = np.asarray(entries_cov, dtype=float)
+    values, cov = result.predictive.variances()
     where = _entry_index(result)
-    idx = [where[i] for i in order] + [len(entries) - 1]  # residual variance last
-    return icc_rows(result, order, entries[idx], entries_cov[np.ix_(idx, idx)])
+    idx = [where[i] for i in order] + [len(values) - 1]  # the level-1 variance last
+    return icc_rows(result, order, values[idx], cov[np.ix_(idx, idx)])
 
 
 def icc_rows(result, order: list[int], v: np.ndarray, cov: np.ndarray) -> pd.DataFrame:

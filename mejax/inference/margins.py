@@ -1,43 +1,50 @@
-"""Stata's ``margins`` and ``marginsplot`` after ``mixed`` (fixed-portion linear prediction).
+"""Stata's ``margins`` after ``mixed`` and ``me*`` commands, written once.
 
-A predictive margin averages the fixed-part prediction over the estimation
-sample with some variables set to chosen values (factor levels in the
-varlist, values in ``at()``); ``dydx()`` averages the derivative (or, for a
-factor, the discrete change from the base level). Standard errors use the
-delta method with the Jacobian of the margins in β from :func:`jax.jacfwd`.
-:func:`margin_plan` and :func:`render_margins` are shared with the GLMM
-margins on the response scale (:mod:`mejax.inference.glmm_margins`).
+A predictive margin averages a prediction over the estimation sample with
+some variables set to chosen values (factor levels in the varlist, values in
+``at()``); ``dydx()`` averages the derivative (or, for a factor, the discrete
+change from the base level). The statistic (:mod:`.margins_statistic`) is the
+fixed-portion linear prediction after ``mixed``; after a GLMM by default the
+mean *marginally* with respect to the random effects — the population-averaged
+E[y | x] = ∫ μ(xβ + z'b) φ(b; 0, Σ) db, as Stata (since version 15) — or a
+probability, the fixed portion or a statistic of the family's own.
+
+Standard errors use the delta method with the Jacobian of each margin in all
+the estimates the result hands over (``prediction_estimates()``: β after
+``mixed``, with Kenward–Roger's covariance under ``dfmethod(kroger)``; β, the
+random-effects parameters — the marginal mean depends on them — and cutpoints
+or dispersion after a GLMM, with the inverse observed information or its
+sandwich) from :func:`jax.jacfwd`.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
-from ..spec.design import level_label
-from ..text import general
-from ._common import HypothesisError, PostResult, option_items, row_df
-from .counterfactual import check_variable, design_matrix, factor_levels, fixed_vars, match_level
+from ..models.glmm_structure import GlmmStructure, random_variance, relative_factor, split_params
+from ..spec.design import level_label, linear_vars
+from ._common import HypothesisError, option_items, row_df
+from .counterfactual import (
+    check_variable,
+    counterfactual_frame,
+    design_matrix,
+    factor_levels,
+    match_level,
+)
 from .counterfactual import is_factor as _is_factor_var
-from .hypothesis import _estimate_table
+from .margins_statistic import Statistic, expression, outcome_lines, parse_statistic
+from .margins_table import MarginsResult, render_margins
 from .marginsplot import marginsplot
+from .prediction_rows import part_matrix
 
 __all__ = ["MarginsResult", "margins", "margin_plan", "marginsplot", "parse_numlist",
            "render_margins"]
-
-
-class MarginsResult(PostResult):
-    """Margins (a dict of numbers with Stata's text) that can draw themselves."""
-
-    def plot(self, ax=None, **options):
-        """Stata's ``marginsplot`` of these margins (options: ``noci``, ``title``,
-        ``xtitle``, ``ytitle``, ``recast``, ``saving``, ``replace``); a Figure."""
-        return marginsplot(self, ax, **options)
 
 
 def parse_numlist(text: str) -> list[float]:
@@ -94,7 +101,7 @@ def _parse_at(result, at) -> list[dict]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-def _parse_command(text: str) -> tuple[list[str], dict]:
+def parse_command(text: str) -> tuple[list[str], dict]:
     body, _, opts = text.partition(",")
     options: dict = {}
     for name, arg in option_items(opts):
@@ -125,39 +132,6 @@ def _term_names(result, token: str) -> list[str]:
     return names
 
 
-def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None
-            ) -> MarginsResult:
-    """Predictive margins (or average marginal effects with ``dydx``).
-
-    ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(0 1 2))"``);
-    ``at`` (dict or text) and ``dydx`` may also be given as arguments.
-    Returns a MarginsResult with ``table`` (DataFrame), Stata-layout text and ``plot()``.
-    """
-    plan = margin_plan(result, spec, at, dydx, level)
-    pred = plan["options"].get("predict")
-    if pred not in (None, "", "xb"):
-        raise HypothesisError(f"margins: predict({pred}) is not supported; only xb")
-    mats = plan["mats"]
-
-    def margin_fn(b):
-        """The margins as a function of β (the delta method differentiates this)."""
-        out = []
-        for item in mats:
-            if item[0] == "plain":
-                out.append(jnp.mean(jnp.asarray(item[1]) @ b))
-            else:
-                _, hi, lo, step = item
-                out.append(jnp.mean((jnp.asarray(hi) @ b - jnp.asarray(lo) @ b) / step))
-        return jnp.stack(out)
-
-    beta = jnp.asarray(result.fixef.to_numpy())
-    est = np.asarray(margin_fn(beta))
-    J = np.asarray(jax.jacfwd(margin_fn)(beta))
-    V = result.vcov.to_numpy()
-    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
-    return render_margins(result, plan, plan["rows"], est, se, J, row_df(result, J))
-
-
 def margin_plan(result, spec: str = "", at=None, dydx=None, level: float | None = None,
                 matrices=design_matrix) -> dict:
     """Parse a margins command into rows (labels) and the counterfactual matrices.
@@ -166,7 +140,7 @@ def margin_plan(result, spec: str = "", at=None, dydx=None, level: float | None 
     ``overrides`` applied (X by default). Each entry of ``mats`` is
     ("plain", M) or ("diff", M_hi, M_lo, step) for a marginal effect.
     """
-    terms, options = _parse_command(spec or "")
+    terms, options = parse_command(spec or "")
     at = options.get("at", at)
     dydx = options.get("dydx", dydx)
     level = float(options.get("level", result.level if level is None else level))
@@ -215,87 +189,116 @@ def _effect_mats(result, var: str, base: dict, matrices=design_matrix):
     return [(None, (hi, lo, 2 * h))]
 
 
-def render_margins(result, plan: dict, rows: list[dict], est, se, J, df,
-                   expression: str = "Linear prediction, fixed portion, predict()",
-                   ylabel: str = "Linear prediction, fixed portion",
-                   outcomes: list[str] | None = None) -> MarginsResult:
-    """The margins PostResult: table, Stata text and what marginsplot needs.
+# ---- counterfactual designs ----------------------------------------------------------------
+def _sample_z(result) -> np.ndarray:
+    terms = result.design.re_terms
+    return np.column_stack([t.z for t in terms]) if terms else np.zeros((result.nobs, 0))
 
-    Rows may carry an ``outcome`` (Stata's ``_predict``, one per predicted
-    outcome, listed in ``outcomes`` for the header).
+
+def _matrices(result, overrides: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Z) on the sample with ``overrides``; Z is rebuilt when they touch its variables."""
+    design = result.design
+    x = design_matrix(result, overrides)
+    random_vars = set()
+    for term in design.re_terms:
+        random_vars |= linear_vars(term.effects) if term.effects is not None else set()
+    if not set(overrides) & random_vars:
+        return x, _sample_z(result)
+    frame = counterfactual_frame(result, overrides)
+    z = np.column_stack([part_matrix(design, t.effects, frame, t.effect_names)
+                         for t in design.re_terms])
+    return x, z
+
+
+# ---- the margins as functions of the estimates (pure, traced) -----------------------------
+def _sample_mean(params, x, z, offset, trials, given, model: GlmmStructure | None,
+                 stat: Statistic):
+    """Average prediction over the rows: (n_outcomes,); ``given`` holds each row's time.
+
+    ``model`` splits the estimates into β, the random-effects and the family's
+    parameters; None: they are β alone (the linear model, whose margins are of xb).
     """
-    level, scenarios, at = plan["level"], plan["scenarios"], plan["at"]
-    dydx, term_vars = plan["dydx"], plan["term_vars"]
-    if not rows:
+    if stat.kind == "xb":
+        return jnp.mean(x @ params[: x.shape[1]] + offset)[None]
+    beta, thetas, aux = split_params(params, model)
+    eta = x @ beta + offset
+    var = None
+    if stat.marginal and model.integration.has_effects:
+        var = random_variance(z, relative_factor(thetas, model))
+    family = model.family
+    if stat.own:
+        return jnp.mean(family.statistic(stat.kind, eta, given, aux, var, stat.bounds))[None]
+    if stat.outcomes is not None:
+        probs = family.probability(eta, aux, var)
+        return jnp.mean(probs, axis=0)[jnp.asarray(stat.outcomes)]
+    if stat.kind == "pr":
+        return jnp.mean(family.probability(eta, aux, var, stat.count))[None]
+    return jnp.mean(family.mean(eta, trials, aux, var))[None]
+
+
+@partial(jax.jit, static_argnames=("model", "stat"))
+def _margins_and_jacobians(params, hi, lo, scales, offset, trials, given, model, stat):
+    """Every row's scale₀·mean(f(hi)) − scale₁·mean(f(lo)) and its Jacobian in all the
+    estimates; the rows' designs are stacked on a leading axis (one program for all)."""
+    def row(hi_x, hi_z, lo_x, lo_z, scale):
+        def fn(p):
+            top = _sample_mean(p, hi_x, hi_z, offset, trials, given, model, stat)
+            bottom = _sample_mean(p, lo_x, lo_z, offset, trials, given, model, stat)
+            return scale[0] * top - scale[1] * bottom
+
+        return fn(params), jax.jacfwd(fn)(params)
+
+    return jax.vmap(row)(hi[0], hi[1], lo[0], lo[1], scales)
+
+
+def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None,
+            predict: str | None = None) -> MarginsResult:
+    """Predictive margins (or average marginal effects with ``dydx``).
+
+    ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(-10(1)10))"``,
+    ``"dydx(x1) predict(mu fixedonly)"``); ``at`` (dict or text), ``dydx`` and
+    ``predict`` may also be given as arguments. The default statistic is the
+    result's ``default_prediction``: xb after ``mixed``, the marginal mean after
+    me* (probabilities of every category after ordinal models). Returns a
+    MarginsResult with ``table`` (DataFrame), Stata-layout text and ``plot()``.
+    """
+    plan = margin_plan(result, spec, at, dydx, level, matrices=_matrices)
+    stat = parse_statistic(result, plan["options"].get("predict", predict))
+    offset, given_rows, y = result.predictive.outcome_rows()
+    offset = jnp.asarray(offset)
+    trials = jnp.asarray(given_rows.get("trials", np.ones(result.nobs)))
+    given = {"time": jnp.asarray(y)}  # survival: each row's analysis time
+    params, vcov, model = result.predictive.estimates()
+    if not plan["mats"]:
         raise HypothesisError("margins: nothing to compute")
-    keys = pd.DataFrame(rows)
-    has_at = bool(at) and len(scenarios) > 1
-    has_terms = any(term_vars)
-    has_out = any(r.get("outcome") is not None for r in rows)
-    # row labels and group headers, as Stata
-    labels, groups = [], []
-    for r in rows:
-        parts = [p for p in (r.get("effect_level"), r.get("outcome"),
-                             str(r["_at"]) if has_at else None, r["level"]) if p]
-        if dydx is not None:
-            groups.append(r["dydx"] if parts else None)
-            labels.append(" ".join(parts) if parts else r["dydx"])
-        elif has_at or has_terms or has_out:
-            groups.append(_abbreviate("#".join((["_predict"] if has_out else [])
-                                               + (["_at"] if has_at else [])
-                                               + ([r["term"]] if has_terms else []))))
-            labels.append(" ".join(parts))
+    his, los, scales = [], [], []
+    for item in plan["mats"]:
+        if item[0] == "plain":
+            his.append(item[1])
+            los.append(item[1])
+            scales.append((1.0, 0.0))
         else:
-            groups.append(None)
-            labels.append("_cons")
-    header = "dy/dx" if dydx is not None else "Margin"
-    title = ["             |            Delta-method"]
-    frame, lines = _estimate_table(result, "", labels, est, se, df, level, header=header,
-                                   groups=groups if any(g for g in groups) else None,
-                                   title_row=title)
-    frame = frame.rename(columns={"estimate": "margin" if dydx is None else "dydx"})
-    for col in keys.columns:
-        frame[col if col not in frame.columns else f"key_{col}"] = keys[col].to_numpy()
-    kind = "Average marginal effects" if dydx is not None else (
-        "Adjusted predictions" if has_at and not has_terms and _all_pinned(result, scenarios)
-        else "Predictive margins")
-    head = ["", f"{kind:<55}Number of obs = {result.nobs:>6,}", ""]
-    if outcomes:
-        head += outcomes
-    else:
-        head.append(f"Expression: {expression}")
-    if dydx is not None:
-        head.append(f"dy/dx wrt:  {' '.join(dydx)}")
-    if at:
-        head.append("")
-        for i, sc in enumerate(scenarios):
-            pieces = [f"{k} = {_show(v)}" for k, v in sc.items()]
-            prefix = f"{i + 1}._at: " if len(scenarios) > 1 else "At: "
-            head.append(prefix + ("\n" + " " * len(prefix)).join(pieces))
-    notes = []
-    if dydx is not None and any(_is_factor_var(result, v) for v in dydx):
-        notes.append("Note: dy/dx for factor levels is the discrete change from the base level.")
-    text = "\n".join(head + [""] + lines + notes)
-    values = {"table": frame, "J": J, "df": df, "level": level, "scenarios": scenarios,
-              "terms": [t for t in term_vars if t], "dydx": dydx, "kind": kind,
-              "expression": expression, "ylabel": ylabel}
-    return MarginsResult(values, text)
-
-
-def _abbreviate(name: str, width: int = 12) -> str:
-    """Stata's abbreviation of a long row header: its start, ``~``, its end."""
-    if len(name) <= width:
-        return name
-    tail = (width - 1) // 2
-    return name[: width - 1 - tail] + "~" + name[-tail:]
-
-
-def _all_pinned(result, scenarios) -> bool:
-    """True when at() fixes every variable (Stata then says 'Adjusted predictions')."""
-    return all(set(fixed_vars(result)) <= set(sc) for sc in scenarios)
-
-
-def _show(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return general(value, 9)
-    return level_label(value)
+            _, hi, lo, step = item
+            his.append(hi)
+            los.append(lo)
+            scales.append((1.0 / step, 1.0 / step))
+    hi = tuple(jnp.asarray(np.stack([m[i] for m in his])) for i in (0, 1))
+    lo = tuple(jnp.asarray(np.stack([m[i] for m in los])) for i in (0, 1))
+    est, jac = _margins_and_jacobians(jnp.asarray(params), hi, lo, jnp.asarray(scales),
+                                      offset, trials, given, model, stat)
+    est = np.asarray(est)  # (rows, outcomes)
+    jac = np.asarray(jac)  # (rows, outcomes, params)
+    rows = plan["rows"]
+    if stat.outcomes is not None and len(stat.outcomes) > 1:  # outcome-major, as Stata
+        cats = result.design.glm.categories
+        rows = [{**r, "outcome": str(k + 1), "outcome_value": cats[k]}
+                for k in stat.outcomes for r in plan["rows"]]
+    est = est.T.reshape(-1)
+    J = np.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
+    V = vcov
+    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
+    text, ylabel = expression(result, stat)
+    outcomes = (outcome_lines(result, stat) if stat.outcomes is not None
+                and len(stat.outcomes) > 1 else None)
+    return render_margins(result, plan, rows, est, se, J, row_df(result, J),
+                          expression=text, ylabel=ylabel, outcomes=outcomes)

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..models.nonlinear import mean
 from ._common import HypothesisError, PostResult, row_df
-from .margins import _parse_command, parse_numlist, render_margins
+from .margins import parse_command, parse_numlist
+from .margins_table import render_margins
 
 _PREDICTIONS = ("", "yhat", "yhat fixedonly", "fixedonly yhat")
 
@@ -54,7 +55,7 @@ def margins(result, spec: str = "", at=None, dydx=None, level: float | None = No
             ) -> PostResult:
     """Predictive margins of the mean at zero random effects, or average marginal effects
     (``dydx``) of its variables; ``spec`` is Stata's text after ``margins``."""
-    terms, options = _parse_command(spec or "")
+    terms, options = parse_command(spec or "")
     if terms:
         raise HypothesisError("margins after menl takes no varlist (menl's expressions have "
                               "no factor variables); use at(x=(0 1)) or dydx(x)")

@@ -21,9 +21,8 @@ from scipy import special
 
 from ..batch.glmm import GlmmKind
 from ..batch.kinds import register_kind
-from ..inference.glmm_icc import icc
-from ..inference.glmm_margins import margins
-from ..inference.glmm_predict import predict, ranef
+from ..inference import eb_effects
+from ..inference.effects import Predictive
 from ..inference.sandwich import sandwich
 from ..inference.stcurve import stcurve
 from ..linalg.scaling import scaled_inverse
@@ -331,20 +330,11 @@ class GlmmResult(MixedResult):
         aux.insert(0, "part", "aux")
         return pd.concat([frame, aux.reindex(columns=frame.columns)], ignore_index=True)
 
-    # ---- post-estimation (mejax.inference.glmm_predict, glmm_icc, glmm_margins) ---------
-    def ranef(self, se: bool = True, ebmodes: bool = False, nodes: int | None = None,
-              se_type: str | None = None) -> dict[str, pd.DataFrame]:
-        """Empirical Bayes means (Stata's default) or modes of the random effects, with SEs."""
-        return ranef(self, se=se, ebmodes=ebmodes, nodes=nodes)
-
-    def predict(self, kind: str = "mu", data: pd.DataFrame | None = None,
-                conditional: str = "ebmeans", marginal: bool = False, outcome=None,
-                nodes: int | None = None, bounds=None):
-        """Stata's ``predict`` after me*: mu, pr, eta, xb, stdp, reffects, reses, ...; after
-        metobit/meintreg pr, e, ystar on ``bounds=(a, b)``; after mestreg median,
-        mean_time, surv, hazard, cumhaz, density."""
-        return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
-                       outcome=outcome, nodes=nodes, bounds=bounds)
+    @cached_property
+    def predictive(self) -> Predictive:
+        """What predict, margins and icc ask of this fit (empirical Bayes effects, the
+        family and all estimates)."""
+        return eb_effects.GlmmPredictive(self)
 
     def stcurve(self, kind: str = "survival", at=None, times=None, ax=None, **options):
         """Stata's ``stcurve`` after mestreg: marginal survival, hazard or cumhaz curves.
@@ -353,16 +343,6 @@ class GlmmResult(MixedResult):
         ``recast``, ``saving``, ``replace``); returns a pyplot Figure.
         """
         return stcurve(self, kind, at, times, ax, **options)
-
-    def icc(self) -> pd.DataFrame:
-        """Stata's ``estat icc``: latent-scale intraclass correlations (logit, probit, tobit,
-        interval)."""
-        return icc(self)
-
-    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,
-                predict: str | None = None):
-        """Stata's ``margins``: by default the marginal (population-averaged) mean."""
-        return margins(self, spec, at=at, dydx=dydx, level=level, predict=predict)
 
 
 register_kind(GlmmResult, GlmmKind())

@@ -12,8 +12,10 @@ from ..batch.api import fit_batch
 from ..batch.kinds import register_kind
 from ..batch.lmm import LmmKind
 from ..cov.labels import component_label
+from ..inference import blups
 from ..inference.bootstrap import bootstrap
 from ..inference.dof import small_sample
+from ..inference.effects import Predictive
 from ..inference.fitted import FittedModel
 from ..inference.hypothesis import contrast, estat_ic, lincom, pwcompare, test
 from ..inference.icc import icc
@@ -343,9 +345,11 @@ class MixedResult(FittedModel):
         """Stata's ``pwcompare``: unadjusted pairwise differences of a factor's margins."""
         return pwcompare(self, term, level)
 
-    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None):
-        """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs."""
-        return margins(self, spec, at=at, dydx=dydx, level=level)
+    def margins(self, spec: str = "", at=None, dydx=None, level: float | None = None,
+                predict: str | None = None):
+        """Stata's ``margins``: predictive margins / marginal effects, delta-method SEs
+        (after me* by default of the marginal, population-averaged mean)."""
+        return margins(self, spec, at=at, dydx=dydx, level=level, predict=predict)
 
     def marginsplot(self, spec: str = "", at=None, dydx=None, level: float | None = None,
                     ax=None, *, noci: bool = False, title: str | None = None,
@@ -379,18 +383,35 @@ class MixedResult(FittedModel):
                        "(zero variance or perfect correlation); its standard error is not reported")
         return out
 
-    # ---- prediction and ICC (mejax.inference.predict / .icc) -------------------------
-    def ranef(self, se: bool = True, se_type: str | None = None) -> dict[str, pd.DataFrame]:
-        """BLUPs by group label (levels × effects, plus ``se_<effect>`` columns)."""
-        return ranef(self, se=se, se_type=se_type)
+    # ---- prediction and ICC (mejax.inference.predict / .icc), one for every model ------
+    def ranef(self, se: bool = True, ebmodes: bool = False, nodes: int | None = None,
+              se_type: str | None = None) -> dict[str, pd.DataFrame]:
+        """Predicted random effects by group label (levels × effects, plus ``se_<effect>``).
 
-    def predict(self, kind: str = "xb", data: pd.DataFrame | None = None):
-        """Stata's ``predict``: xb, fitted, residuals, rstandard, reffects or stdp."""
-        return predict(self, kind=kind, data=data)
+        After ``mixed`` the BLUPs with ``se_type`` "conditional", "comparative" or
+        "stata"; after me* the empirical Bayes means (Stata's default) or ``ebmodes``.
+        """
+        return ranef(self, se=se, ebmodes=ebmodes, nodes=nodes, se_type=se_type)
+
+    def predict(self, kind: str | None = None, data: pd.DataFrame | None = None,
+                conditional: str = "ebmeans", marginal: bool = False, outcome=None,
+                nodes: int | None = None, bounds=None):
+        """Stata's ``predict``. After ``mixed``: xb (default), fitted, residuals,
+        rstandard, reffects, reses or stdp. After me*: mu (default), pr, eta, xb, stdp,
+        reffects, reses, ...; after metobit/meintreg pr, e, ystar on ``bounds=(a, b)``;
+        after mestreg median, mean_time, surv, hazard, cumhaz, density."""
+        return predict(self, kind=kind, data=data, conditional=conditional, marginal=marginal,
+                       outcome=outcome, nodes=nodes, bounds=bounds)
 
     def icc(self) -> pd.DataFrame:
-        """Stata's ``estat icc``: intraclass correlations with delta-method SEs."""
+        """Stata's ``estat icc``: intraclass correlations with delta-method SEs (latent
+        scale after logit, probit, tobit and interval models)."""
         return icc(self)
+
+    @cached_property
+    def predictive(self) -> Predictive:
+        """What predict, margins and icc ask of this fit (BLUPs, σ_e, residual structure)."""
+        return blups.LinearPredictive(self)
 
     # ---- simulation, bootstrap, batch refits (mejax.batch / inference.bootstrap) -----
     def simulate(self, n: int = 1, seed=None) -> np.ndarray:

@@ -1,41 +1,23 @@
-"""Stata's ``margins`` after ``me*`` commands: margins on the response scale.
+"""The ``predict()`` option of ``margins``: which statistic is averaged, and its labels.
 
-As Stata (since version 15) does, margins after a GLMM predict the mean
-*marginally* with respect to the random effects by default — the
-population-averaged mean E[y | x] = ∫ μ(xβ + z'b) φ(b; 0, Σ) db — and
-average it over the estimation sample with the ``margins`` varlist, ``at()``
-and ``dydx()`` applied (empirical Bayes predictions are not allowed with
-margins: they are not functions of the estimates alone). ``predict()``
-chooses ``mu`` (default), ``pr`` (with ``outcome()`` for ordinal and count
-models; every ordinal category without it), ``eta``/``xb`` (the fixed
-portion with offset) and ``fixedonly`` (b = 0 instead of integrating), or a
-statistic of the family's own: ``pr(a,b)``, ``e(a,b)`` and ``ystar(a,b)``
-after metobit and meintreg; ``median time`` (the default), ``mean time``,
-``hazard``, ``surv``, ``cumhaz`` and ``density`` after mestreg, the last four
-at each row's analysis time.
-
-Standard errors use the delta method with the Jacobian of each margin in all
-the estimates (β, the random-effects parameters — the marginal mean depends
-on them — and cutpoints or dispersion) from :func:`jax.jacfwd`, and the
-inverse observed information.
+Margins average statistics that are functions of the estimates alone: the
+linear prediction ``xb`` (``eta``), and after ``me*`` the mean ``mu`` and
+probabilities ``pr`` — marginal with respect to the random effects by default,
+as Stata (since version 15), or ``fixedonly`` — and the family's own
+statistics (``pr(a,b)``, ``e(a,b)``, ``ystar(a,b)`` after metobit and
+meintreg; mestreg's ``median time``, ``mean time``, ``hazard``, ``surv``,
+``cumhaz`` and ``density``). Which of them a model offers its result says
+(``prediction_kinds``; after ``mixed`` only ``xb``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..models.glmm_structure import GlmmStructure, random_variance, relative_factor, split_params
-from ..spec.design import linear_vars
-from ._common import HypothesisError, option_items, row_df
-from .counterfactual import counterfactual_frame, design_matrix
-from .glmm_predict import outcome_code
-from .margins import MarginsResult, margin_plan, render_margins
-from .predict import _matrix
+from ._common import HypothesisError, option_items
+from .predict import outcome_code
 
 NOT_ALLOWED = ("stdp", "reffects", "reses", "density", "distribution", "residuals",
                "pearson", "deviance", "anscombe", "ebmeans", "ebmodes", "scores")
@@ -55,10 +37,11 @@ class Statistic:
 
 
 def parse_statistic(result, text: str | None) -> Statistic:
-    """The ``predict()`` option of margins after a GLMM."""
-    family = result.family
+    """The ``predict()`` option of margins, among the statistics the result offers."""
+    family = result.predictive.family
+    default = result.predictive.default_kind
     items = option_items(text or "")
-    own = own_statistic(family, items)
+    own = own_statistic(family, items, default)
     if own is not None:
         return own
     kinds = [n.lower() for n, a in items if n.lower() in ("mu", "pr", "eta", "xb", "n")]
@@ -72,8 +55,12 @@ def parse_statistic(result, text: str | None) -> Statistic:
             raise HypothesisError(f"margins: predict option {name!r} not recognised")
     if len(kinds) > 1:
         raise HypothesisError(f"margins: predict({text}) names more than one statistic")
-    kind = {"n": "mu", "eta": "xb"}.get(kinds[0] if kinds else family.default_statistic,
-                                         kinds[0] if kinds else family.default_statistic)
+    kind = {"n": "mu", "eta": "xb"}.get(kinds[0] if kinds else default,
+                                         kinds[0] if kinds else default)
+    if kind not in result.predictive.kinds:
+        offered = [k for k in ("mu", "pr", "xb") if k in result.predictive.kinds]
+        raise HypothesisError(f"margins: predict({text}) is not supported after this model; "
+                              f"only {', '.join(offered)}")
     fixedonly = "fixedonly" in opts or opts.get("conditional") == "fixedonly"
     if fixedonly and "marginal" in opts:
         raise HypothesisError("margins: fixedonly and marginal cannot be combined")
@@ -96,7 +83,7 @@ def parse_statistic(result, text: str | None) -> Statistic:
     return Statistic(kind, kind != "xb" and not fixedonly, outcomes, count, text or "")
 
 
-def own_statistic(family, items) -> Statistic | None:
+def own_statistic(family, items, default: str) -> Statistic | None:
     """The family's own statistic named in ``predict()`` (None if it names none).
 
     Stata spells mestreg's as ``median time`` and ``mean time``; the censored
@@ -107,9 +94,9 @@ def own_statistic(family, items) -> Statistic | None:
     kinds = [words.get(n, n) for n in names if words.get(n, n) in family.statistics]
     text = " ".join(n if a is None else f"{n}({a})" for n, a in items)
     if not kinds:
-        if names or family.default_statistic not in family.statistics:
+        if names or default not in family.statistics:
             return None
-        kinds = [family.default_statistic]
+        kinds = [default]
     if len(kinds) > 1:
         raise HypothesisError(f"margins: predict({text}) names more than one statistic")
     kind = kinds[0]
@@ -169,7 +156,7 @@ def _own_label(result, stat: Statistic) -> str:
             "ystar": f"E({y}*), {y}*=max({a},min({y},{b}))"}[stat.kind]
 
 
-def _expression(result, stat: Statistic) -> tuple[str, str]:
+def expression(result, stat: Statistic) -> tuple[str, str]:
     """Stata's ``Expression:`` line and the marginsplot axis label."""
     pred = f"predict({stat.text})"
     if stat.own:
@@ -190,107 +177,9 @@ def _expression(result, stat: Statistic) -> tuple[str, str]:
     return f"{label}, {pred}", label
 
 
-def _outcome_lines(result, stat: Statistic) -> list[str]:
+def outcome_lines(result, stat: Statistic) -> list[str]:
     cats = result.design.glm.categories
     head = "Marginal probability" if stat.marginal else "Probability, fixed portion only"
     return [f"{k + 1}._predict: {head} ({result.design.response}=={cats[k]:g}), "
             f"predict(pr outcome({cats[k]:g}){' fixedonly' if not stat.marginal else ''})"
             for k in stat.outcomes]
-
-
-# ---- counterfactual designs ----------------------------------------------------------------
-def _sample_z(result) -> np.ndarray:
-    terms = result.design.re_terms
-    return np.column_stack([t.z for t in terms]) if terms else np.zeros((result.nobs, 0))
-
-
-def _matrices(result, overrides: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Z) on the sample with ``overrides``; Z is rebuilt when they touch its variables."""
-    design = result.design
-    x = design_matrix(result, overrides)
-    random_vars = set()
-    for term in design.re_terms:
-        random_vars |= linear_vars(term.effects) if term.effects is not None else set()
-    if not set(overrides) & random_vars:
-        return x, _sample_z(result)
-    frame = counterfactual_frame(result, overrides)
-    z = np.column_stack([_matrix(design, t.effects, frame, t.effect_names)
-                         for t in design.re_terms])
-    return x, z
-
-
-# ---- the margins as functions of the estimates (pure, traced) -----------------------------
-def _sample_mean(params, x, z, offset, trials, given, model: GlmmStructure, stat: Statistic):
-    """Average prediction over the rows: (n_outcomes,); ``given`` holds each row's time."""
-    beta, thetas, aux = split_params(params, model)
-    eta = x @ beta + offset
-    if stat.kind == "xb":
-        return jnp.mean(eta)[None]
-    var = None
-    if stat.marginal and model.integration.has_effects:
-        var = random_variance(z, relative_factor(thetas, model))
-    family = model.family
-    if stat.own:
-        return jnp.mean(family.statistic(stat.kind, eta, given, aux, var, stat.bounds))[None]
-    if stat.outcomes is not None:
-        probs = family.probability(eta, aux, var)
-        return jnp.mean(probs, axis=0)[jnp.asarray(stat.outcomes)]
-    if stat.kind == "pr":
-        return jnp.mean(family.probability(eta, aux, var, stat.count))[None]
-    return jnp.mean(family.mean(eta, trials, aux, var))[None]
-
-
-@partial(jax.jit, static_argnames=("model", "stat"))
-def _margin_and_jacobian(params, hi, lo, scale, offset, trials, given, model, stat):
-    """(mean(f(hi)) − mean(f(lo)))·scale ... as value and Jacobian in all estimates."""
-    def fn(p):
-        top = _sample_mean(p, hi[0], hi[1], offset, trials, given, model, stat)
-        bottom = _sample_mean(p, lo[0], lo[1], offset, trials, given, model, stat)
-        return scale[0] * top - scale[1] * bottom
-
-    return fn(params), jax.jacfwd(fn)(params)
-
-
-def margins(result, spec: str = "", at=None, dydx=None, level: float | None = None,
-            predict: str | None = None) -> MarginsResult:
-    """Predictive margins or average marginal effects on the response scale.
-
-    ``spec`` is Stata's text after ``margins`` (``"a, at(x1=(-10(1)10))"``,
-    ``"dydx(x1) predict(mu fixedonly)"``); ``predict`` may also be given as an
-    argument. The default statistic is the marginal mean (probabilities of
-    every category after ordinal models).
-    """
-    plan = margin_plan(result, spec, at, dydx, level, matrices=_matrices)
-    stat = parse_statistic(result, plan["options"].get("predict", predict))
-    glm = result.design.glm
-    offset = jnp.asarray(glm.offset)
-    trials = jnp.asarray(glm.data.get("trials", np.ones(result.nobs)))
-    given = {"time": jnp.asarray(glm.data["y"])}  # survival: each row's analysis time
-    params = jnp.asarray(result._fit["params"])
-    ests, jacs = [], []
-    for item in plan["mats"]:
-        if item[0] == "plain":
-            hi, lo, scale = item[1], item[1], (1.0, 0.0)
-        else:
-            _, hi, lo, step = item
-            scale = (1.0 / step, 1.0 / step)
-        est, jac = _margin_and_jacobian(params, hi, lo, jnp.asarray(scale), offset, trials,
-                                        given, result.model, stat)
-        ests.append(np.asarray(est))
-        jacs.append(np.asarray(jac))
-    est = np.stack(ests)  # (rows, outcomes)
-    jac = np.stack(jacs)  # (rows, outcomes, params)
-    rows = plan["rows"]
-    if stat.outcomes is not None and len(stat.outcomes) > 1:  # outcome-major, as Stata
-        cats = glm.categories
-        rows = [{**r, "outcome": str(k + 1), "outcome_value": cats[k]}
-                for k in stat.outcomes for r in plan["rows"]]
-    est = est.T.reshape(-1)
-    J = np.swapaxes(jac, 0, 1).reshape(-1, jac.shape[-1])
-    V = result.params_vcov
-    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
-    expression, ylabel = _expression(result, stat)
-    outcomes = (_outcome_lines(result, stat) if stat.outcomes is not None
-                and len(stat.outcomes) > 1 else None)
-    return render_margins(result, plan, rows, est, se, J, row_df(result, J),
-                          expression=expression, ylabel=ylabel, outcomes=outcomes)
