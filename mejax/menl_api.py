@@ -30,7 +30,7 @@ from .spec.residuals import Residuals
 from .stata_expr import ExprContext
 from .stata_syntax import row_mask
 
-__all__ = ["menl"]
+__all__ = ["fit_design", "menl", "menl_design"]
 
 
 def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
@@ -110,6 +110,18 @@ def _combined_variance(resvariance, options: ResidualOptions | None):
 def _menl_text(text: str, data, response, fixed, random, covariance, resvariance,
                residual_options, reml, level, method, intpoints) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
+    spec, design, level = menl_design(text, data, response, fixed, random, covariance,
+                                      resvariance, residual_options, reml, level)
+    command = "menl " + text.strip().removeprefix("menl").strip()
+    return fit_design(design, level, {"command": command},
+                      spec.method if method == "linearization" else method,
+                      spec.intpoints if spec.intpoints is not None else intpoints)
+
+
+def menl_design(text: str, data, response=None, fixed=None, random=None, covariance=None,
+                resvariance=None, residual_options=None, reml=False, level=95.0):
+    """The parsed command, the design (checked, not fitted) and the level of Stata's menl
+    syntax: what :func:`menl` fits and ``bayes: menl`` samples."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
         raise SpecError(f"response={response!r} differs from the equation's {spec.response!r}")
@@ -140,10 +152,7 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                                  options)),
                              bool(reml or spec.reml), spec.variables,
                              options.correlation if options else None)
-    command = "menl " + text.strip().removeprefix("menl").strip()
-    return fit_design(design, level, {"command": command},
-                      spec.method if method == "linearization" else method,
-                      spec.intpoints if spec.intpoints is not None else intpoints)
+    return spec, design, level
 
 
 def _check_variables(spec, data: pd.DataFrame) -> None:

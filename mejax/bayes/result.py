@@ -19,6 +19,7 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from ..errors import SpecError
+from ..fit.menl import NonlinearDesign
 from ..spec.design import Design
 from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
@@ -48,7 +49,7 @@ def _brace(name: str) -> str:
 
 @dataclass
 class BayesResult:
-    design: Design
+    design: Design | NonlinearDesign  # NonlinearDesign: bayes: menl
     model: BayesModel
     arrays: dict
     settings: Settings
