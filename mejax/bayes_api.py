@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .bayes import BayesResult, sample_design, sample_nonlinear, set_front_end, settings_from
-from .bayes.nonlinear import MlEstimates, check_options
+from .bayes.nonlinear import MlEstimates, check_design, check_options, nonlinear_layout
 from .bayes.prefix import WRAPPABLE, is_bayes_prefix, parse_prefix
 from .designs import formula_design, stata_design
 from .errors import SpecError
@@ -109,6 +109,8 @@ def _bayes_menl(text: str, data: pd.DataFrame, priors: dict, sampler, level: flo
               ((str(ref).strip().strip("{}"), v) for ref, v in (initial or {}).items())
               if key in spec.fixed and key not in spec.initial}
     spec, design, level_menl = menl_design(text, data, fixed=starts)
+    check_design(design)
+    nonlinear_layout(design, priors, defaults)  # unknown or improper priors, before the fit
     fit = fit_design(design, level_menl)
     effects = fit.ranef()
     ml = MlEstimates(fit.fixef.to_numpy(), fit.vcov.to_numpy(),
