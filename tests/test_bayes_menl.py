@@ -20,6 +20,7 @@ import matplotlib
 import numpy as np
 import pytest
 from bayes_reference import assert_agrees_with_stan
+from scipy import stats
 
 import mejax
 from mejax.bayes.nonlinear import nonlinear_layout
@@ -109,6 +110,17 @@ def test_effects_are_the_trees_asymptote_shifts(fit):
     b = fit.effects["U"].mean(axis=(0, 1))[:, 0]
     ml = mejax.menl(MENL, mejax.datasets.load("Orange")).ranef()["Tree"]["U"].to_numpy()
     assert np.corrcoef(b, ml)[0, 1] > 0.99
+
+
+def test_pointwise_loglik_is_scipy_normal_at_the_numpy_mean(fit, orange):
+    """log p(y_i | b, U, σ²) of one draw: the logistic mean in numpy, scipy's normal density."""
+    chain, draw = 2, 417
+    b1, b2, b3, _, sigma2 = fit.draws[chain, draw]
+    tree = np.unique(orange["Tree"].astype(str), return_inverse=True)[1]
+    asym = b1 + fit.effects["U"][chain, draw, tree, 0]
+    mu = asym / (1 + np.exp(-(orange["age"].to_numpy() - b2) / b3))
+    expected = stats.norm.logpdf(orange["circumference"], mu, np.sqrt(sigma2))
+    np.testing.assert_allclose(fit.pointwise_loglik[chain, draw], expected, rtol=1e-9)
 
 
 # ---- bad input: refused before anything is sampled ------------------------------------------

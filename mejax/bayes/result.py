@@ -37,6 +37,9 @@ from .posterior import (
 from .sampler import Settings
 
 RHAT_LIMIT = 1.01
+# one compiled call each where op-by-op evaluation compiles every operation (seconds)
+_compiled_log_likelihood = jax.jit(log_likelihood, static_argnums=2)
+_compiled_log_posterior = jax.jit(log_posterior, static_argnums=2)
 
 
 class BayesWarning(UserWarning):
@@ -254,13 +257,14 @@ class BayesResult:
         """
         deviance = -2 * np.asarray(self.records["loglik"]).ravel()
         at_mean = self._mean_position()
-        d_hat = -2 * float(log_likelihood(at_mean, self.arrays, self.model))
+        d_hat = -2 * float(_compiled_log_likelihood(at_mean, self.arrays, self.model))
         p_d = float(deviance.mean()) - d_hat
         flat, unravel = self._flat_positions()
         center = flat.mean(axis=0)
         cov = np.atleast_2d(np.cov(flat, rowvar=False))
         sign, logdet = np.linalg.slogdet(cov)
-        log_post = float(log_posterior(unravel(jnp.asarray(center)), self.arrays, self.model))
+        log_post = float(_compiled_log_posterior(unravel(jnp.asarray(center)), self.arrays,
+                                                 self.model))
         d = flat.shape[1]
         log_ml = log_post + 0.5 * d * np.log(2 * np.pi) + 0.5 * logdet if sign > 0 else np.nan
         return pd.DataFrame({"DIC": [d_hat + 2 * p_d], "log(ML)": [log_ml], "pD": [p_d]},
