@@ -25,6 +25,7 @@ from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
 from .graphs import bayesgraph
 from .model import BayesModel
+from .posterior import effects as term_effects
 from .posterior import (
     free_from_reported,
     linear_predictor,
@@ -131,14 +132,11 @@ class BayesResult:
 
         Empty when they were integrated out (``integrate=``): then they were not sampled.
         """
-        out = {}
         if self.model.integrated is not None:
-            return out
-        for i, term in enumerate(self.model.layout.terms):
-            def one(position, i=i, term=term):
-                return position["u"][i] @ term_factor(position["cov"][i], term).T
-            out[term.stub] = np.asarray(jax.jit(jax.vmap(jax.vmap(one)))(self.records["position"]))
-        return out
+            return {}
+        every = jax.jit(jax.vmap(jax.vmap(lambda p: term_effects(p, self.model))))
+        return {term.stub: np.asarray(b) for term, b in
+                zip(self.model.layout.terms, every(self.records["position"]))}
 
     @cached_property
     def pointwise_loglik(self) -> np.ndarray:

@@ -3,6 +3,8 @@
 Warm-up and the first draws are one compiled call; long runs continue in
 chunks of one compiled call each (the same program for every chunk), so a
 progress bar can move between them.
+NUTS moves one flat vector (the sampling-scale position raveled: β's coordinates,
+covariance parameters, aux, effects), unravelled for the log density and the records.
 Each kept draw records the position (β, covariance parameters, aux, the
 non-centred effects u), its log likelihood, whether the transition diverged,
 its acceptance rate and tree size.
