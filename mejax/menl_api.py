@@ -13,7 +13,7 @@ from .api_checks import check_level
 from .cov.variance import Constant, Stratified, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
-from .fit.menl import build_nonlinear
+from .fit.menl import NonlinearDesign, build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
 from .linalg.quadrature import MAX_GRID
@@ -25,7 +25,7 @@ from .spec.menl_residuals import (
     parse_rescovariance,
     suboptions,
 )
-from .spec.menl_syntax import parse_menl
+from .spec.menl_syntax import MenlSpec, parse_menl
 from .spec.residuals import Residuals
 from .stata_expr import ExprContext
 from .stata_syntax import row_mask
@@ -118,8 +118,11 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                       spec.intpoints if spec.intpoints is not None else intpoints)
 
 
-def menl_design(text: str, data, response=None, fixed=None, random=None, covariance=None,
-                resvariance=None, residual_options=None, reml=False, level=95.0):
+def menl_design(text: str, data: pd.DataFrame, response: str | None = None,
+                fixed: dict | None = None, random: dict | None = None,
+                covariance: dict | None = None, resvariance=None,
+                residual_options: ResidualOptions | None = None, reml: bool = False,
+                level: float = 95.0) -> tuple[MenlSpec, NonlinearDesign, float]:
     """The parsed command, the design (checked, not fitted) and the level of Stata's menl
     syntax: what :func:`menl` fits and ``bayes: menl`` samples."""
     spec = parse_menl(text)
