@@ -13,7 +13,7 @@ from .api_checks import check_level
 from .cov.variance import Constant, Stratified, VarianceFunction, make_variance
 from .errors import DataError, SpecError
 from .fit.lindstrom_bates import fit_lindstrom_bates, residual_conditioning
-from .fit.menl import build_nonlinear
+from .fit.menl import NonlinearDesign, build_nonlinear
 from .fit.menl_laplace import fit_laplace, laplace_variance
 from .fit.mixed import ConvergenceWarning
 from .linalg.quadrature import MAX_GRID
@@ -25,12 +25,12 @@ from .spec.menl_residuals import (
     parse_rescovariance,
     suboptions,
 )
-from .spec.menl_syntax import parse_menl
+from .spec.menl_syntax import MenlSpec, parse_menl
 from .spec.residuals import Residuals
 from .stata_expr import ExprContext
 from .stata_syntax import row_mask
 
-__all__ = ["menl"]
+__all__ = ["fit_design", "menl", "menl_design"]
 
 
 def menl(mean: Callable | str, data: pd.DataFrame, *, response: str | None = None,
@@ -110,6 +110,21 @@ def _combined_variance(resvariance, options: ResidualOptions | None):
 def _menl_text(text: str, data, response, fixed, random, covariance, resvariance,
                residual_options, reml, level, method, intpoints) -> MenlResult:
     """``menl`` from Stata's syntax: the parsed expression as the mean function."""
+    spec, design, level = menl_design(text, data, response, fixed, random, covariance,
+                                      resvariance, residual_options, reml, level)
+    command = "menl " + text.strip().removeprefix("menl").strip()
+    return fit_design(design, level, {"command": command},
+                      spec.method if method == "linearization" else method,
+                      spec.intpoints if spec.intpoints is not None else intpoints)
+
+
+def menl_design(text: str, data: pd.DataFrame, response: str | None = None,
+                fixed: dict | None = None, random: dict | None = None,
+                covariance: dict | None = None, resvariance=None,
+                residual_options: ResidualOptions | None = None, reml: bool = False,
+                level: float = 95.0) -> tuple[MenlSpec, NonlinearDesign, float]:
+    """The parsed command, the design (checked, not fitted) and the level of Stata's menl
+    syntax: what :func:`menl` fits and ``bayes: menl`` samples."""
     spec = parse_menl(text)
     if response is not None and response != spec.response:
         raise SpecError(f"response={response!r} differs from the equation's {spec.response!r}")
@@ -140,10 +155,7 @@ def _menl_text(text: str, data, response, fixed, random, covariance, resvariance
                                  options)),
                              bool(reml or spec.reml), spec.variables,
                              options.correlation if options else None)
-    command = "menl " + text.strip().removeprefix("menl").strip()
-    return fit_design(design, level, {"command": command},
-                      spec.method if method == "linearization" else method,
-                      spec.intpoints if spec.intpoints is not None else intpoints)
+    return spec, design, level
 
 
 def _check_variables(spec, data: pd.DataFrame) -> None:

@@ -44,7 +44,7 @@ def _machines() -> pd.DataFrame:
 @pytest.fixture(scope="module", params=["machines_exchangeable", "sleepstudy_lkj"])
 def case(request):
     if request.param == "machines_exchangeable":
-        fit = mejax.bayes(EXCHANGEABLE, _machines(), chains=4, draws=500, warmup=500, seed=1,
+        fit = mejax.bayes(EXCHANGEABLE, _machines(), chains=4, draws=1000, warmup=500, seed=1,
                           target_accept=0.95, progress=False)
     else:
         fit = mejax.bayes(f"{LKJ_PREFIX}: {LKJ_COMMAND}", mejax.datasets.load("sleepstudy"),

@@ -18,11 +18,11 @@ import sys
 import types
 
 from . import priors
-from .estimate import sample_design, settings_from
+from .estimate import sample_design, sample_nonlinear, settings_from
 from .result import BayesResult, BayesWarning
 from .sampler import Settings
 
-__all__ = ["BayesResult", "BayesWarning", "Settings", "priors", "sample_design",
+__all__ = ["BayesResult", "BayesWarning", "Settings", "priors", "sample_design", "sample_nonlinear",
            "set_front_end", "settings_from"]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ..errors import SpecError
+from ..fit.menl import NonlinearDesign
 from ..spec.design import Design
 from .model import build_model, start_position
+from .nonlinear import MlEstimates, build_nonlinear_model, start_at_estimates
 from .result import BayesResult
 from .sampler import Settings, run
 
@@ -43,6 +45,19 @@ def sample_design(design: Design, priors=None, settings: Settings | None = None,
     start = start_position(design, model, arrays)
     if initial:
         start = _with_initial(start, model, initial)
+    records, info = run(model, arrays, start, settings, progress)
+    return BayesResult(design, model, arrays, settings, records, info, level)
+
+
+def sample_nonlinear(design: NonlinearDesign, ml: MlEstimates, priors=None,
+                     settings: Settings | None = None, level: float = 95.0,
+                     initial: dict | None = None, progress: bool | None = None,
+                     defaults: dict | None = None) -> BayesResult:
+    """Sample the posterior of a nonlinear model (``bayes: menl``), chains starting at the
+    maximum-likelihood estimates ``ml`` (``initial`` overrides fixed parameters by name)."""
+    settings = settings or Settings()
+    model, arrays = build_nonlinear_model(design, ml, priors, defaults)
+    start = start_at_estimates(model, ml, initial)
     records, info = run(model, arrays, start, settings, progress)
     return BayesResult(design, model, arrays, settings, records, info, level)
 

@@ -16,7 +16,7 @@ intercept and 1, 2, ... for the slopes in the order written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -156,13 +156,17 @@ def build_layout(design: Design, priors=None, *, gaussian: bool,
     aux, kinds = _aux_layout(design)
     layout = Layout(eq, coef, terms, f"e.{eq}:sigma2" if gaussian else None, aux,
                     aux_kinds=kinds)
+    return with_priors(layout, priors, defaults)
+
+
+def with_priors(layout: Layout, priors=None, defaults: dict | None = None) -> Layout:
+    """``layout`` with a prior on every target: Stata's defaults (changed by ``defaults``,
+    as in :func:`build_layout`), then the user's ``priors``, checked for propriety."""
     chosen = default_priors(layout, **(defaults or {}))
     igamma = (defaults or {}).get("igamma") or (0.01, 0.01)
     chosen.update(user_priors(layout, priors, InverseGamma(*map(float, igamma))))
     check_proper(layout, chosen)
-    names = list(layout.prior_targets())
-    return Layout(eq, coef, terms, layout.sigma2_name, aux,
-                  tuple((n, chosen[n]) for n in names), kinds)
+    return replace(layout, priors=tuple((n, chosen[n]) for n in layout.prior_targets()))
 
 
 def _aux_layout(design: Design) -> tuple[tuple[str, ...], tuple[str, ...]]:

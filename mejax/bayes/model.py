@@ -16,6 +16,7 @@ from ..errors import SpecError
 from ..families import Family
 from ..fit.glmm import prepare
 from ..models.glmm_structure import GlmmStructure
+from ..models.nonlinear import NonlinearStructure
 from ..spec.design import Design
 from .layout import Layout, build_layout
 
@@ -31,9 +32,13 @@ class BayesModel:
     family: Family | None  # None: a linear model (normal errors)
     # with the random effects integrated out: the engine's structure (arrays["engine"])
     integrated: GlmmStructure | None = None
+    # bayes: menl: the nonlinear model whose compiled mean f(β, b) replaces Xβ + Zb
+    nonlinear: NonlinearStructure | None = None
 
     @property
     def title(self) -> str:
+        if self.nonlinear is not None:
+            return "Bayesian multilevel nonlinear regression"
         if self.family is None:
             return "Bayesian multilevel regression"
         return "Bayesian multilevel " + self.family.title.removeprefix(

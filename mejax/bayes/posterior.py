@@ -17,6 +17,7 @@ import numpy as np
 
 from ..models.density import log_density as family_log_density
 from ..models.glmm import cluster_logliks, marginal_loglik
+from ..models.nonlinear import mean as nonlinear_mean
 from .layout import TermLayout, vech_indices
 from .model import BayesModel
 
@@ -79,8 +80,18 @@ def reported(position, model: BayesModel) -> jnp.ndarray:
     return jnp.concatenate(parts)
 
 
+def effects(position, model: BayesModel) -> list:
+    """Each term's random effects b_t = u_t L_t' (levels × k)."""
+    return [u @ term_factor(free, term).T for u, free, term in
+            zip(position["u"], position["cov"], model.layout.terms)]
+
+
 def linear_predictor(position, arrays: dict, model: BayesModel):
-    """η per row: Xβ + offset + Σ_t Σ_j z_tj · b_t[level, j]."""
+    """η per row: Xβ + offset + Σ_t Σ_j z_tj · b_t[level, j]; for a nonlinear model
+    (``bayes: menl``) its compiled mean f(β, b) at the rows' data."""
+    if model.nonlinear is not None:
+        return nonlinear_mean(position["beta"], effects(position, model), arrays["codes"],
+                              arrays["data"], model.nonlinear)
     eta = arrays["x"] @ position["beta"] + arrays["offset"]
     for u, free, term, z, codes in zip(position["u"], position["cov"], model.layout.terms,
                                        arrays["z"], arrays["codes"]):

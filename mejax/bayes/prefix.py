@@ -18,7 +18,7 @@ from ..spec.formula import split_words
 # commands the prefix can wrap (the me* list grows with the families)
 WRAPPABLE = ("mixed", "xtmixed", "melogit", "meqrlogit", "meprobit", "mecloglog", "mepoisson",
              "meqrpoisson", "menbreg", "meologit", "meoprobit", "metobit", "meintreg",
-             "mestreg")
+             "mestreg", "menl")
 
 # option -> (minimum abbreviation, Python keyword)
 OPTIONS = {"mcmcsize": ("mcmcs", "draws"), "burnin": ("burn", "warmup"),

@@ -19,11 +19,13 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from ..errors import SpecError
+from ..fit.menl import NonlinearDesign
 from ..spec.design import Design
 from ..text import StataText, html_block
 from .diagnostics import as_inference_data, summarize
 from .graphs import bayesgraph
 from .model import BayesModel
+from .posterior import effects as term_effects
 from .posterior import (
     free_from_reported,
     linear_predictor,
@@ -36,6 +38,9 @@ from .posterior import (
 from .sampler import Settings
 
 RHAT_LIMIT = 1.01
+# one compiled call each where op-by-op evaluation compiles every operation (seconds)
+_compiled_log_likelihood = jax.jit(log_likelihood, static_argnums=2)
+_compiled_log_posterior = jax.jit(log_posterior, static_argnums=2)
 
 
 class BayesWarning(UserWarning):
@@ -48,7 +53,7 @@ def _brace(name: str) -> str:
 
 @dataclass
 class BayesResult:
-    design: Design
+    design: Design | NonlinearDesign  # NonlinearDesign: bayes: menl
     model: BayesModel
     arrays: dict
     settings: Settings
@@ -127,14 +132,11 @@ class BayesResult:
 
         Empty when they were integrated out (``integrate=``): then they were not sampled.
         """
-        out = {}
         if self.model.integrated is not None:
-            return out
-        for i, term in enumerate(self.model.layout.terms):
-            def one(position, i=i, term=term):
-                return position["u"][i] @ term_factor(position["cov"][i], term).T
-            out[term.stub] = np.asarray(jax.jit(jax.vmap(jax.vmap(one)))(self.records["position"]))
-        return out
+            return {}
+        every = jax.jit(jax.vmap(jax.vmap(lambda p: term_effects(p, self.model))))
+        return {term.stub: np.asarray(b) for term, b in
+                zip(self.model.layout.terms, every(self.records["position"]))}
 
     @cached_property
     def pointwise_loglik(self) -> np.ndarray:
@@ -253,13 +255,14 @@ class BayesResult:
         """
         deviance = -2 * np.asarray(self.records["loglik"]).ravel()
         at_mean = self._mean_position()
-        d_hat = -2 * float(log_likelihood(at_mean, self.arrays, self.model))
+        d_hat = -2 * float(_compiled_log_likelihood(at_mean, self.arrays, self.model))
         p_d = float(deviance.mean()) - d_hat
         flat, unravel = self._flat_positions()
         center = flat.mean(axis=0)
         cov = np.atleast_2d(np.cov(flat, rowvar=False))
         sign, logdet = np.linalg.slogdet(cov)
-        log_post = float(log_posterior(unravel(jnp.asarray(center)), self.arrays, self.model))
+        log_post = float(_compiled_log_posterior(unravel(jnp.asarray(center)), self.arrays,
+                                                 self.model))
         d = flat.shape[1]
         log_ml = log_post + 0.5 * d * np.log(2 * np.pi) + 0.5 * logdet if sign > 0 else np.nan
         return pd.DataFrame({"DIC": [d_hat + 2 * p_d], "log(ML)": [log_ml], "pD": [p_d]},

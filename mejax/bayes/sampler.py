@@ -3,6 +3,8 @@
 Warm-up and the first draws are one compiled call; long runs continue in
 chunks of one compiled call each (the same program for every chunk), so a
 progress bar can move between them.
+NUTS moves one flat vector (the sampling-scale position raveled: β's coordinates,
+covariance parameters, aux, effects), unravelled for the log density and the records.
 Each kept draw records the position (β, covariance parameters, aux, the
 non-centred effects u), its log likelihood, whether the transition diverged,
 its acceptance rate and tree size.
@@ -25,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.base import get_filter_adapt_info_fn
+from jax.flatten_util import ravel_pytree
 
 from ..text import progress_bar
 from .model import BayesModel
@@ -67,9 +70,13 @@ def to_sampled(position, arrays):
     return {**position, "beta": jnp.linalg.solve(arrays["beta_map"], position["beta"])}
 
 
-def _logdensity(model: BayesModel, arrays):
-    """The log posterior in the sampler's coordinates (up to the constant log |det M|)."""
-    return lambda sampled: log_posterior(to_position(sampled, arrays), arrays, model)
+def _logdensity(model: BayesModel, arrays, unravel):
+    """The log posterior of the sampler's flat vector (up to the constant log |det M|).
+
+    One vector rather than the position's pytree: every NUTS operation is one kernel
+    instead of one per leaf, which dominates the cost of a small model's leapfrog step.
+    """
+    return lambda flat: log_posterior(to_position(unravel(flat), arrays), arrays, model)
 
 
 def _adapt(key, position, logdensity, settings: Kernel):
@@ -82,7 +89,7 @@ def _adapt(key, position, logdensity, settings: Kernel):
     return state, params["step_size"], params["inverse_mass_matrix"]
 
 
-def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
+def _draws(key, state, step_size, imm, logdensity, unravel, arrays, model: BayesModel,
            settings: Kernel, n_draws: int):
     """``n_draws`` kept draws of one chain, ``thinning`` NUTS transitions each."""
     kernel = blackjax.nuts(logdensity, step_size, imm, max_num_doublings=settings.max_tree_depth)
@@ -91,7 +98,7 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
         info = None
         for i in range(settings.thinning):
             state, info = kernel.step(jax.random.fold_in(key, i), state)
-        position = to_position(state.position, arrays)
+        position = to_position(unravel(state.position), arrays)
         loglik = log_likelihood(position, arrays, model)
         return state, {"position": position, "loglik": loglik,
                        "divergent": info.is_divergent, "accept": info.acceptance_rate,
@@ -105,27 +112,31 @@ def _draws(key, state, step_size, imm, logdensity, arrays, model: BayesModel,
 def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kernel,
                      n_draws: int):
     """Adapt every chain, then its first ``n_draws`` draws: one compiled call, chains vmapped."""
-    logdensity = _logdensity(model, arrays)
-
     def one(key, position):
         k_warm, k_draw = jax.random.split(key)
-        state, step_size, imm = _adapt(k_warm, to_sampled(position, arrays), logdensity,
-                                       settings)
-        state, records = _draws(k_draw, state, step_size, imm, logdensity, arrays, model,
-                                settings, n_draws)
+        flat, unravel = ravel_pytree(to_sampled(position, arrays))
+        logdensity = _logdensity(model, arrays, unravel)
+        state, step_size, imm = _adapt(k_warm, flat, logdensity, settings)
+        state, records = _draws(k_draw, state, step_size, imm, logdensity, unravel, arrays,
+                                model, settings, n_draws)
         return state, step_size, imm, records
 
     return jax.vmap(one)(keys, positions)
 
 
 @partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
-def draw_chunk(keys, states, step_sizes, inverse_mass, arrays, model: BayesModel,
+def draw_chunk(keys, states, step_sizes, inverse_mass, template, arrays, model: BayesModel,
                settings: Kernel, n_draws: int):
-    """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run."""
-    logdensity = _logdensity(model, arrays)
+    """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run.
+
+    ``template`` is one sampler position (a pytree): the layout of the flat states.
+    """
+    unravel = ravel_pytree(template)[1]
+    logdensity = _logdensity(model, arrays, unravel)
 
     def one(key, state, step_size, imm):
-        return _draws(key, state, step_size, imm, logdensity, arrays, model, settings, n_draws)
+        return _draws(key, state, step_size, imm, logdensity, unravel, arrays, model,
+                      settings, n_draws)
 
     return jax.vmap(one)(keys, states, step_sizes, inverse_mass)
 
@@ -157,13 +168,14 @@ def run(model: BayesModel, arrays: dict, start: dict, settings: Settings,
     states, step_sizes, imm, first = warm_up_and_draw(keys, positions, arrays, model, kernel,
                                                       per_chunk)
     records = [jax.tree.map(np.asarray, first)]
+    template = jax.tree.map(lambda a: a[0, 0], first["position"])  # one chain's, one draw
     first_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     for i in progress_bar(range(1, n_chunks), desc="MCMC draws", unit="chunk",
                           disable=not show):
         keys = jax.random.split(jax.random.fold_in(key, i), settings.chains)
-        states, rec = draw_chunk(keys, states, step_sizes, imm, arrays, model, kernel,
-                                 per_chunk)
+        states, rec = draw_chunk(keys, states, step_sizes, imm, template, arrays, model,
+                                 kernel, per_chunk)
         records.append(jax.tree.map(np.asarray, rec))
     more_s = time.perf_counter() - t1
     stacked = jax.tree.map(lambda *r: np.concatenate(r, axis=1)[:, : settings.draws], *records)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..text import LINE, fmt
@@ -20,7 +22,7 @@ def _pair(left: str, label: str, value: str) -> str:
 def _header(res) -> list[str]:
     s, design = res.settings, res.design
     eff = res.efficiency()
-    terms = design.re_terms
+    terms = _groups(res)
     rows = [
         (res.model.title, "MCMC iterations", _num(s.chains * (s.warmup + s.draws * s.thinning))),
         ("No-U-Turn sampling (NUTS)", "Burn-in", _num(s.chains * s.warmup)),
@@ -34,7 +36,7 @@ def _header(res) -> list[str]:
                  ("", "                 avg", fmt(float(counts.mean()), 10)),
                  ("", "                 max", _num(counts.max()))]
     rows += [("", "Number of obs", _num(design.nobs))]
-    if design.glm is not None:  # survival's failures and time at risk, censoring counts
+    if res.model.family is not None:  # survival's failures and time at risk, censoring counts
         rows += design.glm.family.header_rows(design.glm.data)
     if s.chains > 1:
         rows += [("", "Number of chains", _num(s.chains))]
@@ -57,15 +59,32 @@ def _header(res) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class _Group:
+    """A random-effects term's grouping as the header shows it."""
+
+    label: str
+    n_levels: int
+    counts: np.ndarray  # observations per group
+
+
+def _groups(res) -> list[_Group]:
+    """Every term's grouping, from the layout and the rows' group codes."""
+    return [_Group(term.group, term.n_levels, np.bincount(np.asarray(codes),
+                                                          minlength=term.n_levels))
+            for term, codes in zip(res.model.layout.terms, res.arrays["codes"])]
+
+
 def _sections(res) -> list[tuple[str, list[tuple[str, int]]]]:
     """(equation header, [(row label, parameter index)]) in table order."""
     layout, names = res.model.layout, res.names
-    sections = [(layout.response, [(n.split(":", 1)[1], names.index(n))
+    sections = [(layout.response, [(n.rpartition(":")[2], names.index(n))
                                    for n in layout.coef_names])]
     for term in layout.terms:
         sections.append((term.group, [(n, names.index(n)) for n in term.reported_names()]))
-    if layout.sigma2_name:
-        sections.append((f"e.{layout.response}", [("sigma2", names.index(layout.sigma2_name))]))
+    if layout.sigma2_name:  # {e.y:sigma2} under e.y; bayes: menl's {sigma2} on its own
+        header, _, label = layout.sigma2_name.rpartition(":")
+        sections.append((header, [(label, names.index(layout.sigma2_name))]))
     if layout.aux_names:
         sections.append(("", [(n, names.index(n)) for n in layout.aux_names]))
     return sections
@@ -106,10 +125,11 @@ def _priors(res) -> list[str]:
 
 def render(res) -> str:
     # survival's stset settings (failure _d, analysis time _t) first, as mestreg prints them
-    preamble = res.design.glm.family.preamble() if res.design.glm is not None else []
+    glm = res.design.glm if res.model.family is not None else None  # menl's design has none
+    preamble = glm.family.preamble() if glm is not None else []
     lines = ([*preamble, ""] if preamble else []) + _priors(res) + [""] + _header(res) + [""]
     lines += _table(res)
-    notes = list(res.design.glm.notes) if res.design.glm is not None else []
+    notes = list(glm.notes) if glm is not None else []
     lines += [f"Note: {n}" for n in notes + res.notes]
     if not np.isfinite(res.max_rhat):
         lines.append("Note: R-hat needs two or more chains.")
