@@ -30,5 +30,8 @@ def configure() -> None:
     except OSError:
         return
     jax.config.update("jax_compilation_cache_dir", str(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # a first fit's programs compile without LLVM's optimisation (fit/programs.py), some in
+    # 0.1-0.4 s: below JAX's default 1 s (or a 0.5 s floor) they would be compiled again by
+    # every process (wine's meologit: 0.8 s of a warm process); a cache read costs ~10 ms
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -122,5 +124,20 @@ def _run_do(path: str, data: str | None, parser) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``mejax`` program: :func:`main`, then exit without the interpreter's teardown.
+
+    Tearing down a process that imported JAX (its modules, backends and atexit hooks)
+    took 0.33 s of a 1 s ``python -c "import jax"`` here, a fifth of a warm command; the
+    output is flushed first and nothing is left to write (compiled programs are saved
+    when they are built). An error or ``--help`` still exits the ordinary way.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(code or 0))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
