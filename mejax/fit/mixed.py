@@ -117,16 +117,20 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
     if repeated_fit(model, arrays):
         loop = program("lmm_repeated_fit", partial(compiled_fit, model=model), model, theta0,
                        arrays)
-        run = unflatten(np.asarray(loop(theta0, arrays)), model, compiled_fit_shapes(model))
+        flat = np.asarray(loop(theta0, arrays))
+        shapes = compiled_fit_shapes(model)
+        width = sum(int(np.prod(shape)) for shape in shapes.values())
+        run = unflatten(flat[:width], model, shapes)
         run["iterations"] = iteration_log(run["iterations"], 1.0)
+        at = unflatten(flat[width:], model, evaluation_shapes(model))  # at the optimum
     else:
         def profiled(theta):  # (log L, ∇ log L in θ) with log σ at its optimum
             at = evaluate(np.append(theta, 0.0), True)
             return at["loglik"], at["grad"][:-1]
 
         run = host_bfgs.minimise(profiled, theta0, np.diag(units), design.nobs)
+        at = evaluate(np.append(run["params"], 0.0), True)
     theta = np.asarray(run["params"])
-    at = evaluate(np.append(theta, 0.0), True)
     # the batch loop's conventions (fit_lmm): the gradient of deviance/n in θ/units
     # and the gain of its quasi-Newton model, twice those of −log L/n
     out = {"theta": theta, "success": bool(run["success"]), "steps": int(run["steps"]),
@@ -187,7 +191,9 @@ def compiled_fit(theta0, arrays, model: LmmStructure):
 
     run = traced_bfgs.minimise(profiled, theta0, jnp.diag(arrays["theta_units"]),
                                arrays["nobs"])
-    return flatten(run)
+    # and everything the host reads at the optimum: no second call for the estimates
+    at = single_fit_evaluation(jnp.append(run["params"], 0.0), True, arrays, model)
+    return jnp.concatenate([flatten(run), at])
 
 
 def compiled_fit_shapes(model: LmmStructure) -> dict[str, tuple[int, ...]]:
@@ -200,14 +206,18 @@ def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):
     """The model's one compiled program (:func:`~.optimize.single_fit_evaluation`) as a
     function of (θ, log σ) and ``profile``, numpy in, named numpy arrays out."""
     theta_s0 = np.append(theta0, 0.0)
-    # an exported program (fit/programs.py): a warm process skips tracing and lowering
-    call = program("lmm_evaluation", partial(single_fit_evaluation, model=model), model,
-                   theta_s0, np.True_, arrays, fast_compile=True)
-    device_arrays = jax.device_put(arrays)  # moved once, not at every evaluation
     shapes = evaluation_shapes(model)
+    compiled: list = []  # (program, device arrays), built at the first call: a repeated
+    # fit that never asks for its SEs does not look the program up or move the arrays
     last: dict = {}  # the latest point: the optimum is evaluated again for the estimates
 
     def evaluate(theta_s, profile: bool) -> dict[str, np.ndarray]:
+        if not compiled:
+            # an exported program (fit/programs.py): a warm process skips tracing and lowering
+            compiled.append(program("lmm_evaluation", partial(single_fit_evaluation, model=model),
+                                    model, theta_s0, np.True_, arrays, fast_compile=True))
+            compiled.append(jax.device_put(arrays))  # moved once, not at every evaluation
+        call, device_arrays = compiled
         theta_s = np.asarray(theta_s, dtype=float)
         key = (theta_s.tobytes(), profile)
         if key not in last:
