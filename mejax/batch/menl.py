@@ -81,6 +81,12 @@ def variance_columns(design: NonlinearDesign) -> list[str]:
     return out
 
 
+def reported_variances(theta, vpar, sigma2, model: NonlinearStructure) -> np.ndarray:
+    """The variance parameters as ``varcomp`` reports them, from the fit's own scale."""
+    return np.asarray(variance_parameters(_parameters(jnp.asarray(theta), jnp.asarray(vpar),
+                                                      jnp.asarray(sigma2)), model))
+
+
 def _parameters(theta, vpar, sigma2):
     return jnp.concatenate([theta, vpar, 0.5 * jnp.log(sigma2)[None]])
 
@@ -203,12 +209,20 @@ class MenlSimulator:
 
     @classmethod
     def from_result(cls, result: MenlResult) -> MenlSimulator:
-        fit, design = result._fit, result.design
+        fit = result._fit
+        return cls.from_parameters(result.design, fit.beta, fit.theta, fit.vpar, fit.sigma2)
+
+    @classmethod
+    def from_parameters(cls, design: NonlinearDesign, beta, theta, vpar,
+                        sigma2: float) -> MenlSimulator:
+        """At given parameters on the fit's own scale (β, θ with the residual structure's
+        η after the levels' relative factors, the variance function's δ, σ²)."""
         model = design.model
+        theta = np.asarray(theta, dtype=float)
         residual = None if model.residual is None else residual_factors(
-            design.residual_design, model.residual, residual_eta(np.asarray(fit.theta), model))
-        return cls(design, np.asarray(fit.beta), np.asarray(fit.theta), np.asarray(fit.vpar),
-                   float(np.sqrt(fit.sigma2)), residual)
+            design.residual_design, model.residual, residual_eta(theta, model))
+        return cls(design, np.asarray(beta, dtype=float), theta,
+                   np.asarray(vpar, dtype=float), float(np.sqrt(sigma2)), residual)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, nobs) responses; consecutive calls continue one random stream (one row of
@@ -217,7 +231,7 @@ class MenlSimulator:
         effects_part, white = normals[:, : -self.nobs], normals[:, -self.nobs:]
         if self.residual is not None:
             white = correlate(white, *self.residual)
-        return np.asarray(_draw(jnp.asarray(self.beta), jnp.asarray(self.theta),
+        return np.array(_draw(jnp.asarray(self.beta), jnp.asarray(self.theta),
                                 jnp.asarray(self.vpar), self.sigma, jnp.asarray(effects_part),
                                 self.design.model, self.design.arrays, jnp.asarray(white)))
 
@@ -238,9 +252,7 @@ class MenlKind:
 
     def point_estimates(self, result: MenlResult) -> pd.Series:
         fit = result._fit
-        params = _parameters(jnp.asarray(fit.theta), jnp.asarray(fit.vpar),
-                             jnp.asarray(fit.sigma2))
-        values = np.concatenate([np.asarray(fit.beta),
-                                 np.asarray(variance_parameters(params, result.design.model))])
+        values = np.concatenate([np.asarray(fit.beta), reported_variances(
+            fit.theta, fit.vpar, fit.sigma2, result.design.model)])
         return pd.Series(values, index=list(result.design.model.fixed) +
                          variance_columns(result.design), name="estimate")
