@@ -1,20 +1,25 @@
-"""menl's simulate, parametric bootstrap and fit_batch (issue 16).
+"""menl's simulate, parametric bootstrap, fit_batch and functional log likelihood (issue 16).
 
 Orange's mean (b1 + U_tree) / (1 + exp(-(age - b2)/b3)) is linear in U, so the draws'
 moments are known exactly: mean f(β̂, 0), covariance var(U) z z' within a tree plus the
 residual covariance (σ² I, or σ² g_i g_j ρ^|Δt| with a power variance and AR(1)), with
-z = f(β̂, 0)/b1. The bootstrap's standard errors are checked against the model-based ones.
+z = f(β̂, 0)/b1. The bootstrap's standard errors are checked against the model-based ones,
+and ``mejax.functional.menl_loglik`` against scipy's multivariate normal density.
 """
 
 from __future__ import annotations
 
 import copy
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from menl_cases import ORANGE
+from scipy import stats
 
 import mejax
+import mejax.functional as mf
 from mejax.batch.menl import MenlSimulator, reported_variances
 from mejax.errors import DataError, SpecError
 from mejax.inference.bootstrap import BootstrapResult
@@ -34,13 +39,21 @@ def orange(orange_data):
 
 
 @pytest.fixture(scope="module")
+def orange_ar1(orange_data):
+    return mejax.stata(ORANGE + " resvariance(power age, noconstant) "
+                       "rescorrelation(ar 1, t(occasion))", orange_data)
+
+
+@pytest.fixture(scope="module")
 def boot(orange):
     return orange.bootstrap(200, seed=3, progress=False)
 
 
-def model_covariance(res, var_u: float, residual_cov: np.ndarray) -> np.ndarray:
-    """var(U) z z' within trees plus the residual covariance, in estimation-sample order."""
-    z = res.predict(fixedonly=True) / res.fixef["b1"]
+def model_covariance(res, var_u: float, residual_cov: np.ndarray, fixed=None) -> np.ndarray:
+    """var(U) z z' within trees plus the residual covariance, in estimation-sample order
+    (z = f(β, 0)/b1, at the fit's β unless ``fixed`` = (f(β, 0), b1) is given)."""
+    mean, b1 = fixed or (res.predict(fixedonly=True), res.fixef["b1"])
+    z = mean / b1
     tree = res.design.frame["Tree"].to_numpy()
     return var_u * np.outer(z, z) * (tree[:, None] == tree[None, :]) + residual_cov
 
@@ -63,10 +76,9 @@ def test_simulate_has_the_models_moments(orange):
                   model_covariance(orange, var_u, orange.sigma2 * np.eye(orange.nobs)))
 
 
-def test_simulate_with_power_variance_and_ar1(orange_data):
+def test_simulate_with_power_variance_and_ar1(orange_ar1):
     """At the fit's β, var(U), σ² and δ but a strong AR(1) (ρ ≈ 0.6: the fitted one is 0)."""
-    res = mejax.stata(ORANGE + " resvariance(power age, noconstant) "
-                      "rescorrelation(ar 1, t(occasion))", orange_data)
+    res = orange_ar1
     fit, model = res._fit, res.design.model
     theta = np.array([fit.theta[0], 0.7])  # Tree's relative factor, AR(1)'s η
     sim = MenlSimulator.from_parameters(res.design, fit.beta, theta, fit.vpar, fit.sigma2)
@@ -131,3 +143,36 @@ def test_batch_input_checks(orange):
     laplace.method_name = "laplace"
     with pytest.raises(SpecError, match="Lindstrom-Bates"):
         laplace.bootstrap(10, seed=1)
+
+
+def test_functional_loglik_is_the_normal_density(orange):
+    """Orange is linear in U: the marginal likelihood is a normal density, at the ML
+    estimates the fit's log likelihood; its gradient is the finite differences' (not zero
+    in b2, b3: the loadings depend on them, which Lindstrom-Bates' GLS step ignores)."""
+    data = mf.menl_data(orange)
+    value_and_grad = jax.jit(jax.value_and_grad(mf.menl_loglik))  # one compile for both
+    value, grad = value_and_grad(data.params0, data)
+    assert float(value) == pytest.approx(orange.loglik, abs=1e-6)
+    for name in ("beta", "theta", "log_sigma"):
+        x = np.atleast_1d(np.asarray(data.params0[name]))
+        for i in range(len(x)):
+            step = 1e-4 * max(1.0, abs(x[i]))
+            ends = [float(value_and_grad({**data.params0, name: jnp.asarray(
+                x + sign * step * (np.arange(len(x)) == i)).reshape(
+                np.shape(data.params0[name]))}, data)[0]) for sign in (1, -1)]
+            assert np.atleast_1d(grad[name])[i] == pytest.approx(
+                (ends[0] - ends[1]) / (2 * step), rel=1e-4, abs=1e-5)
+    params = {**data.params0, "beta": data.params0["beta"] + jnp.array([5.0, -30.0, 20.0]),
+              "log_sigma": data.params0["log_sigma"] + 0.2}
+    beta, sigma2 = np.asarray(params["beta"]), float(np.exp(2 * params["log_sigma"]))
+    var_u = reported_variances(params["theta"], params["vpar"], sigma2, orange.design.model)[0]
+    age = orange.design.frame["age"].to_numpy()
+    fixed = beta[0] / (1 + np.exp(-(age - beta[1]) / beta[2]))
+    cov = model_covariance(orange, var_u, sigma2 * np.eye(orange.nobs), (fixed, beta[0]))
+    expected = stats.multivariate_normal(fixed, cov).logpdf(orange.design.y)
+    assert float(value_and_grad(params, data)[0]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_functional_refuses_what_the_integration_cannot_do(orange_ar1):
+    with pytest.raises(SpecError, match="independent errors"):
+        mf.menl_data(orange_ar1)
