@@ -18,7 +18,9 @@ errors and a power-of-the-mean variance. Timed:
   and a Python loop of warm ``mejax.menl`` fits over all ``--studies``, against a loop of
   ``nlme()`` fits in R over the first ``--r-studies`` (per-fit times compared). Under
   ``vmap`` every fit of a group runs as many iterations as its slowest at every nested
-  loop, so wider lanes cost more per fit on CPU.
+  loop, so wider lanes cost more per fit on CPU. The studies are drawn by
+  ``MenlResult.simulate``; the same batch also through ``mejax.fit_batch`` (chunks of the
+  shared batch path) and as ``MenlResult.bootstrap`` (simulation and refits).
 
 Writes ``benchmarks/results/menl.json`` and prints the ratios (nlme / mejax). The shared
 machine's load at the time goes into the output: timings under load are noisy.
@@ -36,7 +38,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -47,7 +48,6 @@ sys.path.insert(0, str(HERE))
 import peers  # noqa: E402
 
 import mejax  # noqa: E402
-from mejax.models.nonlinear import mean  # noqa: E402
 
 DATA = HERE.parent / "mejax" / "datasets" / "data"
 
@@ -96,19 +96,19 @@ def warm_fit(name: str, repeats: int) -> dict:
             "converged": res.converged}
 
 
-def simulate_pk(res, studies: int, seed: int = 1) -> np.ndarray:
-    """Responses of ``studies`` new Theoph studies from the fitted model (new subjects'
-    effects and residuals, one numpy stream)."""
-    rng = np.random.default_rng(seed)
-    d = res.design
-    vc = res.varcomp
-    sd_re = np.sqrt(vc["estimate"].to_numpy()[:2])
-    sigma = np.sqrt(res.sigma2)
-    beta = jnp.asarray(res.fixef.to_numpy())
-    m = d.model.n_groups[0]
-    at = jax.jit(jax.vmap(lambda b: mean(beta, [b], d.arrays.codes, d.arrays.data, d.model)))
-    effects = rng.normal(size=(studies, m, 2)) * sd_re
-    return np.asarray(at(jnp.asarray(effects))) + sigma * rng.normal(size=(studies, d.nobs))
+def timed_batch(call, studies: int) -> dict:
+    """First call (with its compile) and the median of three warm calls of a batch run."""
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    walls = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        batch = call()
+        walls.append(time.perf_counter() - t0)
+    wall = statistics.median(walls)
+    return {"studies": studies, "first_call_s": first, "batch_s": wall,
+            "per_fit_ms": 1e3 * wall / studies, "converged": int(batch.converged.sum())}
 
 
 def main() -> None:
@@ -134,7 +134,7 @@ def main() -> None:
 
     mean, df, kw = MODELS["theoph"]()
     res = mejax.menl(mean, df, **kw)
-    ys = simulate_pk(res, max(args.studies, 1))[:args.studies]
+    ys = res.simulate(max(args.studies, 1), seed=1)[:args.studies]
     t0, c0 = time.perf_counter(), time.process_time()
     loop_ok = sum(mejax.menl(mean, df.assign(conc=y), **kw).converged for y in ys)
     loop_s, loop_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -159,6 +159,13 @@ def main() -> None:
             "converged": int(batch["converged"].sum()),
             "max_iterations": int(batch["iterations"].max())}
         print("pk batch", lanes, out["mejax"][f"pk_batch_lanes{lanes}"], flush=True)
+    if len(batch_ys):  # the shared path: mejax.fit_batch (chunks) and the bootstrap
+        out["mejax"]["pk_fit_batch"] = timed_batch(lambda: mejax.fit_batch(res, batch_ys),
+                                                   len(batch_ys))
+        out["mejax"]["pk_bootstrap"] = timed_batch(
+            lambda: res.bootstrap(len(batch_ys), seed=2, progress=False).batch, len(batch_ys))
+        print("pk fit_batch / bootstrap", out["mejax"]["pk_fit_batch"],
+              out["mejax"]["pk_bootstrap"], flush=True)
     out["mejax"]["pk_loop"] = {"studies": args.studies, "loop_s": loop_s, "cpu_s": loop_cpu,
                                "per_fit_ms": 1e3 * loop_s / max(args.studies, 1),
                                "converged": int(loop_ok)}

@@ -1,6 +1,8 @@
 """The linear mixed model as pure JAX functions: log likelihood and a differentiable fit.
 
-GLMMs have the same pair, ``glmm_loglik`` and ``glmm_fit`` (:mod:`mejax.glmm_functional`).
+GLMMs have the same pair, ``glmm_loglik`` and ``glmm_fit`` (:mod:`mejax.glmm_functional`);
+nonlinear models (``menl``) their marginal log likelihood, ``menl_loglik``
+(:mod:`mejax.menl_functional`).
 
 For use inside a larger JAX program (``jax.jit``, ``jax.grad``, ``jax.vmap``)::
 
@@ -256,3 +258,6 @@ from .glmm_functional import (  # noqa: E402, F401
     glmm_fit,
     glmm_loglik,
 )
+
+# the nonlinear (menl) counterpart (mejax.menl_functional)
+from .menl_functional import MenlData, menl_data, menl_loglik  # noqa: E402, F401

@@ -172,7 +172,7 @@ def _check_variables(spec, data: pd.DataFrame) -> None:
 def fit_design(design, level: float, options: dict | None = None,
                method: str = "linearization", intpoints: int = 7) -> MenlResult:
     model = design.model
-    method = _check_method(method, design, intpoints)
+    method = check_method(method, design, intpoints)
     nodes = 1 if method == "laplace" else int(intpoints)
     us0 = tuple(np.zeros((m, len(names))) for m, names in zip(model.n_groups, model.effects))
     theta0 = np.concatenate([np.asarray(s.theta_init(), float) for s in model.structures]
@@ -202,7 +202,7 @@ _METHODS = {"linearization": "linearization", "laplace": "laplace",
             "mvaghermite": "mvaghermite", "aghq": "mvaghermite"}
 
 
-def _check_method(method: str, design, intpoints: int = 7) -> str:
+def check_method(method: str, design, intpoints: int = 7) -> str:
     """The integration method's canonical name, refused where it does not apply."""
     key = str(method).strip().lower()
     if key.startswith("mvagh") or key == "aghermite":

@@ -65,12 +65,7 @@ class LmmSimulator:
     def _residual(self, white: np.ndarray) -> np.ndarray:
         if self.residual_factor is None:
             return white
-        index, mask = self.residual_index, self.residual_mask > 0
-        grouped = np.where(mask, white[:, index], 0.0)
-        correlated = np.einsum("gij,ngj->ngi", self.residual_factor, grouped)
-        out = np.empty_like(white)
-        out[:, index[mask]] = correlated[:, mask]
-        return out
+        return correlate(white, self.residual_index, self.residual_mask, self.residual_factor)
 
     @classmethod
     def from_result(cls, result) -> LmmSimulator:
@@ -98,17 +93,33 @@ class LmmSimulator:
 
     def _set_residual(self, design: Design, residual, eta: np.ndarray) -> None:
         """R̃_g from the residual structure at ``eta``, factored once per group."""
-        res = design.residual
-        index, mask = group_rows(res)
-        arrays = {
-            "r_mask": mask,
-            "r_by_row": np.where(mask > 0, res.by_codes[index], 0).astype(np.int32),
-            "r_by_group": res.by_codes[index[:, 0]].astype(np.int32),
-            **covariance_index_arrays(res, index, mask),
-        }
-        cov = np.asarray(_relative_cov(residual, jnp.asarray(eta), arrays))
-        self.residual_index, self.residual_mask = index, mask
-        self.residual_factor = np.linalg.cholesky(cov)
+        self.residual_index, self.residual_mask, self.residual_factor = residual_factors(
+            design.residual, residual, eta)
+
+
+def residual_factors(res, residual, eta: np.ndarray):
+    """Rows of every residual group (G, M), their mask and the Cholesky factors of R̃_g
+    (G, M, M) of the residual design ``res`` under ``residual`` at ``eta``."""
+    index, mask = group_rows(res)
+    arrays = {
+        "r_mask": mask,
+        "r_by_row": np.where(mask > 0, res.by_codes[index], 0).astype(np.int32),
+        "r_by_group": res.by_codes[index[:, 0]].astype(np.int32),
+        **covariance_index_arrays(res, index, mask),
+    }
+    cov = np.asarray(_relative_cov(residual, jnp.asarray(eta), arrays))
+    return index, mask, np.linalg.cholesky(cov)
+
+
+def correlate(white: np.ndarray, index: np.ndarray, mask: np.ndarray,
+              factor: np.ndarray) -> np.ndarray:
+    """(n, nobs) standard normals made R̃-correlated within the residual groups."""
+    inside = mask > 0
+    grouped = np.where(inside, white[:, index], 0.0)
+    correlated = np.einsum("gij,ngj->ngi", factor, grouped)
+    out = np.empty_like(white)
+    out[:, index[inside]] = correlated[:, inside]
+    return out
 
 
 @partial(jax.jit, static_argnums=0)

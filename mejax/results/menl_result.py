@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..batch.kinds import register_kind
+from ..batch.menl import MenlKind, variance_rows
 from ..errors import SpecError
 from ..fit.lindstrom_bates import (
     LbFit,
@@ -19,9 +21,11 @@ from ..fit.lindstrom_bates import (
     variance_inference,
 )
 from ..fit.menl import NonlinearDesign
+from ..inference.bootstrap import bootstrap
 from ..inference.fitted import FittedModel
 from ..inference.hypothesis import estat_ic, lincom, test
 from ..inference.menl_margins import margins
+from ..inference.simulate import simulate
 from ..models.menl_expression import ExpressionMean
 from ..models.nonlinear import effect_rows, mean, row_params
 from ..text import LINE, StataText, fmt, general, html_block
@@ -111,22 +115,7 @@ class MenlResult(FittedModel):
         """Variance parameters: group, var1, var2, estimate, std_err, lower, upper."""
         values, cov = self._variance
         se = np.sqrt(np.maximum(np.diag(cov), 0.0))
-        model = self.design.model
-        rows = []
-        for level, names, struct in zip(self.design.levels, model.effects, model.structures):
-            for i, j in struct.entries():
-                rows.append((level.name, names[i], None if i == j else names[j],
-                             "log" if i == j else "identity", None))
-        residual = model.residual
-        if residual is not None:  # by(): every by-level's parameters, level after level
-            rows += [("Residual", name, None, scale, by if residual.n_by > 1 else None)
-                     for by in residual.by_labels or ("",)
-                     for name, scale in residual.parameter_names()]
-        else:
-            rows.append(("Residual", "sigma2" if model.variance.n_params() else None, None,
-                         "log", None))
-        rows += [("Residual", name, None, scale, None) for name, scale in
-                 zip(model.variance.names(), model.variance.interval_scales())]
+        rows = variance_rows(self.design)
         out = []
         for (group, v1, v2, scale, by), est, s in zip(rows, values, se):
             lo, hi = _interval(est, s, scale, self._z)
@@ -254,6 +243,17 @@ class MenlResult(FittedModel):
         frame = pd.DataFrame(np.asarray(out.beta), columns=list(model.fixed))
         return frame.assign(sigma2=np.asarray(out.sigma2), loglik=np.asarray(out.loglik),
                             converged=converged, iterations=np.asarray(out.iterations))
+
+    def simulate(self, n: int = 1, seed=None) -> np.ndarray:
+        """(n, nobs) responses drawn from the fitted model: new random effects at every
+        level, residuals with the fitted variance function and residual correlation."""
+        return simulate(self, n, seed)
+
+    def bootstrap(self, n: int = 1000, seed=None, **options):
+        """Parametric bootstrap: ``n`` simulated replicates refitted (Lindstrom-Bates) in
+        compiled batches; percentile CIs over the converged ones
+        (:class:`~mejax.inference.bootstrap.BootstrapResult`)."""
+        return bootstrap(self, n, seed, **options)
 
     # ---- tests ---------------------------------------------------------------------------------
     def test(self, hypothesis: str):
@@ -408,3 +408,6 @@ def _coefficient_rows(table: pd.DataFrame) -> list[str]:
 def _vc_line(label: str, r, indent: str = "  ") -> str:
     return (f"{(indent + label)[:27]:>27} | {fmt(r['estimate'])}  {fmt(r['std_err'])}     "
             f"{fmt(r['lower'])}  {fmt(r['upper'])}")
+
+
+register_kind(MenlResult, MenlKind())
