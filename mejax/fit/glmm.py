@@ -38,7 +38,7 @@ from .differences import host_information, traced_information
 from .mixed import GAIN_TOLERANCE, GRADIENT_TOLERANCE, ConvergenceWarning, is_converged
 from .nesting import level_arrays, nested_levels
 from .optimize import ATOL, RTOL, bfgs, expected_gain, optx
-from .programs import program, repeated_fit
+from .programs import program, remember_latest, repeated_fit
 from .units import glmm_parameter_units
 
 METHODS = {
@@ -253,17 +253,8 @@ def _compiled_gradient(arrays, model: GlmmStructure, params0, devices=None):
 
 
 def _remembering(call, device_arrays):
-    """``call(params, device_arrays)`` that remembers its latest point."""
-    last: dict = {}  # the latest point: the preconditioner's centre is BFGS's first point
-
-    def evaluate(params):
-        key = np.asarray(params, dtype=float).tobytes()
-        if key not in last:
-            last.clear()
-            last[key] = call(params, device_arrays)
-        return last[key]
-
-    return evaluate
+    """``call(params, device_arrays)`` as a function of ``params``, its latest point kept."""
+    return remember_latest(lambda params: call(np.asarray(params, dtype=float), device_arrays))
 
 
 def _run(evaluate, params0, nobs: float, units: np.ndarray, transform=None) -> dict:

@@ -27,7 +27,7 @@ from .optimize import (
     single_fit_evaluation,
     unflatten,
 )
-from .programs import program, repeated_fit
+from .programs import program, remember_latest, repeated_fit
 from .start import theta_start, theta_units
 from .units import warn_extreme_values
 
@@ -209,7 +209,6 @@ def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):
     shapes = evaluation_shapes(model)
     compiled: list = []  # (program, device arrays), built at the first call: a repeated
     # fit that never asks for its SEs does not look the program up or move the arrays
-    last: dict = {}  # the latest point: the optimum is evaluated again for the estimates
 
     def evaluate(theta_s, profile: bool) -> dict[str, np.ndarray]:
         if not compiled:
@@ -218,12 +217,8 @@ def _compiled_evaluation(arrays: dict, model: LmmStructure, theta0: np.ndarray):
                                     model, theta_s0, np.True_, arrays, fast_compile=True))
             compiled.append(jax.device_put(arrays))  # moved once, not at every evaluation
         call, device_arrays = compiled
-        theta_s = np.asarray(theta_s, dtype=float)
-        key = (theta_s.tobytes(), profile)
-        if key not in last:
-            last.clear()
-            last[key] = unflatten(np.asarray(call(theta_s, np.bool_(profile), device_arrays)),
-                                  model, shapes)
-        return last[key]
+        flat = call(np.asarray(theta_s, dtype=float), np.bool_(profile), device_arrays)
+        return unflatten(np.asarray(flat), model, shapes)
 
-    return evaluate
+    # the optimum is evaluated again for the estimates
+    return remember_latest(evaluate)
