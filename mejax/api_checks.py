@@ -112,8 +112,10 @@ def warn_binary_outcome(data, response: str, how: str) -> None:
     col = data[response]
     if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return
-    values = pd.unique(col.dropna())
-    if len(values) == 2 and set(np.asarray(values, dtype=float)) == {0.0, 1.0}:
+    values = col.to_numpy(dtype=float, na_value=np.nan)
+    values = values[~np.isnan(values)]
+    zero = values == 0.0
+    if zero.any() and not zero.all() and np.all(zero | (values == 1.0)):
         warnings.warn(f"{response} takes only the values 0 and 1: this fits a linear "
                       f"(probability) model; for a logistic mixed model use {how}",
                       BinaryOutcomeWarning, stacklevel=3)

@@ -23,7 +23,8 @@ DAY = pd.Timedelta(days=1)
 def model_columns(data: pd.DataFrame, needed: list[str], style: str,
                   response: str) -> dict[str, pd.Series]:
     """``{name: column}`` for the columns a model needs, checked and converted."""
-    duplicated = [name for name in needed if int(np.sum(data.columns == name)) > 1]
+    duplicated = [] if data.columns.is_unique else [
+        name for name in needed if int(np.sum(data.columns == name)) > 1]
     if duplicated:
         name = duplicated[0]
         raise DataError(
