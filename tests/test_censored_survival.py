@@ -572,10 +572,10 @@ def test_tobit_parametric_bootstrap(tobit_fit):
 def test_functional_api_on_censored_and_survival_fits(tobit_fit, weibull_session):
     from mejax import functional as mf
     tobit = mf.fit_data(tobit_fit)
-    assert float(mf.glmm_loglik(tobit.params0, tobit)) == pytest.approx(tobit_fit.loglik,
-                                                                        abs=1e-8)
+    loglik = jax.jit(mf.glmm_loglik)  # compiled: op by op, the mode search traces slowly
+    assert float(loglik(tobit.params0, tobit)) == pytest.approx(tobit_fit.loglik, abs=1e-8)
     weibull = mf.fit_data(weibull_session.results)
-    grad = jax.grad(mf.glmm_loglik)(weibull.params0, weibull)
+    grad = jax.jit(jax.grad(mf.glmm_loglik))(weibull.params0, weibull)
     assert np.max(np.abs(np.asarray(grad))) < 1e-2  # the optimum
 
 

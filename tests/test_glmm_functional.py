@@ -34,21 +34,22 @@ def test_fit_derivative_matches_finite_differences():
     offset = data.arrays["offset"]
     direction = jnp.asarray(np.random.default_rng(1).normal(size=offset.shape))
 
+    @jax.jit  # one compile for the three refits below; eager, each would trace its own
     def slope(step):
         return mf.glmm_fit(data.replace(offset=offset + step * direction))[1]
 
-    grad = float(jax.grad(slope)(0.0))
+    grad = float(jax.jit(jax.grad(slope))(0.0))
     # refits stop at a tolerance of about 1e-6 in the estimates: a step of 0.02 keeps
     # that noise below 1e-4 of the derivative, the curvature error O(h²) too
     h = 0.02
     numeric = float((slope(h) - slope(-h)) / (2 * h))
     assert abs(grad - numeric) < 2e-3 * max(abs(numeric), 1e-3)
     # and exactly the implicit-function formula −H⁻¹ ∂²ℓ/∂p∂ε, written out
-    est = mf.glmm_fit(data)
+    est = jax.jit(mf.glmm_fit)(data)
 
     def score(p, step):
         return jax.grad(mf.glmm_loglik)(p, data.replace(offset=offset + step * direction))
 
-    hess = jax.jacfwd(score, 0)(est, 0.0)
-    cross = jax.jacfwd(score, 1)(est, 0.0)
+    hess = jax.jit(jax.jacfwd(score, 0))(est, 0.0)
+    cross = jax.jit(jax.jacfwd(score, 1))(est, 0.0)
     assert abs(grad - float(-jnp.linalg.solve(hess, cross)[1])) < 1e-6

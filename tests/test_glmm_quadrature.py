@@ -83,9 +83,11 @@ def test_observed_information_equals_autodiff_hessian():
     res = mejax.melogit("y ~ x + (1 + x | g)", _slope_data(seed=7), method="laplace")
     model, arrays = res.model, res._fit["arrays"]
     params = jnp.asarray(res.params)
-    exact = -jax.hessian(marginal_loglik)(params, arrays, model, 2)
+    # compiled: op by op, tracing the Newton search's Hessian costs minutes
+    hessian = jax.jit(jax.hessian(marginal_loglik), static_argnums=(2, 3))
+    exact = -hessian(params, arrays, model, 2)
     differenced = observed_information(params, arrays, model)
     np.testing.assert_allclose(differenced, exact, rtol=1e-6, atol=1e-6)
     # one Newton step through the mode would not give exact second derivatives
-    one_step = -jax.hessian(marginal_loglik)(params, arrays, model, 1)
+    one_step = -hessian(params, arrays, model, 1)
     assert np.max(np.abs(one_step - exact)) > 1e-6

@@ -35,6 +35,7 @@ from ..models.nonlinear import NonlinearStructure, linearize, mean
 from .lindstrom_bates import LbFit, NonlinearData, lambdas, variance_parameters
 from .menl_laplace_nested import flatten, nested_laplace_loglik, unflatten
 from .optimize import ATOL, RTOL, bfgs, optx
+from .programs import FAST_COMPILE
 
 MODE_STEPS = 50
 HALVINGS = 12
@@ -180,7 +181,7 @@ def integrated_loglik(params, u0, arrays, model, nodes: int, search: bool = True
     return quadrature_loglik(params, u0, arrays, model, nodes, search)
 
 
-@partial(jax.jit, static_argnums=(2, 3))
+@partial(jax.jit, static_argnums=(2, 3), compiler_options=FAST_COMPILE)
 def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
                 nodes: int = 1):
     """Maximise the Laplace (``nodes`` = 1) or adaptive-quadrature log likelihood from the
@@ -214,7 +215,7 @@ def fit_laplace(start: LbFit, arrays: NonlinearData, model: NonlinearStructure,
     return fit, params, cov
 
 
-@partial(jax.jit, static_argnums=(2,))
+@partial(jax.jit, static_argnums=(2,), compiler_options=FAST_COMPILE)
 def laplace_variance(params, cov, model: NonlinearStructure):
     """Reported variance parameters and their covariance (delta method on the information)."""
     p = model.p
