@@ -15,6 +15,15 @@ import pytest
 if not os.environ.get("MEJAX_TEST_CACHE"):
     os.environ["MEJAX_NO_CACHE"] = "1"
 
+# The suite is mostly XLA compiling programs it then runs for milliseconds: with LLVM's
+# optimisation off (as a first fit's programs already are, mejax/fit/programs.py) it
+# compiles a third faster. Programs that run long (samplers, batches) ask for XLA's
+# default level themselves (programs.OPTIMISED). MEJAX_TEST_OPTIMISED=1 keeps the default.
+if not os.environ.get("MEJAX_TEST_OPTIMISED"):
+    _flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in _flags:
+        os.environ["XLA_FLAGS"] = f"{_flags} --xla_backend_optimization_level=0".strip()
+
 import mejax  # noqa: E402
 
 REFERENCE = Path(__file__).parent / "reference"

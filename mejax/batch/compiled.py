@@ -18,7 +18,7 @@ from functools import partial
 
 import jax
 
-from ..fit.programs import avals, exported_jit
+from ..fit.programs import OPTIMISED, avals, exported_jit
 
 _CALLS: dict[tuple, Callable] = {}
 
@@ -37,8 +37,8 @@ def compiled_call(name: str, fn: Callable, static: Hashable, batched, shared,
     key = _key(name, static, batched, shared) + (None if mesh is None else mesh.shape_tuple,)
     call = _CALLS.get(key)
     if call is None:
-        jitted = jax.jit(partial(fn, static))
+        jitted = jax.jit(partial(fn, static), compiler_options=OPTIMISED)  # runs long
         call = jitted if mesh is not None else exported_jit(name, jitted, key,
-                                                            (batched, shared))
+                                                            (batched, shared), OPTIMISED)
         _CALLS[key] = call
     return call

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import SpecError
+from ..fit.programs import OPTIMISED
 from ..spec.design import Design
 from .model import BayesModel, build_model, start_position
 from .posterior import reported
@@ -86,7 +87,8 @@ def simulate_prior(design: Design, model: BayesModel, arrays: dict, n: int,
     return np.column_stack(truths), y
 
 
-@partial(jax.jit, static_argnames=("model", "kernel", "n_draws"))
+@partial(jax.jit, static_argnames=("model", "kernel", "n_draws"),
+         compiler_options=OPTIMISED)
 def _sample_replicates(keys, positions, arrays, ys, model: BayesModel, kernel: Kernel,
                        n_draws: int):
     def one(k, p, y):

@@ -29,6 +29,7 @@ import numpy as np
 from blackjax.adaptation.base import get_filter_adapt_info_fn
 from jax.flatten_util import ravel_pytree
 
+from ..fit.programs import OPTIMISED
 from ..text import progress_bar
 from .model import BayesModel
 from .posterior import log_likelihood, log_posterior
@@ -108,7 +109,7 @@ def _draws(key, state, step_size, imm, logdensity, unravel, arrays, model: Bayes
     return jax.lax.scan(keep, state, jax.random.split(key, n_draws))
 
 
-@partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
+@partial(jax.jit, static_argnames=("model", "settings", "n_draws"), compiler_options=OPTIMISED)
 def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kernel,
                      n_draws: int):
     """Adapt every chain, then its first ``n_draws`` draws: one compiled call, chains vmapped."""
@@ -124,7 +125,7 @@ def warm_up_and_draw(keys, positions, arrays, model: BayesModel, settings: Kerne
     return jax.vmap(one)(keys, positions)
 
 
-@partial(jax.jit, static_argnames=("model", "settings", "n_draws"))
+@partial(jax.jit, static_argnames=("model", "settings", "n_draws"), compiler_options=OPTIMISED)
 def draw_chunk(keys, states, step_sizes, inverse_mass, template, arrays, model: BayesModel,
                settings: Kernel, n_draws: int):
     """``n_draws`` more draws of every chain (vmapped): the later chunks of a long run.

@@ -47,7 +47,7 @@ from ..models.lmm import (
 )
 from ..models.nonlinear import NonlinearStructure, linearize, mean
 from .optimize import ATOL, RTOL, bfgs, optx
-from .programs import FAST_COMPILE
+from .programs import FAST_COMPILE, OPTIMISED
 
 OUTER_TOL = 1e-7
 MAX_OUTER = 200
@@ -417,7 +417,7 @@ def variance_inference(fit: LbFit, arrays: NonlinearData, model: NonlinearStruct
     return variance_parameters(params, model), jac @ cov @ jac.T, fitted
 
 
-@partial(jax.jit, static_argnums=(6, 7))
+@partial(jax.jit, static_argnums=(6, 7), compiler_options=OPTIMISED)
 def fit_lindstrom_bates_batch(beta0, us0, theta0, vpar0, arrays: NonlinearData, ys,
                               model: NonlinearStructure, lanes: int = 1) -> LbFit:
     """:func:`fit_lindstrom_bates` for every response in the rows of ``ys``, in one

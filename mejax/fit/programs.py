@@ -67,6 +67,9 @@ def _dtype(x) -> str:
 # 9 -> 5 s, 7.5 -> 5.3 s under load), while its run time is dominated by library calls
 # (Cholesky factors, products) that the level does not touch, or is small against that
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
+# XLA's own default level, named: programs that run long (samplers, batches, simulations)
+# keep it even where XLA_FLAGS lowers the default, as the test suite does (tests/conftest.py)
+OPTIMISED = {"xla_backend_optimization_level": 3}
 
 
 def program(name: str, fn: Callable, static: Hashable, *args,
