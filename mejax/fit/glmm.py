@@ -188,12 +188,12 @@ def reported_values(params, model: GlmmStructure):
 def observed_information(params, arrays, model: GlmmStructure):
     """−∇²log L by central differences of the exact autodiff gradient (traced: batches).
 
-    The gradient is exact (two Newton steps through the mode), so the
-    differences err by O(h²) ≈ 1e-8 relative; compiling one vmapped gradient
-    takes a fraction of the time of a forward-over-reverse Hessian.
+    The gradient is exact (:func:`loglik_and_gradient`), so the differences err by
+    O(h²) ≈ 1e-8 relative; compiling one vmapped gradient takes a fraction of the time
+    of a forward-over-reverse Hessian.
     """
     def gradient(p):
-        return jax.grad(marginal_loglik)(p, arrays, model, 2)
+        return jax.grad(marginal_loglik)(p, arrays, model, 1)
 
     batch = gradient_batch(arrays, model, 2 * params.shape[0])  # bounded memory for big grids
     return traced_information(gradient, params, arrays["param_units"], batch)
@@ -201,7 +201,7 @@ def observed_information(params, arrays, model: GlmmStructure):
 
 def loglik_and_gradient(params, arrays, model: GlmmStructure):
     """log L and its gradient, exact to second order (the differences of the information)."""
-    return jax.value_and_grad(marginal_loglik)(params, arrays, model, 2)
+    return jax.value_and_grad(marginal_loglik)(params, arrays, model, 1)
 
 
 @partial(jax.jit, static_argnames=("model",))
@@ -242,7 +242,7 @@ def _compiled_gradient(arrays, model: GlmmStructure, params0, devices=None):
     if devices is not None:
         mesh = cluster_mesh(devices)
         shards, local = cluster_shards(arrays, model, len(devices))
-        call = partial(sharded_loglik_and_gradient, model=local, mesh=mesh)
+        call = partial(sharded_loglik_and_gradient, model=local, mesh=mesh, order=1)
         return _remembering(call, put_shards(shards, mesh))
     # an exported program (fit/programs.py): a warm process skips tracing and lowering
     # a first fit's program compiles fast; the third fit of the model in this process on

@@ -22,7 +22,8 @@ Derivatives through the mode follow the implicit function theorem: the mode
 is found without gradients, then two Newton steps are taken from it inside
 the differentiated graph. At a converged mode the Newton map has zero
 Jacobian, so one step gives exact first derivatives of û and two give exact
-second derivatives — the observed information needs those.
+second derivatives (for an autodiff Hessian; the fits' observed information is
+central differences of the exact gradient, which one step gives).
 """
 
 from __future__ import annotations
@@ -219,10 +220,9 @@ def _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout):
     if model.method == "mcaghq" or model.nodes == 1:
         return value
 
-    def update(_, state):  # one loop body: compiled once, differentiable (a scan)
-        return _mean_variance_step(*state[1:], eta0, zl, arrays, aux, model, layout)
-
-    return jax.lax.fori_loop(0, MV_UPDATES, update, (value, log_f, u))[0]
+    for _ in range(MV_UPDATES):  # written out: a loop (MV_UPDATES is 1) would add a scan
+        value, log_f, u = _mean_variance_step(log_f, u, eta0, zl, arrays, aux, model, layout)
+    return value
 
 
 def _predictor_parts(params, arrays, model: GlmmStructure):
@@ -239,7 +239,7 @@ def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
     The clusters are the groups of one level or of the top of nested levels,
     the rows without random effects, and the whole sample (one value) for
     crossed effects. ``order`` is the highest derivative that must be exact
-    (1 for the fit's gradient, 2 for the observed information).
+    (1 for the fit's gradient and differences of it, 2 for an autodiff Hessian).
     """
     eta0, zl, aux = _predictor_parts(params, arrays, model)
     if model.engine == "none":
