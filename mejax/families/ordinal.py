@@ -30,13 +30,13 @@ _BIG = 1e4  # stands in for ±∞ at the ends of the cutpoints (F(−1e4) = 0 ex
 
 
 def cutpoints(aux):
-    """Increasing cutpoints from (first cutpoint, log gaps)."""
-    return jnp.concatenate([aux[:1], aux[0] + jnp.cumsum(jnp.exp(aux[1:]))])
+    """Increasing cutpoints from (first cutpoint, log gaps).
 
-
-def _logit_log_prob(lo, hi, gap):
-    """log(F(hi) − F(lo)) for the logistic F, with gap = hi − lo given η-free."""
-    return log_expit(hi) + log_expit(-lo) + log1mexp(-gap)
+    The running sum of the gaps is a product with a triangle of ones: one small matrix
+    product, where a cumulative sum and its derivative are two scans of their own.
+    """
+    gaps = jnp.exp(aux[1:])
+    return jnp.concatenate([aux[:1], aux[0] + np.tri(gaps.shape[0]) @ gaps])
 
 
 def _normal_pdf_and_slope(x, log_prob):
@@ -89,23 +89,27 @@ class Ordinal(Family):
         return cutpoints(aux)
 
     def _cuts(self, data, aux):
-        """The cutpoints below and above each row's category (±10⁴ at the ends)."""
-        cuts = jnp.concatenate([jnp.array([-_BIG]), cutpoints(aux), jnp.array([_BIG])])
-        yi = data["y_code"]
-        return cuts[yi], cuts[yi + 1]
+        """Per row: the cutpoints below and above its category (±10⁴ at the ends) and,
+        for the logit link, log(1 − e^{−gap}) of the gap between them; one gather from a
+        table over the categories."""
+        edges = jnp.concatenate([jnp.array([-_BIG]), cutpoints(aux), jnp.array([_BIG])])
+        lower, upper = edges[:-1], edges[1:]
+        table = jnp.stack([lower, upper, log1mexp(lower - upper)], axis=-1)
+        rows = jnp.take(table, data["y_code"], axis=0, mode="clip")  # codes are in range
+        return rows[..., 0], rows[..., 1], rows[..., 2]
 
-    def _log_prob(self, eta, lower, upper):
+    def _log_prob(self, eta, lower, upper, log_width):
         lo, hi = lower - eta, upper - eta
-        if self.link == "logit":
-            return _logit_log_prob(lo, hi, upper - lower)
+        if self.link == "logit":  # F(hi) − F(lo) = F(hi)·(1 − F(lo))·(1 − e^{lo − hi})
+            return log_expit(hi) + log_expit(-lo) + log_width
         return log_interval(lo, hi, self.link)
 
     def log_density(self, eta, data, aux):
         return self._log_prob(eta, *self._cuts(data, aux))
 
     def eta_derivatives(self, eta, data, aux):
-        lower, upper = self._cuts(data, aux)
-        ll = self._log_prob(eta, lower, upper)
+        lower, upper, log_width = self._cuts(data, aux)
+        ll = self._log_prob(eta, lower, upper, log_width)
         lo, hi = lower - eta, upper - eta
         if self.link == "logit":
             f_lo, f_hi = expit(lo), expit(hi)
