@@ -27,6 +27,7 @@ from .binomial import LATENT_VARIANCE
 from .links import LOG_2PI, log1mexp, log_expit, log_interval, marginal_cdf
 
 _BIG = 1e4  # stands in for ±∞ at the ends of the cutpoints (F(−1e4) = 0 exactly)
+_ROW_CUTS = ("cut_below", "cut_above", "log_width")  # the row values (Ordinal.row_values)
 
 
 def cutpoints(aux):
@@ -88,10 +89,15 @@ class Ordinal(Family):
     def aux_reported(self, aux):
         return cutpoints(aux)
 
+    def row_values(self, data, aux):
+        return dict(zip(_ROW_CUTS, self._cuts(data, aux)))
+
     def _cuts(self, data, aux):
-        """Per row: the cutpoints below and above its category (±10⁴ at the ends) and,
-        for the logit link, log(1 − e^{−gap}) of the gap between them; one gather from a
-        table over the categories."""
+        """Per row: the cutpoints below and above its category (±10⁴ at the ends) and
+        log(1 − e^{−gap}) of the gap between them; one gather from a table over the
+        categories, or the row values bound once per likelihood (:meth:`row_values`)."""
+        if _ROW_CUTS[0] in data:
+            return tuple(data[key] for key in _ROW_CUTS)
         edges = jnp.concatenate([jnp.array([-_BIG]), cutpoints(aux), jnp.array([_BIG])])
         lower, upper = edges[:-1], edges[1:]
         table = jnp.stack([lower, upper, log1mexp(lower - upper)], axis=-1)

@@ -37,7 +37,7 @@ from jax.scipy.special import logsumexp
 from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
 from . import newton
-from .density import eta_derivatives, log_density, weighted_total
+from .density import bind_rows, eta_derivatives, log_density, weighted_total
 from .glmm_nested import CHUNK_ELEMENTS, grid_points, nested_cluster_logliks
 from .glmm_structure import (
     MV_UPDATES,
@@ -158,6 +158,7 @@ def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
     """û maximising h(u), by the shared damped Newton search (:mod:`.newton`), no gradients."""
     layout = _layout(arrays, model)
     eta0, zl, aux = (jax.lax.stop_gradient(a) for a in (eta0, zl, aux))
+    arrays = {**arrays, "data": jax.lax.stop_gradient(arrays["data"])}  # bound row values
 
     def direction(u):
         h, grad, low = _objective_pieces(u, eta0, zl, arrays, aux, model, layout)
@@ -247,6 +248,7 @@ def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
     if model.engine == "nested":  # adaptive quadrature over nested levels
         return nested_cluster_logliks(eta0, zl, arrays, aux, model, order)
     layout = _layout(arrays, model)
+    arrays = {**arrays, "data": bind_rows(model.family, arrays["data"], aux)}
     if model.engine == "grouped" and model.method == "ghq":
         return _grouped_integral(None, None, eta0, zl, arrays, aux, model, layout)
     mode = _differentiable_mode(eta0, zl, arrays, aux, model, layout, order)
