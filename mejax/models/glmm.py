@@ -19,8 +19,8 @@ conditional modes û:
   level (:mod:`.glmm_nested`, which has its own tree-structured Newton search).
 
 Derivatives through the mode follow the implicit function theorem: the mode
-is found without gradients, then two Newton steps are taken from it inside
-the differentiated graph. At a converged mode the Newton map has zero
+is found without gradients, then ``order`` Newton steps are taken from it
+inside the differentiated graph. At a converged mode the Newton map has zero
 Jacobian, so one step gives exact first derivatives of û and two give exact
 second derivatives (for an autodiff Hessian; the fits' observed information is
 central differences of the exact gradient, which one step gives).
