@@ -174,6 +174,15 @@ class Family(abc.ABC):
         """Per-row log density, score ∂ℓ/∂η and curvature ∂²ℓ/∂η² (autodiff)."""
         return eta_derivatives_autodiff(self, eta, data, aux)
 
+    def row_values(self, data: dict, aux) -> dict:
+        """Row arrays made from the aux parameters, which the densities read when present.
+
+        An integrator evaluates the density at every Newton step and quadrature node;
+        computed once per likelihood (:func:`mejax.models.density.bind_rows`) they enter
+        its program, and its derivative, once. None by default.
+        """
+        return {}
+
     # ---- statistics for predict and margins -----------------------------------------------
     def mean(self, eta, trials, aux, var=None):
         """E[y | η]; with ``var`` averaged over η + N(0, var) (the population average)."""

@@ -31,6 +31,13 @@ def symmetric_information(grads_plus, grads_minus, steps):
     return -0.5 * (hess + hess.T)
 
 
+def central_slopes(values_plus, values_minus, steps):
+    """d value / dx from the values at x ± h_i e_i (stacked on the first axis): (..., P)."""
+    slopes = (values_plus - values_minus) / (2.0 * steps.reshape((-1,) + (1,) * (
+        values_plus.ndim - 1)))
+    return np.moveaxis(slopes, 0, -1)
+
+
 def traced_information(gradient: Callable, params, units, batch: int | None = None):
     """−∇²f inside a compiled program: all 2P shifted gradients vmapped (``batch`` at a time)."""
     steps = difference_steps(params, units)

@@ -34,6 +34,12 @@ def eta_derivatives(family: Family, eta, data: dict, aux):
     return w * ll, w * d1, w * d2
 
 
+def bind_rows(family: Family, data: dict, aux) -> dict:
+    """The row arrays with the family's values from ``aux`` (:meth:`Family.row_values`):
+    computed once per likelihood instead of at every density call inside it."""
+    return {**data, **family.row_values(data, aux)}
+
+
 def weighted_total(values, arrays: dict):
     """Σ_c w_c·log L_c over the top-level clusters (plain sum without cluster weights)."""
     weight = arrays.get(CLUSTER_WEIGHT)

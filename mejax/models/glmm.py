@@ -19,10 +19,11 @@ conditional modes û:
   level (:mod:`.glmm_nested`, which has its own tree-structured Newton search).
 
 Derivatives through the mode follow the implicit function theorem: the mode
-is found without gradients, then two Newton steps are taken from it inside
-the differentiated graph. At a converged mode the Newton map has zero
+is found without gradients, then ``order`` Newton steps are taken from it
+inside the differentiated graph. At a converged mode the Newton map has zero
 Jacobian, so one step gives exact first derivatives of û and two give exact
-second derivatives — the observed information needs those.
+second derivatives (for an autodiff Hessian; the fits' observed information is
+central differences of the exact gradient, which one step gives).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from jax.scipy.special import logsumexp
 from ..linalg import small
 from ..linalg.quadrature import curvature_scale, posterior_moments_at_nodes, product_grid
 from . import newton
-from .density import eta_derivatives, log_density, weighted_total
+from .density import bind_rows, eta_derivatives, log_density, weighted_total
 from .glmm_nested import CHUNK_ELEMENTS, grid_points, nested_cluster_logliks
 from .glmm_structure import (
     MV_UPDATES,
@@ -157,6 +158,7 @@ def conditional_modes(eta0, zl, arrays, aux, model: GlmmStructure):
     """û maximising h(u), by the shared damped Newton search (:mod:`.newton`), no gradients."""
     layout = _layout(arrays, model)
     eta0, zl, aux = (jax.lax.stop_gradient(a) for a in (eta0, zl, aux))
+    arrays = {**arrays, "data": jax.lax.stop_gradient(arrays["data"])}  # bound row values
 
     def direction(u):
         h, grad, low = _objective_pieces(u, eta0, zl, arrays, aux, model, layout)
@@ -219,10 +221,9 @@ def _grouped_integral(mode, low, eta0, zl, arrays, aux, model, layout):
     if model.method == "mcaghq" or model.nodes == 1:
         return value
 
-    def update(_, state):  # one loop body: compiled once, differentiable (a scan)
-        return _mean_variance_step(*state[1:], eta0, zl, arrays, aux, model, layout)
-
-    return jax.lax.fori_loop(0, MV_UPDATES, update, (value, log_f, u))[0]
+    for _ in range(MV_UPDATES):  # written out: a loop (MV_UPDATES is 1) would add a scan
+        value, log_f, u = _mean_variance_step(log_f, u, eta0, zl, arrays, aux, model, layout)
+    return value
 
 
 def _predictor_parts(params, arrays, model: GlmmStructure):
@@ -239,7 +240,7 @@ def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
     The clusters are the groups of one level or of the top of nested levels,
     the rows without random effects, and the whole sample (one value) for
     crossed effects. ``order`` is the highest derivative that must be exact
-    (1 for the fit's gradient, 2 for the observed information).
+    (1 for the fit's gradient and differences of it, 2 for an autodiff Hessian).
     """
     eta0, zl, aux = _predictor_parts(params, arrays, model)
     if model.engine == "none":
@@ -247,6 +248,7 @@ def cluster_logliks(params, arrays, model: GlmmStructure, order: int = 1):
     if model.engine == "nested":  # adaptive quadrature over nested levels
         return nested_cluster_logliks(eta0, zl, arrays, aux, model, order)
     layout = _layout(arrays, model)
+    arrays = {**arrays, "data": bind_rows(model.family, arrays["data"], aux)}
     if model.engine == "grouped" and model.method == "ghq":
         return _grouped_integral(None, None, eta0, zl, arrays, aux, model, layout)
     mode = _differentiable_mode(eta0, zl, arrays, aux, model, layout, order)
