@@ -292,53 +292,92 @@ def _children(depth: int, eta, warm, levels: list[Level], data: dict, aux,
     return jnp.moveaxis(out, 0, 2).reshape(lv.n, b, m)
 
 
+def _frozen(eta_off, levels: list[Level], aux):
+    """The inputs with no derivative: what the grid's adaptation is computed from at order 0."""
+    stop = jax.lax.stop_gradient
+    return stop(eta_off), [lv._replace(zl=stop(lv.zl)) for lv in levels], stop(aux)
+
+
+def _quadrature(depth: int, grid, eta_off, levels: list[Level], data: dict, aux,
+                model: GlmmStructure, order: int, modes, elim):
+    """One pass of level ``depth``'s rule on ``grid`` = (μ, C, log|C|): (log integrals (G, B),
+    log integrand at the nodes (G, B, M), the nodes u (G, B, M, k))."""
+    lv, sub = levels[depth], levels[depth:]
+    mu, scale, log_det_scale = grid
+    xi, log_w = (jnp.asarray(a) for a in product_grid(model.nodes, lv.k))
+    fixed = jnp.sum(xi**2, axis=-1) + log_w - 0.5 * lv.k * LOG_PI
+    u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
+    # η at node m is η(μ) + √2·(C'z)·ξ_m: (N, B, k) gathers, not the (N, B, M, k) nodes
+    centre = eta_off + jnp.einsum("nk,nbk->nb", lv.zl, mu[lv.group])
+    spread = jnp.einsum("nk,nbkj->nbj", lv.zl, scale[lv.group])
+    eta = centre[..., None] + SQRT2 * jnp.einsum("nbj,mj->nbm", spread, xi)
+    if depth == len(levels) - 1:
+        ll = log_density(model.family, eta, broadcast_data(data, 2), aux)
+        inner = jax.ops.segment_sum(ll, lv.group, lv.n)
+    else:
+        warm = None if modes is None else _warm_start(u, modes, elim, sub)
+        inner = _children(depth, eta, warm, levels, data, aux, model, order)
+    log_f = inner - 0.5 * jnp.sum(u**2, axis=-1) + fixed
+    return log_det_scale + logsumexp(log_f, axis=-1), log_f, u
+
+
+def _moment_grid(log_f, u):
+    """The grid (μ, C, log|C|) at the posterior mean and covariance computed on the nodes."""
+    mean, cov = posterior_moments_at_nodes(log_f, u)
+    factor = small.cholesky(cov + 1e-12 * jnp.eye(u.shape[-1]))
+    return mean, factor, jnp.sum(jnp.log(jnp.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
+
+
 def level_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
                     model: GlmmStructure, order: int = 2, start=None):
     """log of every level-``depth`` integral given its ancestors' nodes: (G_depth, B).
 
-    ``start``: starting values of the modes of levels ``depth`` and below.
+    ``start``: starting values of the modes of levels ``depth`` and below. ``order`` 0
+    holds every grid's adaptation fixed in the derivative (see :func:`nested_cluster_logliks`).
     """
     lv, sub = levels[depth], levels[depth:]
-    xi, log_w = (jnp.asarray(a) for a in product_grid(model.nodes, lv.k))
-    fixed = jnp.sum(xi**2, axis=-1) + log_w - 0.5 * lv.k * LOG_PI
     shape = (lv.n, eta_off.shape[1])
-    modes = elim = None
-    if model.method != "ghq":
-        modes = differentiable_modes(eta_off, sub, data, aux, model.family, order, start)
-        elim = eliminate(modes, eta_off, sub, data, aux, model.family)
+    if model.method == "ghq":  # the standard-normal grid: nothing to adapt
+        grid = (jnp.zeros(shape + (lv.k,)), jnp.broadcast_to(jnp.eye(lv.k), shape + (lv.k, lv.k)),
+                jnp.zeros(shape))
+        return _quadrature(depth, grid, eta_off, levels, data, aux, model, order, None, None)[0]
+    if order == 0:
+        return _fixed_grid_integrals(depth, eta_off, levels, data, aux, model, start)
+    modes = differentiable_modes(eta_off, sub, data, aux, model.family, order, start)
+    elim = eliminate(modes, eta_off, sub, data, aux, model.family)
+    grid = (modes[0], *curvature_scale(elim.low[0]))
 
-    def quadrature(mu, scale, log_det_scale):
-        u = mu[..., None, :] + SQRT2 * jnp.einsum("gbij,mj->gbmi", scale, xi)  # (G, B, M, k)
-        # η at node m is η(μ) + √2·(C'z)·ξ_m: (N, B, k) gathers, not the (N, B, M, k) nodes
-        centre = eta_off + jnp.einsum("nk,nbk->nb", lv.zl, mu[lv.group])
-        spread = jnp.einsum("nk,nbkj->nbj", lv.zl, scale[lv.group])
-        eta = centre[..., None] + SQRT2 * jnp.einsum("nbj,mj->nbm", spread, xi)
-        if depth == len(levels) - 1:
-            ll = log_density(model.family, eta, broadcast_data(data, 2), aux)
-            inner = jax.ops.segment_sum(ll, lv.group, lv.n)
-        else:
-            warm = None if modes is None else _warm_start(u, modes, elim, sub)
-            inner = _children(depth, eta, warm, levels, data, aux, model, order)
-        log_f = inner - 0.5 * jnp.sum(u**2, axis=-1) + fixed
-        return log_det_scale + logsumexp(log_f, axis=-1), log_f, u
+    def quadrature(grid):
+        return _quadrature(depth, grid, eta_off, levels, data, aux, model, order, modes, elim)
 
-    if model.method == "ghq":
-        scale = jnp.broadcast_to(jnp.eye(lv.k), shape + (lv.k, lv.k))
-        return quadrature(jnp.zeros(shape + (lv.k,)), scale, jnp.zeros(shape))[0]
-    scale, log_det_scale = curvature_scale(elim.low[0])
     if model.method == "mcaghq" or model.nodes == 1:
-        return quadrature(modes[0], scale, log_det_scale)[0]
+        return quadrature(grid)[0]
 
     def update(carry, _):
-        value, log_f, u = quadrature(*carry)
-        mean, cov = posterior_moments_at_nodes(log_f, u)
-        factor = small.cholesky(cov + 1e-12 * jnp.eye(lv.k))
-        log_det = jnp.sum(jnp.log(jnp.diagonal(factor, axis1=-2, axis2=-1)), axis=-1)
-        return (mean, factor, log_det), value
+        value, log_f, u = quadrature(carry)
+        return _moment_grid(log_f, u), value
 
-    _, values = jax.lax.scan(update, (modes[0], scale, log_det_scale), None,
-                             length=MV_UPDATES + 1)
+    _, values = jax.lax.scan(update, grid, None, length=MV_UPDATES + 1)
     return values[-1]
+
+
+def _fixed_grid_integrals(depth: int, eta_off, levels: list[Level], data: dict, aux,
+                          model: GlmmStructure, start):
+    """:func:`level_integrals` whose grids (modes, curvatures, mean-variance moves) are
+    computed without derivatives; only the last pass on the final grid is differentiated."""
+    f_eta, f_levels, f_aux = _frozen(eta_off, levels, aux)
+    modes = joint_modes(f_eta, f_levels[depth:], data, f_aux, model.family, start)
+    elim = eliminate(modes, f_eta, f_levels[depth:], data, f_aux, model.family)
+    grid = (modes[0], *curvature_scale(elim.low[0]))
+    if model.method == "mvaghq" and model.nodes > 1:
+        def update(carry, _):
+            _, log_f, u = _quadrature(depth, carry, f_eta, f_levels, data, f_aux, model, 0,
+                                      modes, elim)
+            return _moment_grid(log_f, u), None
+
+        grid, _ = jax.lax.scan(update, grid, None, length=MV_UPDATES)
+    grid = jax.lax.stop_gradient(grid)
+    return _quadrature(depth, grid, eta_off, levels, data, aux, model, 0, modes, elim)[0]
 
 
 def check_grid(model: GlmmStructure, ks: list[int]) -> None:
