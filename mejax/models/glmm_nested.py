@@ -40,8 +40,21 @@ exact first and second derivatives of the modes (as in :mod:`.glmm`). The
 mean-variance updates are a fixed number of explicit steps, differentiated
 as they are. The objective's gradient and autodiff Hessian are therefore
 those of the computed approximation itself, adaptation included (with
-``order`` = 1, one Newton step, the gradient is exact; the fit's observed
-information asks for ``order`` = 2).
+``order`` = 1, one Newton step, the gradient is exact; ``order`` = 2 for an
+autodiff Hessian).
+
+``order`` = 0 holds the adaptation fixed in the derivative: every grid (modes,
+curvatures, mean-variance moves) is computed from inputs without derivatives
+and only the last pass on the final grids is differentiated. The exact
+integral does not depend on where its grid lies, so this differs from the
+derivative of the approximation only by the quadrature's sensitivity to the
+grid (on the seed command's model with 7 points, about 1e-7 per observation at
+the optimum; with 3 points 10% of the gradient at the start). The value is the
+same; reverse mode then skips the Newton steps, the mean-variance updates and
+all but one bottom pass: profiled on that model (816 rows, 7⁴ nodes per row,
+under load), value and gradient cost 0.21 s and 13 s of compile against 0.72 s
+and 29 s at ``order`` = 2. Single fits use it from
+:data:`mejax.models.glmm.FIXED_GRID_NODES` points on.
 """
 
 from __future__ import annotations
@@ -395,7 +408,8 @@ def check_grid(model: GlmmStructure, ks: list[int]) -> None:
 def nested_cluster_logliks(eta0, zl, arrays: dict, aux, model: GlmmStructure, order: int = 2):
     """The log of the recursively integrated likelihood of every top group: (G_0,).
 
-    ``order``: the highest derivative that must be exact (Newton steps in the graph).
+    ``order``: the highest derivative that must be exact (Newton steps in the graph); 0:
+    derivatives at fixed grids (the module's docstring).
     """
     levels = levels_from(arrays, zl)
     check_grid(model, [lv.k for lv in levels])
