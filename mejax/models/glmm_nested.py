@@ -245,7 +245,7 @@ def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list
     return jax.lax.stop_gradient(starts)
 
 
-CHUNK_ELEMENTS = 2**21  # rows × bottom nodes evaluated at once (16 MB a float64 array)
+CHUNK_ELEMENTS = 2**22  # rows × bottom nodes evaluated at once (32 MB a float64 array)
 
 
 def points_below(depth: int, levels: list[Level], nodes: int) -> int:
