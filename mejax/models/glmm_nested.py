@@ -246,6 +246,8 @@ def _warm_start(nodes, modes: list, elim: Elimination, sub: list[Level]) -> list
 
 
 CHUNK_ELEMENTS = 2**22  # rows × bottom nodes evaluated at once (32 MB a float64 array)
+KEPT_ELEMENTS = 2**25  # at order 0, rows × bottom nodes up to which every chunk's residuals
+# (one array of that size: only the last pass is differentiated) are kept, not recomputed
 
 
 def points_below(depth: int, levels: list[Level], nodes: int) -> int:
@@ -278,7 +280,9 @@ def _children(depth: int, eta, warm, levels: list[Level], data: dict, aux,
     ``eta`` (N, B, M) is the linear predictor at this level's nodes. The nodes are
     integrated below in chunks (:func:`node_chunk`), each one checkpointed, so that
     memory holds one chunk's rows × nodes of the levels below — not the product over all
-    levels — in the value and in its reverse-mode derivative alike.
+    levels — in the value and in its reverse-mode derivative alike. At order 0 a
+    derivative keeps one array of rows × nodes (:data:`KEPT_ELEMENTS`) rather than
+    recompute every chunk's Newton searches and passes.
     """
     lv, child_lv = levels[depth], levels[depth + 1]
     n, b, m = eta.shape
@@ -300,8 +304,12 @@ def _children(depth: int, eta, warm, levels: list[Level], data: dict, aux,
     eta_chunks = jnp.moveaxis(eta.reshape(n, b, k, chunk), 2, 0)
     warm_chunks = None if warm is None else [
         jnp.moveaxis(w.reshape(w.shape[0], b, k, chunk, w.shape[-1]), 2, 0) for w in warm]
-    body = jax.checkpoint(lambda xs: integrate(*xs))
-    out = jax.lax.map(body, (eta_chunks, warm_chunks))  # (k, G, B, chunk)
+
+    def body(xs):
+        return integrate(*xs)
+
+    kept = order == 0 and n * b * m * points_below(depth + 1, levels, model.nodes) <= KEPT_ELEMENTS
+    out = jax.lax.map(body if kept else jax.checkpoint(body), (eta_chunks, warm_chunks))
     return jnp.moveaxis(out, 0, 2).reshape(lv.n, b, m)
 
 
