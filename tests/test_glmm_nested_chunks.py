@@ -59,6 +59,11 @@ def test_chunked_levels_equal_all_nodes_at_once(two_level, monkeypatch, order):
     chunked = _value_and_grad(PARAMS, arrays, model, order)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
     np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-9, atol=1e-10)
+    if order == 0:  # the chunks recomputed in the derivative instead of kept
+        monkeypatch.setattr(glmm_nested, "KEPT_ELEMENTS", 0)
+        recomputed = _value_and_grad(PARAMS, arrays, model, order)
+        assert recomputed[0] == pytest.approx(whole[0], rel=1e-12)
+        np.testing.assert_allclose(recomputed[1], whole[1], rtol=1e-9, atol=1e-10)
 
 
 def test_chunked_three_levels_equal_all_nodes_at_once(monkeypatch):
