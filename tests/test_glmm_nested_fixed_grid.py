@@ -68,7 +68,7 @@ def test_fit_asks_for_fixed_grids_only_with_enough_points(seven_points):
     data, model, _ = seven_points
     assert model.nodes == FIXED_GRID_NODES and fit_gradient_order(model) == 0
     design = _design(FORMULA, data)
-    assert fit_gradient_order(prepare(design, "mvaghq", 3)[0]) == 2
-    assert fit_gradient_order(prepare(design, "laplace", 1)[0]) == 2  # the joint Laplace
+    assert fit_gradient_order(prepare(design, "mvaghq", 3)[0]) == 1
+    assert fit_gradient_order(prepare(design, "laplace", 1)[0]) == 1  # the joint Laplace
     one_level = prepare(_design("y ~ x + (1 | school)", data), "mvaghq", 7)[0]
-    assert one_level.engine == "grouped" and fit_gradient_order(one_level) == 2
+    assert one_level.engine == "grouped" and fit_gradient_order(one_level) == 1
