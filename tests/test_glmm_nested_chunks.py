@@ -1,7 +1,8 @@
 """Bounded memory for nested quadrature and for the observed information, at no cost in results.
 
 * nodes integrated below in chunks (the memory bound of large grids) give the same log
-  likelihood and gradient as all nodes at once, at two and three levels (test_glmm_nested
+  likelihood and gradient (exact, and at fixed grids) as all nodes at once, at two and
+  three levels (test_glmm_nested
   checks the unchunked values against independent trapezoid integrals);
 * the observed information from batches of gradients equals the one vmapped over all;
 * the chunk is the largest divisor of a level's nodes that fits the budget;
@@ -48,15 +49,21 @@ def test_node_chunk_is_the_largest_divisor_that_fits():
     assert glmm_nested.node_chunk(10**6, 1, 49, 49) == 1  # never below one node
 
 
-def test_chunked_levels_equal_all_nodes_at_once(two_level, monkeypatch):
+@pytest.mark.parametrize("order", [1, 0])  # exact, and at fixed grids (as single fits)
+def test_chunked_levels_equal_all_nodes_at_once(two_level, monkeypatch, order):
     _, model, arrays = two_level
-    whole = _value_and_grad(PARAMS, arrays, model)
+    whole = _value_and_grad(PARAMS, arrays, model, order)
     rows = arrays["x"].shape[0]
     monkeypatch.setattr(glmm_nested, "CHUNK_ELEMENTS", rows * 3)  # one top node at a time
     assert glmm_nested.node_chunk(rows, 1, 3, 3) == 1
-    chunked = _value_and_grad(PARAMS, arrays, model)
+    chunked = _value_and_grad(PARAMS, arrays, model, order)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
     np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-9, atol=1e-10)
+    if order == 0:  # the chunks recomputed in the derivative instead of kept
+        monkeypatch.setattr(glmm_nested, "KEPT_ELEMENTS", 0)
+        recomputed = _value_and_grad(PARAMS, arrays, model, order)
+        assert recomputed[0] == pytest.approx(whole[0], rel=1e-12)
+        np.testing.assert_allclose(recomputed[1], whole[1], rtol=1e-9, atol=1e-10)
 
 
 def test_chunked_three_levels_equal_all_nodes_at_once(monkeypatch):
