@@ -282,7 +282,8 @@ def _compiled_evaluation(arrays, model: GlmmStructure, params0, devices=None):
     # does every fit whose evaluations are heavy (:data:`OPTIMISED_POINTS`)
     light = arrays["x"].shape[0] * points_per_row(arrays, model) < OPTIMISED_POINTS
     call = program("glmm_evaluation", partial(fit_evaluation, model=model), model,
-                   params0, arrays, fast_compile=not repeated_fit(model, arrays) and light)
+                   params0, arrays, fast_compile=not repeated_fit(model, arrays) and light,
+                   optimised=not light)
     return _remembering(call, jax.device_put(arrays))  # moved once, not at every evaluation
 
 

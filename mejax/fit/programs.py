@@ -73,22 +73,24 @@ OPTIMISED = {"xla_backend_optimization_level": 3}
 
 
 def program(name: str, fn: Callable, static: Hashable, *args,
-            fast_compile: bool = False) -> Callable:
+            fast_compile: bool = False, optimised: bool = False) -> Callable:
     """``fn`` compiled for the shapes of ``args`` (called as ``program(...)(*args)``).
 
     ``fn`` takes ``args`` only; ``static`` is the model it closes over, and
     ``repr(static)`` must describe everything about it that the traced code reads
     (``name`` identifies ``fn``). Loaded from disk when a previous process exported it.
     ``fast_compile`` compiles with :data:`FAST_COMPILE`: for the programs of a first
-    fit, whose compile is most of a fresh process's time.
+    fit, whose compile is most of a fresh process's time; ``optimised`` with
+    :data:`OPTIMISED`, for a program whose run time is known to dominate (neither: XLA's
+    default, as XLA_FLAGS may set it).
     """
-    key = (name, static, avals(args), jax.default_backend(), fast_compile)
+    key = (name, static, avals(args), jax.default_backend(), fast_compile, optimised)
     # in this process also keyed by the function itself (a partial's ``func``), so a
     # replaced function (a test's monkeypatch, a reloaded module) is not served the old one
     memo = (key, getattr(fn, "func", fn))
     call = _PROGRAMS.get(memo)
     if call is None:
-        options = FAST_COMPILE if fast_compile else None
+        options = FAST_COMPILE if fast_compile else OPTIMISED if optimised else None
         call = exported_jit(name, jax.jit(fn, compiler_options=options), key, args, options)
         _PROGRAMS[memo] = call
     return call
