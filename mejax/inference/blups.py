@@ -34,9 +34,9 @@ import scipy  # scipy.linalg and scipy.sparse load on first use (scipy's lazy su
 
 from ..families.gaussian import Gaussian
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
-from ..models.lmm import lambdas_from_theta, residual_eta
+from ..models.lmm import LmmStructure, lambdas_from_theta, residual_eta
 from ..spec.model import SpecError
-from .effects import Predictive, RandomEffects, TermEffects
+from .effects import Predictive, RandomEffects, TermEffects, register_predictive
 from .predict import LINEAR_KINDS
 
 SE_TYPES = ("stata", "conditional", "comparative")
@@ -56,14 +56,14 @@ class TermBlups:
 
 # ---- the penalized system ------------------------------------------------------------
 def lambdas(result) -> list[np.ndarray]:
-    fit = result._fit
+    fit = result.report.outputs
     lams = lambdas_from_theta(jnp.asarray(fit["theta"]), fit["model"])
     return [np.asarray(lam, dtype=float) for lam in lams]
 
 
 def whitener(result):
     """x ↦ R̃^{-1/2}x within residual groups (Cholesky, time order), or None without residuals()."""
-    design, fit = result.design, result._fit
+    design, fit = result.design, result.report.outputs
     res = design.residual
     if res is None:
         return None
@@ -133,7 +133,7 @@ def blups(result) -> list[TermBlups]:
     cached = _BLUP_CACHE.get(result)
     if cached is not None:
         return cached
-    design, fit = result.design, result._fit
+    design, fit = result.design, result.report.outputs
     order = list(fit["order"])
     if not order:
         _BLUP_CACHE[result] = []
@@ -253,7 +253,7 @@ class LinearPredictive(Predictive):
         """σ²|z_i'Λ|² summed over the terms (their columns side by side in ``z``)."""
         result = self.result
         out, start = np.zeros(len(z)), 0
-        order = list(result._fit["order"])
+        order = list(result.report.order)
         if not order:
             return out
         lams = dict(zip(order, lambdas(result)[: len(order)]))
@@ -272,6 +272,9 @@ class LinearPredictive(Predictive):
         return np.asarray(self.result.fixef, dtype=float), self.result.vcov.to_numpy(), None
 
     def variances(self):
-        entries_cov, _ = self.result._fit["inference"]()
-        return (np.asarray(self.result._fit["entries"], dtype=float),
-                np.asarray(entries_cov, dtype=float))
+        uncertainty = self.result.uncertainty
+        return (np.asarray(uncertainty.entries, dtype=float),
+                np.asarray(uncertainty.entries_cov, dtype=float))
+
+
+register_predictive(LmmStructure, LinearPredictive)

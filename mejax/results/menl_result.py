@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..batch.kinds import register_kind
-from ..batch.menl import MenlKind, variance_rows
+from ..batch.menl import variance_rows
 from ..errors import SpecError
 from ..fit.lindstrom_bates import (
     LbFit,
@@ -55,6 +54,11 @@ class MenlResult(FittedModel):
         self.nobs = design.nobs
         self.n_dropped = design.n_dropped
         self.omitted: list[str] = []
+
+    @property
+    def model(self):
+        """The nonlinear model's static structure (batch refits are chosen by it)."""
+        return self.design.model
 
     # ---- estimates -------------------------------------------------------------------------
     @property
@@ -408,6 +412,3 @@ def _coefficient_rows(table: pd.DataFrame) -> list[str]:
 def _vc_line(label: str, r, indent: str = "  ") -> str:
     return (f"{(indent + label)[:27]:>27} | {fmt(r['estimate'])}  {fmt(r['std_err'])}     "
             f"{fmt(r['lower'])}  {fmt(r['upper'])}")
-
-
-register_kind(MenlResult, MenlKind())
