@@ -30,8 +30,8 @@ from ..fit.glmm import (
 from ..linalg.scaling import scaled_inverse
 from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
-from .responses import count_responses, take_responses
 from .kinds import register_kind
+from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import SimTerm, covariances_from_entries, psd_sqrt
 

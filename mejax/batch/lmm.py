@@ -28,8 +28,8 @@ from ..models.lmm import LmmStructure
 from ..spec.design import Design
 from ..spec.model import DataError
 from .engine import run_batch
-from .responses import count_responses, take_responses
 from .kinds import register_kind
+from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import LmmSimulator
 

@@ -38,8 +38,8 @@ from ..models.lmm import residual_eta
 from ..models.nonlinear import NonlinearStructure, mean
 from ..text import progress_bar
 from .engine import chunk_size_for
-from .responses import count_responses, take_responses
 from .kinds import register_kind
+from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import correlate, residual_factors
 

@@ -132,14 +132,6 @@ class FitResult(FittedModel):
     def n_params(self) -> int:
         return self.report.n_params
 
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * self.n_params
-
     @cached_property
     def uncertainty(self) -> Uncertainty:
         """Covariances of the reported estimates (the fit's differences, computed once)."""
@@ -227,10 +219,6 @@ class FitResult(FittedModel):
             return pd.Series(float(self.sampling.design_df), index=self.design.x_names,
                              name="df")
         return None
-
-    @property
-    def _z(self) -> float:
-        return float(special.ndtri(0.5 + self.level / 200))
 
     @property
     def eform(self) -> str | None:

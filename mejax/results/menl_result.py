@@ -56,6 +56,11 @@ class MenlResult(FittedModel):
         self.omitted: list[str] = []
 
     @property
+    def response_label(self) -> str:
+        """How tests name the outcome's equation."""
+        return self.design.response
+
+    @property
     def model(self):
         """The nonlinear model's static structure (batch refits are chosen by it)."""
         return self.design.model
@@ -93,14 +98,6 @@ class MenlResult(FittedModel):
                 + model.variance.n_params() + 1
                 + (model.residual.n_params() if model.residual is not None else 0))
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
-
     @cached_property
     def _variance(self):
         """Reported variance parameters and their covariance: the Laplace fit's own, or the
@@ -109,10 +106,6 @@ class MenlResult(FittedModel):
             return self._given_variance
         values, cov, _ = variance_inference(self._fit, self.design.arrays, self.design.model)
         return np.asarray(values), np.asarray(cov)
-
-    @property
-    def _z(self) -> float:
-        return float(special.ndtri(0.5 + self.level / 200.0))
 
     @cached_property
     def varcomp(self) -> pd.DataFrame:

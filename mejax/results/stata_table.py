@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..inference.dof import TITLES
 from ..fit.sandwich import TITLES as VCE_TITLES
+from ..inference.dof import TITLES
 from ..text import LINE, fixed, fmt, general
 
 _INTERCEPT = "(Intercept)"  # lme4's name; Stata's layout says _cons
