@@ -69,7 +69,7 @@ def test_a_glmm_reads_the_same_members(logistic):
                                np.sqrt(np.diag(logistic.params_vcov))[:p], rtol=1e-12)
     lr = logistic.lr_test
     stat = 2 * (logistic.loglik - report.base_loglik())
-    assert lr["versus"] == "logistic regression"
+    assert lr["versus"] == "logistic model"
     np.testing.assert_allclose(lr["chi2"], stat, rtol=1e-12)
     np.testing.assert_allclose(lr["p"], 0.5 * special.chdtrc(1, stat), rtol=1e-12)
     # lme4: glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
