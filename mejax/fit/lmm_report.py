@@ -8,13 +8,13 @@ the variance components' covariances from the differences of its program.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
 from ..families.gaussian import Gaussian
 from ..spec.design import Design
 from .report import FitReport, ResidualEstimate, Uncertainty
+
+GAUSSIAN_IDENTITY = Gaussian()  # the preset's family
 
 
 def lmm_report(design: Design, fit: dict, reml: bool) -> FitReport:
@@ -23,15 +23,15 @@ def lmm_report(design: Design, fit: dict, reml: bool) -> FitReport:
     theta = np.asarray(fit["theta"])
     beta = np.asarray(fit["beta"])
     return FitReport(
-        name="MixedResult", description=method, method=method, family=Gaussian(),
+        name="MixedResult", description=method, method=method, family=GAUSSIAN_IDENTITY,
         model=fit["model"], arrays=fit["arrays"], outputs=fit,
         converged=bool(fit["converged"]), loglik=-0.5 * float(fit["deviance"]),
         reml=bool(reml), beta=beta, theta=theta,
         params=np.concatenate([beta, theta, [0.5 * np.log(float(fit["sigma2"]))]]),
         n_params=len(beta) + len(fit["phi"]), sigma2=float(fit["sigma2"]),
         order=list(fit["order"]), entries=lambda: fit["entries"],
-        fixef_vcov=lambda: fit["vcov"], uncertainty=cache(lambda: _uncertainty(design, fit)),
-        base_loglik=cache(lambda: linear_loglik(design, reml)), lr_df=len(fit["phi"]) - 1,
+        fixef_vcov=lambda: fit["vcov"], uncertainty=lambda: _uncertainty(design, fit),
+        base_loglik=lambda: linear_loglik(design, reml), lr_df=len(fit["phi"]) - 1,
         response_label=design.response, iterations=tuple(fit.get("iterations", ())),
     )
 
