@@ -33,14 +33,12 @@ from ..inference.margins import margins
 from ..inference.predict import predict, ranef
 from ..inference.simulate import simulate
 from ..inference.stcurve import stcurve
-from ..linalg.scaling import column_scales
 from ..spec.design import Design
 from ..spec.survey import SamplingUnits
 from ..text import StataText, html_block
 from .stata_table import render_iteration_log, render_summary
-from .varcomp import component_row, residual_row
+from .varcomp import on_boundary, residual_rows, term_rows, varcomp_frame
 
-BOUNDARY_RELATIVE = 1e-6
 EFORM_LABELS = {"or": "Odds ratio", "irr": "IRR", "eform": "exp(b)", "hr": "Haz. ratio",
                 "tr": "Time ratio"}
 
@@ -305,83 +303,17 @@ class FitResult(FittedModel):
         Intervals for variances are built on the log-sd scale and for
         covariances symmetrically, as Stata does; SEs by the delta method.
         """
-        u, z = self.uncertainty, self._z
-        rows = self._random_effect_rows(u.entries, u.phi, u.entries_cov, u.phi_cov)
-        n_terms = len(rows)
-        for n, r in enumerate(u.residual):
-            if r.structure is None:
-                row = component_row("Residual", [None], "", 0, 0, r.estimate, r.std_err, r.phi,
-                                    r.phi_se, z, 0)
-                rows.append(row if r.label is None else {**row, "label": r.label})
-            else:
-                rows.append(residual_row(r.structure, r.by, r.name, r.scale, r.estimate,
-                                         r.std_err, r.phi, r.phi_se, z, param=n_terms + n))
-        return self._varcomp_frame(rows)
-
-    def _varcomp_frame(self, rows: list[dict]) -> pd.DataFrame:
-        """The varcomp table with boundary variances shown as 0 without SEs."""
-        frame = pd.DataFrame(rows)
-        boundary = self._boundary_mask(frame)
-        frame = frame.drop(columns="unit", errors="ignore")
-        frame.loc[boundary, ["std_err", "ci_lower", "ci_upper", "sd_or_corr_se",
-                             "sd_or_corr_lower", "sd_or_corr_upper"]] = np.nan
-        frame.loc[boundary, ["estimate", "sd_or_corr"]] = 0.0
-        return frame
-
-    def _random_effect_rows(self, entries, phi, entries_cov, phi_cov) -> list[dict]:
-        """varcomp rows of the random-effect terms, in design order."""
-        z = self._z
-        rows_by_term: dict[int, list[dict]] = {}
-        e_index = phi_index = 0
-        for term_i in self.report.order:
-            term = self.design.re_terms[term_i]
-            struct = term.structure
-            units = column_scales(term.z) ** 2
-            rows = []
-            for (i, j), param in zip(struct.entries(), struct.entry_param()):
-                est = float(entries[e_index])
-                se = float(np.sqrt(max(entries_cov[e_index, e_index], 0.0)))
-                p_idx = phi_index + param
-                rows.append(component_row(
-                    term.label, term.effect_names, struct.label, i, j, est, se,
-                    phi[p_idx], np.sqrt(max(phi_cov[p_idx, p_idx], 0.0)), z, param,
-                ) | {"unit": units[i] if i == j else np.nan})
-                e_index += 1
-            phi_index += struct.n_phi()
-            rows_by_term[term_i] = rows
-        return [r for t in range(len(self.design.re_terms)) for r in rows_by_term[t]]
-
-    def _boundary_mask(self, frame: pd.DataFrame) -> np.ndarray:
-        """Random-effect variances that are zero in the units of their column (var · RMS(z)²)
-        relative to σ²_e (1 on a GLMM's latent scale)."""
-        is_var = frame["var2"].isna() & (frame["group"] != "Residual")
-        unit = frame["unit"].fillna(1.0) if "unit" in frame else 1.0
-        tiny = frame["estimate"].abs() * unit <= BOUNDARY_RELATIVE * self.sigma2
-        return (is_var & tiny).to_numpy()
+        u = self.uncertainty
+        rows = term_rows(self.design, self.report.order, u.entries, u.phi, u.entries_cov,
+                         u.phi_cov, self._z)
+        rows += residual_rows(u.residual, self._z, first_param=len(rows))
+        return varcomp_frame(rows, self.sigma2)
 
     @property
     def boundary(self) -> bool:
-        """True when a variance is zero or a correlation is ±1 at the optimum.
-
-        A variance is zero when its effect's share of the predictor's variance,
-        var · RMS(z)², is below 1e-6·σ²: the same verdict whatever the units of z.
-        """
-        entries = self.report.entries()
-        start = 0
-        for term_i in self.report.order:
-            term = self.design.re_terms[term_i]
-            struct = term.structure
-            units = column_scales(term.z) ** 2
-            values = dict(zip(struct.entries(), entries[start:]))
-            start += len(struct.entries())
-            for (i, j), value in values.items():
-                if i == j and value * units[i] <= BOUNDARY_RELATIVE * self.sigma2:
-                    return True
-                if i != j:
-                    denom = np.sqrt(values[(i, i)] * values[(j, j)])
-                    if denom > 0 and abs(value) / denom > 1 - 1e-6:
-                        return True
-        return False
+        """True when a variance is zero or a correlation is ±1 at the optimum (read from
+        the point estimates, so it costs no standard errors)."""
+        return on_boundary(self.design, self.report.order, self.report.entries(), self.sigma2)
 
     @cached_property
     def groups(self) -> pd.DataFrame:
