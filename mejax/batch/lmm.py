@@ -306,9 +306,9 @@ class LmmKind:
 
     def point_estimates(self, result: MixedResult) -> pd.Series:
         self._check(result)
-        fit = result.report.outputs
-        names, perm = varcomp_columns(result.design, fit["order"], fit["model"])
-        values = np.concatenate([fit["beta"], np.asarray(fit["entries"])[perm]])
+        report = result.report
+        names, perm = varcomp_columns(result.design, report.order, report.model)
+        values = np.concatenate([report.beta, np.asarray(report.entries())[perm]])
         return pd.Series(values, index=list(result.design.x_names) + names, name="estimate")
 
 
