@@ -7,7 +7,9 @@ Prints, for the package's source tree:
 - function-local imports of the package's own modules (imports hidden inside functions,
   usually to dodge an import cycle);
 - private names (``_x``) imported from another subpackage;
-- import cycles between subpackages (from grimp's import graph, which import-linter uses).
+- import cycles between subpackages (from grimp's import graph, which import-linter uses);
+- members that a subclass of a concrete class (one that is not abstract: no ``abc.ABC``,
+  ``Protocol`` or abstract method) defines again (vary by wrapping, not by overriding).
 """
 
 from __future__ import annotations
@@ -89,6 +91,59 @@ def package_cycles(root: Path) -> list[tuple[str, str]]:
     return cycles
 
 
+def _class_members(node: ast.ClassDef) -> set[str]:
+    out = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.add(item.name)
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            out.add(item.target.id)
+        elif isinstance(item, ast.Assign):
+            out |= {t.id for t in item.targets if isinstance(t, ast.Name)}
+    return out - {"__init__", "__post_init__"}
+
+
+def _base_names(node: ast.ClassDef) -> list[str]:
+    return [b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+            for b in node.bases]
+
+
+def _raises_not_implemented(fn: ast.FunctionDef) -> bool:
+    body = [s for s in fn.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
+            and "NotImplementedError" in ast.unparse(body[0].exc))
+
+
+def _is_abstract(node: ast.ClassDef) -> bool:
+    """ABC, Protocol, NamedTuple or equinox ``Abstract*`` bases, an abstract method, or
+    one that raises NotImplementedError (an informal abstract base)."""
+    bases = _base_names(node)
+    if {"ABC", "Protocol", "NamedTuple"} & set(bases) or any(
+            b.startswith("Abstract") for b in bases):
+        return True
+    methods = [item for item in node.body if isinstance(item, ast.FunctionDef)]
+    return any(_raises_not_implemented(fn) or any(
+        (getattr(d, "id", None) or getattr(d, "attr", None)) == "abstractmethod"
+        for d in fn.decorator_list) for fn in methods)
+
+
+def concrete_overrides(root: Path) -> list[str]:
+    """``Sub(Base): members`` for each class that redefines members of a concrete base."""
+    classes = {node.name: node for _, tree in _modules(root) for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef)}
+    out = []
+    for node in classes.values():
+        for base in _base_names(node):
+            parent = classes.get(base)
+            if parent is None or _is_abstract(parent):
+                continue
+            again = sorted(_class_members(node) & _class_members(parent))
+            if again:
+                out.append(f"{node.name}({base}): {len(again)}: {', '.join(again)}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent / "mejax"))
@@ -106,6 +161,11 @@ def main() -> None:
     print(f"import cycles between subpackages: {len(cycles)}")
     for a, b in cycles:
         print(f"    {a} <-> {b}")
+    overrides = concrete_overrides(root)
+    count = sum(int(line.split(": ")[1]) for line in overrides)
+    print(f"members overridden in subclasses of concrete classes: {count}")
+    for line in overrides:
+        print(f"    {line}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from .api_checks import (
 from .designs import cbind_parts, cbind_response, with_stset
 from .families import Gaussian
 from .fit.glmm import DEFAULT_NODES, canonical_method, fit_glmm_design
+from .fit.glmm_report import glmm_report
+from .fit.lmm_report import lmm_report
 from .fit.mixed import fit_design
 from .inference.dof import canonical_dfmethod
 from .lazy import lazy_module
@@ -105,7 +107,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = False, covariance=No
                                 as_survey(survey), subpop)
     design = build_design(spec, data, covariance)
     options = {"dfmethod": dfmethod} if dfmethod else None
-    return MixedResult(design, fit_design(design, reml, devices), reml, level, options)
+    return MixedResult(design, lmm_report(design, fit_design(design, reml, devices), reml),
+                       level, options)
 
 
 @check_keywords("glmm")
@@ -308,7 +311,7 @@ def _fit_glmm(design, level: float, options: dict, weights: PseudoWeights | None
     options = {k: v for k, v in options.items() if v is not None}
     fit = fit_glmm_design(design, method, nodes, weights, devices)
     fit.update(weights=weights, sampling=sampling)
-    return glmm_result.GlmmResult(design, fit, level, options)
+    return glmm_result.GlmmResult(design, glmm_report(design, fit), level, options)
 
 
 def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = None,
@@ -368,7 +371,8 @@ def stata(command: str, data: pd.DataFrame, survey=None, subpop: str | None = No
     reml = bool(options.get("reml", False))
     if "dfmethod" in options:
         options["dfmethod"] = canonical_dfmethod(options["dfmethod"], reml)
-    return MixedResult(design, fit_design(design, reml), reml, level, options)
+    return MixedResult(design, lmm_report(design, fit_design(design, reml), reml), level,
+                       options)
 
 
 def _weighted_linear(spec, data, level: float, options: dict, weighting, vce, survey,

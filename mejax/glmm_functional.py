@@ -64,7 +64,7 @@ def glmm_data(formula: str, data, family: str = "binomial", link: str | None = N
 def fit_data(fit) -> GlmmData:
     """The arrays, structure and estimates of a fitted ``me*`` model of any family:
     ``mf.fit_data(mejax.metobit(...))``, after ``meintreg`` and ``mestreg`` too."""
-    arrays = jax.tree_util.tree_map(jax.numpy.asarray, fit._fit["arrays"])
+    arrays = jax.tree_util.tree_map(jax.numpy.asarray, fit.report.arrays)
     return GlmmData(arrays, jax.numpy.asarray(fit.params), fit.model)
 
 

@@ -20,6 +20,7 @@ from scipy import integrate, special, stats
 
 import mejax
 from mejax.fit.glmm import prepare, reported_values
+from mejax.fit.glmm_report import glmm_report
 from mejax.inference._common import HypothesisError
 from mejax.inference.margins import marginsplot
 from mejax.results.glmm_result import GlmmResult
@@ -50,7 +51,7 @@ def result_at(command: str, data: pd.DataFrame, params, vcov=None) -> GlmmResult
     fit = {"params": params, "model": model, "arrays": arrays, "beta": params[: model.p],
            "order": list(range(len(design.re_terms))), "converged": True, "loglik": np.nan,
            "base_loglik": np.nan, "inference": inference}
-    return GlmmResult(design, fit, options=dict(spec.options))
+    return GlmmResult(design, glmm_report(design, fit), options=dict(spec.options))
 
 
 def reference_case(case_id: str):

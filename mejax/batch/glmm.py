@@ -30,6 +30,7 @@ from ..fit.glmm import (
 from ..linalg.scaling import scaled_inverse
 from ..models.glmm_structure import GlmmStructure
 from .engine import run_batch
+from .kinds import register_kind
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import SimTerm, covariances_from_entries, psd_sqrt
@@ -112,7 +113,7 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
         return {"data": data}
 
     responses, total = count_responses(responses, n, design.nobs, design.n_dropped)
-    arrays = {k: v for k, v in result._fit["arrays"].items() if k != "data"}
+    arrays = {k: v for k, v in result.report.arrays.items() if k != "data"}
     shared = {"arrays": arrays, "params0": np.asarray(result.params),
               "transform": _transform(result)}
     name, fn = (("glmm_responses_vcov", _fit_responses_with_vcov) if with_vcov
@@ -126,7 +127,7 @@ def fit_glmm_responses(result: GlmmResult, responses, n: int | None = None, *,
 def _transform(result: GlmmResult) -> np.ndarray:
     """BFGS preconditioner from the original fit's information (identity if unusable)."""
     transform = preconditioner(result.observed_information, result.nobs,
-                               result._fit["arrays"]["param_units"])
+                               result.report.arrays["param_units"])
     return np.eye(len(result.params)) if transform is None else transform
 
 
@@ -229,3 +230,5 @@ class GlmmKind:
         values = np.concatenate([result.fixef.to_numpy(), entries, aux_values])
         return pd.Series(values, index=fixef + vc + aux, name="estimate")
 
+
+register_kind(GlmmStructure, GlmmKind())

@@ -2,13 +2,13 @@
 
 A kind tells the generic machinery how to refit a fitted model to many
 responses, how to draw responses from it and what its point estimates are
-(under the batch frame's column names). The linear mixed model registers
-itself for :class:`~mejax.results.mixed_result.MixedResult`
-(:mod:`mejax.batch.lmm`); another model registers for its own result type::
+(under the batch frame's column names). A kind is registered for the static
+structure of the model it refits, the ``model`` of a result
+(:class:`~mejax.models.lmm.LmmStructure` for the linear preset)::
 
-    register_kind(GlmmResult, GlmmKind())
+    register_kind(GlmmStructure, GlmmKind())
 
-Lookup follows the result type's MRO, so a subclass's own kind wins.
+Lookup follows the structure type's MRO.
 """
 
 from __future__ import annotations
@@ -50,13 +50,14 @@ class BatchKind(Protocol):
 _KINDS: dict[type, BatchKind] = {}
 
 
-def register_kind(result_type: type, kind: BatchKind) -> None:
-    """Make ``kind`` handle batch fits, simulation and the bootstrap of ``result_type``."""
-    _KINDS[result_type] = kind
+def register_kind(model_type: type, kind: BatchKind) -> None:
+    """Make ``kind`` handle batch fits, simulation and the bootstrap of results whose
+    ``model`` is a ``model_type``."""
+    _KINDS[model_type] = kind
 
 
 def kind_for(result) -> BatchKind:
-    for cls in type(result).__mro__:
+    for cls in type(result.model).__mro__:
         if cls in _KINDS:
             return _KINDS[cls]
-    raise TypeError(f"batch fitting is not available for {type(result).__name__}")
+    raise TypeError(f"batch fitting is not available for {type(result.model).__name__} models")

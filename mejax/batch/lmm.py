@@ -28,6 +28,7 @@ from ..models.lmm import LmmStructure
 from ..spec.design import Design
 from ..spec.model import DataError
 from .engine import run_batch
+from .kinds import register_kind
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import LmmSimulator
@@ -288,13 +289,13 @@ class LmmKind:
     """Batch refits, simulation and point estimates of a linear mixed model fit."""
 
     def _check(self, result) -> None:
-        if not isinstance(result._fit.get("model"), LmmStructure):
+        if not isinstance(result.model, LmmStructure):
             raise TypeError(f"batch fitting is not available for {type(result).__name__} yet")
 
     def refit(self, result: MixedResult, responses, n=None, *, start="default",
               chunk_size=None, progress=None, devices=None, desc="fits") -> BatchResult:
         self._check(result)
-        theta = result._fit["theta"] if start == "estimate" else None
+        theta = result.report.outputs["theta"] if start == "estimate" else None
         return fit_responses(result.design, result.reml, responses, n, start=theta,
                              chunk_size=chunk_size, progress=progress, devices=devices,
                              desc=desc)
@@ -305,8 +306,10 @@ class LmmKind:
 
     def point_estimates(self, result: MixedResult) -> pd.Series:
         self._check(result)
-        fit = result._fit
-        names, perm = varcomp_columns(result.design, fit["order"], fit["model"])
-        values = np.concatenate([fit["beta"], np.asarray(fit["entries"])[perm]])
+        report = result.report
+        names, perm = varcomp_columns(result.design, report.order, report.model)
+        values = np.concatenate([report.beta, np.asarray(report.entries())[perm]])
         return pd.Series(values, index=list(result.design.x_names) + names, name="estimate")
 
+
+register_kind(LmmStructure, LmmKind())

@@ -38,6 +38,7 @@ from ..models.lmm import residual_eta
 from ..models.nonlinear import NonlinearStructure, mean
 from ..text import progress_bar
 from .engine import chunk_size_for
+from .kinds import register_kind
 from .responses import count_responses, take_responses
 from .result import BAD_INPUT, STATUS, BatchResult, status_codes, warn_failures
 from .simulate import correlate, residual_factors
@@ -256,3 +257,6 @@ class MenlKind:
             fit.theta, fit.vpar, fit.sigma2, result.design.model)])
         return pd.Series(values, index=list(result.design.model.fixed) +
                          variance_columns(result.design), name="estimate")
+
+
+register_kind(NonlinearStructure, MenlKind())

@@ -70,7 +70,7 @@ class LmmSimulator:
     @classmethod
     def from_result(cls, result) -> LmmSimulator:
         """At a fitted model's estimates (β̂, Σ̂_t, σ̂², residual parameters)."""
-        fit = result._fit
+        fit = result.report.outputs
         model = fit["model"]
         design = result.design
         sim = cls.from_parameters(design, fit["beta"], term_covariances(design, fit),

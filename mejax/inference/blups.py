@@ -34,9 +34,9 @@ import scipy  # scipy.linalg and scipy.sparse load on first use (scipy's lazy su
 
 from ..families.gaussian import Gaussian
 from ..linalg.residual_blocks import covariance_index_arrays, group_rows
-from ..models.lmm import lambdas_from_theta, residual_eta
+from ..models.lmm import LmmStructure, lambdas_from_theta, residual_eta
 from ..spec.model import SpecError
-from .effects import Predictive, RandomEffects, TermEffects
+from .effects import Predictive, RandomEffects, TermEffects, register_predictive
 from .predict import LINEAR_KINDS
 
 SE_TYPES = ("stata", "conditional", "comparative")
@@ -56,22 +56,22 @@ class TermBlups:
 
 # ---- the penalized system ------------------------------------------------------------
 def lambdas(result) -> list[np.ndarray]:
-    fit = result._fit
-    lams = lambdas_from_theta(jnp.asarray(fit["theta"]), fit["model"])
+    report = result.report
+    lams = lambdas_from_theta(jnp.asarray(report.theta), report.model)
     return [np.asarray(lam, dtype=float) for lam in lams]
 
 
 def whitener(result):
     """x ↦ R̃^{-1/2}x within residual groups (Cholesky, time order), or None without residuals()."""
-    design, fit = result.design, result._fit
+    design, report = result.design, result.report
     res = design.residual
     if res is None:
         return None
-    model = fit["model"]
+    model = report.model
     index, mask = group_rows(res)
     # the full R̃_i, also for AR(1)/exponential, whose fit stores only the gaps
-    arrays = {**fit["arrays"], **covariance_index_arrays(res, index, mask)}
-    theta = np.asarray(fit["theta"])
+    arrays = {**report.arrays, **covariance_index_arrays(res, index, mask)}
+    theta = np.asarray(report.theta)
     eta = residual_eta(theta, model)
     cov = np.asarray(model.residual.relative_cov(jnp.asarray(eta), arrays), dtype=float)
     low = np.linalg.cholesky(cov)
@@ -133,8 +133,8 @@ def blups(result) -> list[TermBlups]:
     cached = _BLUP_CACHE.get(result)
     if cached is not None:
         return cached
-    design, fit = result.design, result._fit
-    order = list(fit["order"])
+    design, report = result.design, result.report
+    order = list(report.order)
     if not order:
         _BLUP_CACHE[result] = []
         return []
@@ -159,7 +159,7 @@ def blups(result) -> list[TermBlups]:
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, q))
     x = design.x if whiten is None else whiten(design.x)
     y = design.y if whiten is None else whiten(design.y)
-    resid = y - x @ np.asarray(fit["beta"])
+    resid = y - x @ np.asarray(report.beta)
     zt = zl.T.tocsr()
     m = (zt @ zl).tocsr() + scipy.sparse.identity(q, format="csr")
     cx = np.asarray(zt @ x)
@@ -193,7 +193,7 @@ def blups(result) -> list[TermBlups]:
 
     cond = [_first_blocks(a_inv, w_u, chol_u, n1, k1)] + _diag_blocks(s_u_inv, sizes[1:])
     comp = [_first_blocks(a_inv, w, chol_f, n1, k1)] + _diag_blocks(s_f_inv, sizes[1:])
-    s2 = float(fit["sigma2"])
+    s2 = float(report.sigma2)
     out, start = [], 0
     for lam, ti, (n_levels, k), c_cond, c_comp in zip(lams, order, sizes, cond, comp):
         u_t = u[start : start + n_levels * k].reshape(n_levels, k)
@@ -253,7 +253,7 @@ class LinearPredictive(Predictive):
         """σ²|z_i'Λ|² summed over the terms (their columns side by side in ``z``)."""
         result = self.result
         out, start = np.zeros(len(z)), 0
-        order = list(result._fit["order"])
+        order = list(result.report.order)
         if not order:
             return out
         lams = dict(zip(order, lambdas(result)[: len(order)]))
@@ -272,6 +272,9 @@ class LinearPredictive(Predictive):
         return np.asarray(self.result.fixef, dtype=float), self.result.vcov.to_numpy(), None
 
     def variances(self):
-        entries_cov, _ = self.result._fit["inference"]()
-        return (np.asarray(self.result._fit["entries"], dtype=float),
-                np.asarray(entries_cov, dtype=float))
+        uncertainty = self.result.uncertainty
+        return (np.asarray(uncertainty.entries, dtype=float),
+                np.asarray(uncertainty.entries_cov, dtype=float))
+
+
+register_predictive(LmmStructure, LinearPredictive)

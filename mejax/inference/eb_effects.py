@@ -24,9 +24,14 @@ import numpy as np
 import scipy  # scipy.linalg loads on first use (scipy's lazy submodules)
 
 from ..models.glmm import conditional_posterior, posterior_moments
-from ..models.glmm_structure import random_variance, relative_factor, split_params
+from ..models.glmm_structure import (
+    GlmmStructure,
+    random_variance,
+    relative_factor,
+    split_params,
+)
 from ..spec.model import SpecError
-from .effects import Predictive, RandomEffects, TermEffects
+from .effects import Predictive, RandomEffects, TermEffects, register_predictive
 from .predict import KINDS
 
 EB_NODES = 7  # integration points of ebmeans after Laplace fits
@@ -72,8 +77,8 @@ def _sparse_effects(u, h_inv, lams, design) -> list[TermEffects]:
 
 
 def _modes(result) -> list[TermEffects]:
-    model, arrays = result.model, result._fit["arrays"]
-    params = jnp.asarray(result._fit["params"])
+    model, arrays = result.model, result.report.arrays
+    params = jnp.asarray(result.params)
     mode, low, _ = _posterior(params, arrays, model)
     mode, low = np.asarray(mode, dtype=float), np.asarray(low, dtype=float)
     lams = _lambdas(params, model)
@@ -85,8 +90,8 @@ def _modes(result) -> list[TermEffects]:
 
 
 def _means(result, nodes: int) -> list[TermEffects]:
-    model, arrays = result.model, result._fit["arrays"]
-    params = jnp.asarray(result._fit["params"])
+    model, arrays = result.model, result.report.arrays
+    params = jnp.asarray(result.params)
     mean, cov = _moments(params, arrays, model, nodes)
     return _grouped_effects(np.asarray(mean, dtype=float), np.asarray(cov, dtype=float),
                             _lambdas(params, model), model)
@@ -146,7 +151,7 @@ class GlmmPredictive(Predictive):
         return np.asarray(random_variance(jnp.asarray(z), lam))
 
     def _split(self):
-        return split_params(jnp.asarray(self.result._fit["params"]), self.result.model)
+        return split_params(jnp.asarray(self.result.params), self.result.model)
 
     def residual_whitener(self):
         return None
@@ -155,12 +160,14 @@ class GlmmPredictive(Predictive):
         """All estimates (β, θ, the family's) with the inverse observed information (or
         its sandwich) and the structure that splits them."""
         result = self.result
-        return np.asarray(result._fit["params"]), result.params_vcov, result.model
+        return np.asarray(result.params), result.params_vcov, result.model
 
     def variances(self):
         """The level-1 variance is the family's estimated σ²_e or its fixed latent one
         (π²/3 logistic, 1 normal), a constant."""
-        cov_params, jacs, values = self.result._information
+        uncertainty = self.result.uncertainty
+        cov_params, jacs, values = (uncertainty.params_vcov, uncertainty.jacobians,
+                                    uncertainty.values)
         entries = np.asarray(values[0], dtype=float)
         jac = np.asarray(jacs[0])
         if self.family.residual_variance_aux:  # σ²_ε = var(e.y), estimated
@@ -171,3 +178,6 @@ class GlmmPredictive(Predictive):
         cov = np.zeros((len(v), len(v)))
         cov[:-1, :-1] = jac @ cov_params @ jac.T  # the latent variance is a constant
         return v, cov
+
+
+register_predictive(GlmmStructure, GlmmPredictive)

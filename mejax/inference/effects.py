@@ -82,3 +82,20 @@ class Predictive(abc.ABC):
     def variances(self) -> tuple[np.ndarray, np.ndarray]:
         """The reported random-effects variance entries (block order), then the level-1
         variance (latent scale after a GLMM), and their covariance."""
+
+
+_PREDICTIVES: dict[type, Callable] = {}
+
+
+def register_predictive(model_type: type, make: Callable) -> None:
+    """Make ``make(result)`` the :class:`Predictive` of results whose ``model`` is a
+    ``model_type`` (the linear preset's BLUPs, a GLMM's empirical Bayes effects)."""
+    _PREDICTIVES[model_type] = make
+
+
+def predictive_for(result) -> Predictive:
+    """What predict, margins and icc ask of ``result``, by the structure of its model."""
+    for cls in type(result.model).__mro__:
+        if cls in _PREDICTIVES:
+            return _PREDICTIVES[cls](result)
+    raise TypeError(f"predictions are not available for {type(result.model).__name__} models")

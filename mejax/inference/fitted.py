@@ -10,17 +10,30 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+from scipy import special  # scipy.stats costs 0.6 s of import time; special does not
 
 from ..errors import FitError
 
 
 class FittedModel(abc.ABC):  # noqa: B024 (a marker: its members are the result type's)
-    """A model fitted by mejax (``mejax.mixed``, ``mejax.melogit``, ...)."""
+    """A model fitted by mejax (``mejax.mixed``, ``mejax.melogit``, ``mejax.menl``, ...).
+
+    What every fit answers from its ``loglik``, ``n_params``, ``nobs`` and ``level``
+    is written here once.
+    """
 
     @property
-    def response_label(self) -> str:
-        """How tables and tests name the outcome's equation (``_t`` after mestreg)."""
-        return self.design.response
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @property
+    def _z(self) -> float:
+        """The normal quantile of the confidence level (1.96 at 95%)."""
+        return float(special.ndtri(0.5 + self.level / 200))
 
 
 def require_estimates(result: FittedModel, what: str) -> None:

@@ -68,7 +68,7 @@ def _levels_top_down(result) -> list[int]:
 def _entry_index(result) -> dict[int, int]:
     """Position of each term's variance in the reported entries (block order)."""
     out, start = {}, 0
-    for ti in result._fit["order"]:
+    for ti in result.report.order:
         struct = result.design.re_terms[ti].structure
         out[ti] = start
         start += len(struct.entries())

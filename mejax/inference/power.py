@@ -142,7 +142,7 @@ def _parameters(design: Design, fixef, varcomp, sigma2, base=None):
 
 def _from_result(result, fixef, varcomp, sigma2):
     """Design and parameter values from a fitted model, with overrides."""
-    fit = result._fit
+    fit = result.report.outputs
     if fit["model"].residual is not None:
         raise SpecError("power() does not simulate residual structures; use "
                         "fit.simulate() and mejax.fit_batch() directly")

@@ -162,7 +162,7 @@ def _residuals(result, kind: str, rows: Rows, mu) -> np.ndarray:
 def _statistic(result, kind: str, rows: Rows, options: dict):
     family = result.predictive.family
     conditional, marginal = options["conditional"], options["marginal"]
-    beta = np.asarray(result._fit["beta"], dtype=float)
+    beta = np.asarray(result.report.beta, dtype=float)
     xb = rows.x @ beta + rows.offset
     if kind == "xb":
         return xb

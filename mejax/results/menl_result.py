@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..batch.kinds import register_kind
-from ..batch.menl import MenlKind, variance_rows
+from ..batch.menl import variance_rows
 from ..errors import SpecError
 from ..fit.lindstrom_bates import (
     LbFit,
@@ -56,6 +55,16 @@ class MenlResult(FittedModel):
         self.n_dropped = design.n_dropped
         self.omitted: list[str] = []
 
+    @property
+    def response_label(self) -> str:
+        """How tests name the outcome's equation."""
+        return self.design.response
+
+    @property
+    def model(self):
+        """The nonlinear model's static structure (batch refits are chosen by it)."""
+        return self.design.model
+
     # ---- estimates -------------------------------------------------------------------------
     @property
     def method(self) -> str:
@@ -89,14 +98,6 @@ class MenlResult(FittedModel):
                 + model.variance.n_params() + 1
                 + (model.residual.n_params() if model.residual is not None else 0))
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
-
     @cached_property
     def _variance(self):
         """Reported variance parameters and their covariance: the Laplace fit's own, or the
@@ -105,10 +106,6 @@ class MenlResult(FittedModel):
             return self._given_variance
         values, cov, _ = variance_inference(self._fit, self.design.arrays, self.design.model)
         return np.asarray(values), np.asarray(cov)
-
-    @property
-    def _z(self) -> float:
-        return float(special.ndtri(0.5 + self.level / 200.0))
 
     @cached_property
     def varcomp(self) -> pd.DataFrame:
@@ -408,6 +405,3 @@ def _coefficient_rows(table: pd.DataFrame) -> list[str]:
 def _vc_line(label: str, r, indent: str = "  ") -> str:
     return (f"{(indent + label)[:27]:>27} | {fmt(r['estimate'])}  {fmt(r['std_err'])}     "
             f"{fmt(r['lower'])}  {fmt(r['upper'])}")
-
-
-register_kind(MenlResult, MenlKind())

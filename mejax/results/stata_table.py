@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fit.sandwich import TITLES as VCE_TITLES
 from ..inference.dof import TITLES
-from ..inference.sandwich import TITLES as VCE_TITLES
 from ..text import LINE, fixed, fmt, general
 
 _INTERCEPT = "(Intercept)"  # lme4's name; Stata's layout says _cons
@@ -164,7 +164,7 @@ def _coef_table(res) -> list[str]:
         for name in res.omitted:
             out.append(f"{stata_label(name)[:12]:>12} |{fixed_at:>11}  (omitted)")
     aux = res.aux
-    if aux is not None and not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, sigma
+    if not aux.empty:  # /cut1 ..., /lnalpha; then p, 1/p, sigma
         derived = aux["z"].isna().to_numpy()
         for block in (aux[~derived], aux[derived]):
             if block.empty:
