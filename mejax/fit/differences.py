@@ -52,6 +52,15 @@ def traced_information(gradient: Callable, params, units, batch: int | None = No
     return symmetric_information(grads[:n], grads[n:], steps)
 
 
+def central_evaluations(evaluate: Callable, params: np.ndarray, units: np.ndarray):
+    """The steps h and ``evaluate`` at params + h_i e_i and at params − h_i e_i (host calls
+    of a compiled program): what the information and the slopes are differenced from."""
+    params = np.asarray(params, dtype=float)
+    steps = difference_steps(params, units, np)
+    eye = np.diag(steps)
+    return (steps, [evaluate(params + e) for e in eye], [evaluate(params - e) for e in eye])
+
+
 def host_information(gradient: Callable, params: np.ndarray, units: np.ndarray,
                      central: bool = True) -> np.ndarray:
     """−∇²f from calls of an already compiled ``gradient`` (numpy in, numpy out).
@@ -59,13 +68,12 @@ def host_information(gradient: Callable, params: np.ndarray, units: np.ndarray,
     Central differences (2P calls, O(h²)) for standard errors; forward ones
     (P + 1 calls, O(h)) where a rough curvature will do, as for preconditioning.
     """
+    if central:
+        steps, plus, minus = central_evaluations(gradient, params, units)
+        return symmetric_information(np.stack(plus), np.stack(minus), steps)
     params = np.asarray(params, dtype=float)
     steps = difference_steps(params, units, np)
-    eye = np.diag(steps)
-    plus = np.stack([gradient(params + e) for e in eye])
-    if central:
-        minus = np.stack([gradient(params - e) for e in eye])
-        return symmetric_information(plus, minus, steps)
+    plus = np.stack([gradient(params + e) for e in np.diag(steps)])
     at = np.asarray(gradient(params))
     hess = (plus - at) / steps[:, None]
     return -0.5 * (hess + hess.T)

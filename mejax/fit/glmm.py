@@ -43,8 +43,8 @@ from ..spec.identifiability import check_identifiable
 from ..spec.survey import PseudoWeights
 from . import host_bfgs
 from .differences import (
+    central_evaluations,
     central_slopes,
-    difference_steps,
     host_information,
     symmetric_information,
     traced_information,
@@ -309,9 +309,7 @@ def _information(evaluate, params, units: np.ndarray, central: bool = True) -> n
 def _inference(evaluate, params, units: np.ndarray):
     """−∇²log L, the reported values and their Jacobians (one (values, P) array each), all
     from 2P calls of the compiled program at params ± h_i e_i (:mod:`.differences`)."""
-    steps = difference_steps(params, units, np)
-    plus = [evaluate(params + e) for e in np.diag(steps)]
-    minus = [evaluate(params - e) for e in np.diag(steps)]
+    steps, plus, minus = central_evaluations(evaluate, params, units)
     info = symmetric_information(np.stack([np.asarray(o[1]) for o in plus]),
                                  np.stack([np.asarray(o[1]) for o in minus]), steps)
     jacs = [central_slopes(np.stack([np.asarray(o[2][k]) for o in plus]),

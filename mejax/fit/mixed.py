@@ -18,7 +18,7 @@ from ..parallel import resolve_devices, sharded_crossprod_blocks
 from ..spec.design import Design
 from ..spec.identifiability import check_identifiable
 from . import host_bfgs, traced_bfgs
-from .differences import difference_steps, symmetric_information
+from .differences import central_evaluations, central_slopes, symmetric_information
 from .optimize import (
     HISTORY,
     evaluation_shapes,
@@ -162,13 +162,12 @@ def fit_design(design: Design, reml: bool, devices=None) -> dict:
         """Covariances of the reported values and of Stata's φ: the delta method on the
         information in (θ, log σ); both it and the Jacobians are central differences
         of the same program (2·(k + 1) calls)."""
-        steps = difference_steps(theta_s, np.append(units, 1.0), np)
-        plus = [evaluate(theta_s + e, False) for e in np.diag(steps)]
-        minus = [evaluate(theta_s - e, False) for e in np.diag(steps)]
+        steps, plus, minus = central_evaluations(lambda t: evaluate(t, False), theta_s,
+                                                 np.append(units, 1.0))
 
         def slopes(name):  # d name / d(θ, log σ), a column per parameter
-            return np.stack([(hi[name] - lo[name]) / (2.0 * h)
-                             for hi, lo, h in zip(plus, minus, steps)], axis=-1)
+            return central_slopes(np.stack([o[name] for o in plus]),
+                                  np.stack([o[name] for o in minus]), steps)
 
         info = symmetric_information(np.stack([o["grad"] for o in plus]),
                                      np.stack([o["grad"] for o in minus]), steps)
